@@ -1,0 +1,48 @@
+# micropie developer commands. Every target sets up .venv first; the virtualenv is
+# rebuilt only when pyproject.toml changes (the stamp file tracks it).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: venv run test lint format bench load docs e2e clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,docs]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/uvicorn examples.showcase.app:app --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+load: $(STAMP)
+	$(BIN)/python -m benchmarks.load
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -m e2e tests/e2e
+
+clean:
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,41 @@
+"""micropie: MicroPie, the ultra-micro ASGI web framework, on Starlette.
+
+Subclass :class:`App` and every public method becomes a URL::
+
+    from micropie import App
+
+    class MyApp(App):
+        async def greet(self, name: str = "Guest"):
+            return f"Hello, {name}!"
+
+    app = MyApp()
+"""
+
+from __future__ import annotations
+
+from .app import App
+from .exceptions import ConnectionClosed, HTTPException, MissingDependencyError, MultipartFileError
+from .middleware import HttpMiddleware, WebSocketMiddleware
+from .request import Request, WebSocketRequest, current_request
+from .routing import limits, methods
+from .sessions import SESSION_TIMEOUT, InMemorySessionBackend, SessionBackend
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SESSION_TIMEOUT",
+    "App",
+    "ConnectionClosed",
+    "HTTPException",
+    "HttpMiddleware",
+    "InMemorySessionBackend",
+    "MissingDependencyError",
+    "MultipartFileError",
+    "Request",
+    "SessionBackend",
+    "WebSocketMiddleware",
+    "WebSocketRequest",
+    "current_request",
+    "limits",
+    "methods",
+]

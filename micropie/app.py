@@ -1,0 +1,498 @@
+"""The :class:`App` base class: set-up, the ASGI entry point and HTTP dispatch.
+
+A request flows through Starlette's error and exception middleware, any user
+Starlette middleware and the :class:`~starlette.routing.Router`; mounts are matched
+first and the last two routes are catch-alls that hand HTTP requests to
+:meth:`App._handle_http` and websockets to :mod:`micropie.websockets`.
+
+HTTP dispatch reads as steps: resolve the handler → parse the body → load the
+session → ``before_request`` hooks → bind arguments → call → ``after_request`` hooks
+→ save the session → send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import ClientDisconnect, cookie_parser
+from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
+
+from ._optional import require
+from .body import DEFAULT_LIMITS, Limits, has_body, parse_body
+from .middleware import HttpMiddleware, WebSocketMiddleware
+from .request import Request, current_request
+from .responses import Headers, is_generator_function, send_result, split_result
+from .routing import HandlerPlan, bind_arguments, build_handler_table, not_found, plan_handler
+from .routing import route_name as _route_name
+from .sessions import SESSION_TIMEOUT, InMemorySessionBackend, SessionBackend, SessionManager
+from .templates import Templates
+
+__all__ = ["App"]
+
+logger = logging.getLogger("micropie")
+
+INTERNAL_ERROR_BODY = "500 Internal Server Error"
+_REQUEST_SCOPE_KEY = "micropie.parent_request"
+
+
+class _Endpoint:
+    """The ASGI app behind a catch-all route (an object, so Starlette calls it as ASGI)."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: Callable[[Scope, Receive, Send], Any]) -> None:
+        self.handle = handle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handle(scope, receive, send)
+
+
+class App:
+    """Subclass this; every public method is a URL (``/name/segments?query``).
+
+    ``App`` is an ASGI application: serve it with ``uvicorn module:app`` or
+    :meth:`run`, test it with Starlette's ``TestClient``, mount it in Starlette.
+    """
+
+    def __init__(
+        self,
+        session_backend: SessionBackend | None = None,
+        *,
+        session_timeout: int = SESSION_TIMEOUT,
+        session_cookie_secure: bool | None = None,
+        templates_dir: str | os.PathLike[str] = "templates",
+        middleware: Sequence[Middleware] | None = None,
+        exception_handlers: Mapping[Any, Callable[..., Any]] | None = None,
+        debug: bool = False,
+        lifespan: Lifespan[Any] | None = None,
+        max_body_size: int | None = DEFAULT_LIMITS.max_body_size,
+        max_form_field_size: int | None = DEFAULT_LIMITS.max_form_field_size,
+        max_form_parts: int | None = DEFAULT_LIMITS.max_form_parts,
+        body_timeout: float | None = DEFAULT_LIMITS.body_timeout,
+        websocket_origins: Sequence[str] | None = None,
+    ) -> None:
+        #: :class:`HttpMiddleware` hooks, run in order around every HTTP handler.
+        self.middlewares: list[HttpMiddleware] = []
+        #: :class:`WebSocketMiddleware` hooks, run in order around every websocket handler.
+        self.ws_middlewares: list[WebSocketMiddleware] = []
+        #: Callables (sync or async) run at lifespan startup, in order.
+        self.startup_handlers: list[Callable[[], Any]] = []
+        #: Callables (sync or async) run at lifespan shutdown, in order.
+        self.shutdown_handlers: list[Callable[[], Any]] = []
+        #: Where sessions are stored (in memory unless given).
+        self.session_backend: SessionBackend = session_backend or InMemorySessionBackend()
+        self._sessions = SessionManager(self.session_backend, session_timeout, session_cookie_secure)
+        self._limits = Limits(max_body_size, max_form_field_size, max_form_parts, body_timeout)
+        self._templates = Templates(templates_dir)
+        self._debug = debug
+        self._exception_handlers = dict(exception_handlers or {})
+        self._user_lifespan = lifespan
+        self._user_middleware = list(middleware or [])
+        self._middleware_stack: ASGIApp | None = None
+        self._websocket_origins = None if websocket_origins is None else set(websocket_origins)
+        self._handlers = build_handler_table(self, App)
+        self._ws_handlers = build_handler_table(self, App, ws=True)
+        self._dynamic_plans: dict[str, HandlerPlan] = {}
+        #: The Starlette router: mounts first, then the catch-all HTTP and websocket routes.
+        self.router = Router(
+            routes=[
+                Route("/{path:path}", endpoint=_Endpoint(self._handle_http)),
+                WebSocketRoute("/{path:path}", endpoint=_Endpoint(self._handle_websocket)),
+            ],
+            redirect_slashes=False,
+            lifespan=self._lifespan,
+        )
+
+    # -- public API -----------------------------------------------------------------
+
+    @property
+    def request(self) -> Request:
+        """The request being handled (HTTP or websocket)."""
+        return current_request.get()
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """Shortcut for ``self.request.session``."""
+        return current_request.get().session
+
+    def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
+        """Serve ``app`` (e.g. ``StaticFiles``) under ``path``, matched before handlers."""
+        self.router.routes.insert(self._mount_index(), Mount(path, app=app, name=name))
+
+    def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
+        """Wrap the whole app in a Starlette middleware (CORS, GZip, ...)."""
+        if self._middleware_stack is not None:
+            raise RuntimeError("Cannot add middleware after the application has started")
+        self._user_middleware.insert(0, Middleware(middleware_class, *args, **kwargs))
+
+    def run(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+        """Serve the app with uvicorn (``pip install "micropie[standard]"``)."""
+        uvicorn = require("uvicorn", feature="App.run()", package="uvicorn")
+        uvicorn.run(self, host=host, port=port, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        if self._middleware_stack is None:
+            self._middleware_stack = self._build_middleware_stack()
+        await self._middleware_stack(scope, receive, send)
+
+    # -- MicroPie compatibility helpers -----------------------------------------------
+
+    def _redirect(
+        self,
+        location: str,
+        extra_headers: Sequence[tuple[str, str]] | None = None,
+        status: int = 302,
+    ) -> tuple[int, str, list[tuple[str, str]]]:
+        """A redirect response tuple; non-ASCII in the path is percent-encoded."""
+        path, mark, query = location.partition("?")
+        safe_path = quote(path, safe="/:@!$&'()*+,;=%#~-._")
+        headers = [("Location", safe_path + mark + query), *(extra_headers or [])]
+        return status, "", headers
+
+    async def _render_template(self, name: str, **context: Any) -> str:
+        """Render a Jinja2 template from ``templates_dir`` (needs ``micropie[standard]``)."""
+        return await self._templates.render(name, **context)
+
+    @staticmethod
+    def _parse_cookies(cookie_header: str) -> dict[str, str]:
+        """Parse a ``Cookie`` header into a dict."""
+        return cookie_parser(cookie_header) if cookie_header else {}
+
+    async def _send_response(
+        self,
+        send: Send,
+        status_code: int,
+        body: Any,
+        extra_headers: Sequence[tuple[str, str]] | None = None,
+    ) -> None:
+        """Send a whole response through a raw ASGI ``send`` (for hand-written ASGI code)."""
+        try:
+            scope = current_request.get().scope
+        except LookupError:
+            scope = {"type": "http", "method": "GET"}
+        await send_result(scope, _no_receive, send, status_code, body, list(extra_headers or []))
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def _mount_index(self) -> int:
+        routes: list[BaseRoute] = self.router.routes
+        return max(len(routes) - 2, 0)
+
+    def _build_middleware_stack(self) -> ASGIApp:
+        error_handler = None
+        handlers: dict[Any, Callable[..., Any]] = {}
+        for key, value in self._exception_handlers.items():
+            if key in (500, Exception):
+                error_handler = value
+            else:
+                handlers[key] = value
+        stack = [
+            Middleware(ServerErrorMiddleware, handler=error_handler, debug=self._debug),
+            *self._user_middleware,
+            Middleware(ExceptionMiddleware, handlers=handlers, debug=self._debug),
+        ]
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(stack):
+            app = cls(app, *args, **kwargs)
+        return app
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Any) -> AsyncIterator[Any]:
+        for handler in self.startup_handlers:
+            await _call_maybe_async(handler)
+        state = None
+        if self._user_lifespan is None:
+            yield None
+        else:
+            lifespan = self._user_lifespan
+            if inspect.isasyncgenfunction(lifespan):
+                lifespan = contextlib.asynccontextmanager(lifespan)
+            async with lifespan(app) as state:
+                yield state
+        for handler in self.shutdown_handlers:
+            await _call_maybe_async(handler)
+
+    # -- handler lookup -------------------------------------------------------------------
+
+    def _find_handler(self, name: str, allow_private: bool = False) -> HandlerPlan | None:
+        """The plan for handler ``name``; instance attributes win over class methods."""
+        value = self.__dict__.get(name)
+        if value is not None:
+            return self._dynamic_plan(name, value, allow_private)
+        plan = self._handlers.get(name)
+        if plan is None and allow_private:
+            return self._private_plan(name)
+        return plan
+
+    def _dynamic_plan(self, name: str, value: Any, allow_private: bool) -> HandlerPlan | None:
+        if not callable(value) or isinstance(value, type):
+            return None
+        if name in _APP_ATTRIBUTES or (_route_name(name, ws=False) is None and not allow_private):
+            return None
+        plan = self._dynamic_plans.get(name)
+        if plan is None or plan.func is not value:
+            plan = self._dynamic_plans[name] = plan_handler(name, value)
+        return plan
+
+    def _private_plan(self, name: str) -> HandlerPlan | None:
+        """A plan for a ``_private`` handler named by explicit routing (SPEC §7)."""
+        if name in _APP_ATTRIBUTES or name.startswith("__") or not name.startswith("_"):
+            return None
+        raw = inspect.getattr_static(self, name, None)
+        if raw is None or isinstance(raw, property) or not callable(getattr(self, name)):
+            return None
+        plan = self._dynamic_plans.get(name)
+        if plan is None:
+            plan = self._dynamic_plans[name] = plan_handler(name, getattr(self, name))
+        return plan
+
+    def _resolve(self, path: str) -> tuple[HandlerPlan | None, list[str]]:
+        """The handler for a route path and the segments left for its parameters."""
+        stripped = path.strip("/")
+        if not stripped:
+            return self._find_handler("index"), []
+        parts = stripped.split("/")
+        plan = self._find_handler(parts[0])
+        if plan is not None:
+            return plan, parts[1:]
+        index = self._find_handler("index")
+        if index is not None and index.takes_path:
+            return index, parts
+        return None, parts
+
+    # -- HTTP dispatch --------------------------------------------------------------------
+
+    async def _handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        token = current_request.set(request)
+        try:
+            await self._dispatch(request)
+        except (HTTPException, ClientDisconnect):
+            raise
+        except Exception as exc:
+            if self._debug or self._has_handler_for(exc) or request._response_started:
+                raise
+            logger.exception("Unhandled error in %s %s", request.method, scope.get("path"))
+            await send_result(scope, receive, send, 500, INTERNAL_ERROR_BODY, _TEXT_PLAIN())
+        finally:
+            current_request.reset(token)
+            if request.files:
+                from .uploads import finish_uploads
+
+                await finish_uploads(request)
+
+    def _has_handler_for(self, exc: Exception) -> bool:
+        handlers = self._exception_handlers
+        if not handlers:
+            return False
+        if 500 in handlers:
+            return True
+        return any(cls in handlers for cls in type(exc).__mro__)
+
+    async def _dispatch(self, request: Request) -> None:
+        scope = request.scope
+        plan, segments = self._resolve(scope["path_params"]["path"])
+        middlewares = self.middlewares
+        if plan is None and not middlewares:
+            raise not_found()
+        parent = scope.get(_REQUEST_SCOPE_KEY)
+        if parent is not None:
+            _adopt_parent_state(request, parent)
+        else:
+            await self._read_request_state(request, plan)
+        if middlewares:
+            answered = await self._before_request(request)
+            if answered is not None:
+                await self._finish(request, *answered)
+                return
+            if request._subapp is not None:
+                await self._hand_off(request)
+                return
+            if request._route_handler is not None:
+                plan = self._find_handler(request._route_handler, allow_private=True)
+                segments = list(request.path_params)
+        if plan is None:
+            raise not_found()
+        request.path_params = segments
+        if plan.methods is not None and request.method not in plan.methods:
+            raise HTTPException(405, "405 Method Not Allowed", headers={"Allow": plan.allow_header})
+        result = await self._call_handler(request, plan, segments)
+        await self._finish(request, *split_result(result))
+
+    async def _read_request_state(self, request: Request, plan: HandlerPlan | None) -> None:
+        limits = self._limits if plan is None else self._limits.with_overrides(plan.limits)
+        request._limits = limits
+        if has_body(request):
+            await parse_body(request, limits)
+        if request.headers.get("cookie"):
+            await self._sessions.open(request)
+
+    async def _before_request(self, request: Request) -> tuple[int, Any, Headers] | None:
+        for middleware in self.middlewares:
+            result = await middleware.before_request(request)
+            if result:
+                status = result.get("status_code", 200)
+                return status, result.get("body", ""), _as_header_list(result.get("headers"))
+        return None
+
+    async def _call_handler(self, request: Request, plan: HandlerPlan, segments: list[str]) -> Any:
+        if plan.takes_nothing and not segments:
+            args: list[Any] = []
+            kwargs: dict[str, Any] = {}
+        else:
+            args, kwargs = bind_arguments(plan, segments, request)
+        try:
+            if plan.is_async:
+                return await plan.func(*args, **kwargs)
+            if is_generator_function(plan.func):
+                return plan.func(*args, **kwargs)
+            return await run_in_threadpool(plan.func, *args, **kwargs)
+        except HTTPException:
+            raise
+        except Exception as exc:
+            if self._debug or self._has_handler_for(exc):
+                raise
+            logger.exception("Handler %r raised", plan.name)
+            return 500, INTERNAL_ERROR_BODY, _TEXT_PLAIN()
+
+    async def _finish(self, request: Request, status: int, body: Any, headers: Headers) -> None:
+        if self.middlewares:
+            status, body, headers = await self._after_request(request, status, body, headers)
+        if _REQUEST_SCOPE_KEY not in request.scope:  # a handing-off parent saves it
+            await self._sessions.commit(request, headers)
+        if _starts_response_early(body):
+            request._response_started = True
+        await send_result(request.scope, request._receive, request._send, status, body, headers)
+
+    async def _after_request(
+        self, request: Request, status: int, body: Any, headers: Headers
+    ) -> tuple[int, Any, Headers]:
+        for middleware in self.middlewares:
+            result = await middleware.after_request(request, status, body, headers)
+            if result:
+                status = result.get("status_code", status)
+                body = result.get("body", body)
+                if "headers" in result:
+                    headers = _as_header_list(result["headers"])
+        return status, body, headers
+
+    async def _hand_off(self, request: Request) -> None:
+        """Pass the request to ``request._subapp`` below its mount path (SPEC §7)."""
+        scope = request.scope
+        sub_path = request._subapp_path or "/"
+        if not sub_path.startswith("/"):
+            sub_path = "/" + sub_path
+        route_path = "/" + scope["path_params"]["path"]
+        mount = request._subapp_mount_path
+        if mount is None:
+            mount = route_path[: -len(sub_path)] if route_path.endswith(sub_path) else ""
+        root_path = scope.get("root_path", "") + mount.rstrip("/")
+        sub_scope = dict(scope)
+        sub_scope.pop("path_params", None)
+        sub_scope.pop("raw_path", None)
+        sub_scope.update(
+            path=root_path + sub_path,
+            root_path=root_path,
+            session=request.session,
+            **{_REQUEST_SCOPE_KEY: request},
+        )
+        receive = _replay_body(request)
+
+        async def send_with_session(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: Headers = []
+                await self._sessions.commit(request, headers)
+                if headers:
+                    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+                    message = {**message, "headers": [*message.get("headers", []), *raw]}
+            await request._send(message)
+
+        await request._subapp(sub_scope, receive, send_with_session)
+
+    # -- websockets ------------------------------------------------------------------------
+
+    async def _handle_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from .websockets import handle_websocket
+
+        await handle_websocket(self, scope, receive, send)
+
+
+_APP_ATTRIBUTES = frozenset(name for name in dir(App) if not name.startswith("__")) | frozenset(
+    {
+        "middlewares",
+        "ws_middlewares",
+        "startup_handlers",
+        "shutdown_handlers",
+        "session_backend",
+        "router",
+    }
+)
+
+
+def _TEXT_PLAIN() -> Headers:  # noqa: N802 - reads as a constant at call sites
+    return [("content-type", "text/plain; charset=utf-8")]
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+async def _call_maybe_async(func: Callable[[], Any]) -> None:
+    result = func()
+    if inspect.isawaitable(result):
+        await result
+
+
+def _as_header_list(headers: Any) -> Headers:
+    if not headers:
+        return []
+    if isinstance(headers, Mapping):
+        return [(str(k), str(v)) for k, v in headers.items()]
+    return [(str(k), str(v)) for k, v in headers]
+
+
+def _starts_response_early(body: Any) -> bool:
+    """Streams and Starlette responses may fail after the response has started."""
+    return not isinstance(body, str | bytes | dict | list) and body is not None
+
+
+def _adopt_parent_state(request: Request, parent: Request) -> None:
+    """Take over the parsed body, files and session of the app that handed off."""
+    request.body_params = parent.body_params
+    request.get_json = parent.get_json
+    request._json_object = parent._json_object
+    request.files = parent.files
+    request.session = parent.session
+    request._limits = parent._limits
+    request._body = parent._body
+
+
+def _replay_body(request: Request) -> Receive:
+    """A ``receive`` that first replays an already-read body."""
+    body = request._body
+    original = request._receive
+    if body is None and not request._body_complete:
+        return original
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body or b"", "more_body": False}
+        return await original()
+
+    return receive

@@ -1,0 +1,176 @@
+"""Reading and parsing request bodies within limits (SPEC §2, §4, §8).
+
+The body is read only when the request has one and only as far as the limits allow:
+an announced ``Content-Length`` over ``max_body_size`` is refused before reading,
+a streamed body is cut off as soon as it passes the limit, and each chunk must arrive
+within ``body_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
+from .exceptions import bad_request
+from .request import Request
+
+__all__ = ["DEFAULT_LIMITS", "Limits", "has_body", "loads_json", "parse_body", "read_body"]
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Body limits; ``None`` means unlimited."""
+
+    max_body_size: int | None = 16 * MiB
+    max_form_field_size: int | None = 1 * MiB
+    max_form_parts: int | None = 1000
+    body_timeout: float | None = 5.0
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Limits:
+        """These limits with a handler's ``@limits(...)`` applied."""
+        return replace(self, **overrides) if overrides else self
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def too_large() -> HTTPException:
+    return HTTPException(413, "413 Payload Too Large")
+
+
+def timed_out() -> HTTPException:
+    return HTTPException(408, "408 Request Timeout: Failed to receive body")
+
+
+try:
+    import orjson
+
+    def loads_json(data: bytes) -> Any:
+        """Parse JSON bytes (orjson when installed); raises ``ValueError`` when malformed."""
+        return orjson.loads(data)
+
+except ImportError:  # pragma: no cover - exercised only without orjson
+
+    def loads_json(data: bytes) -> Any:
+        """Parse JSON bytes (orjson when installed); raises ``ValueError`` when malformed."""
+        try:
+            return json.loads(data)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
+
+
+def has_body(request: Request) -> bool:
+    """Whether the request announces a body (non-zero Content-Length or chunked)."""
+    headers = request.headers
+    length = headers.get("content-length")
+    if length is not None:
+        return length.strip() != "0"
+    return "transfer-encoding" in headers
+
+
+def content_length(request: Request) -> int | None:
+    """The announced body length; 400 when the header is not a plain number."""
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    value = value.strip()
+    if not value.isdigit() or not value.isascii():
+        raise bad_request("Invalid Content-Length header")
+    return int(value)
+
+
+async def receive_chunk(request: Request, timeout: float | None) -> bytes | None:
+    """The next body chunk, ``None`` at the end; 408 when it does not arrive in time."""
+    try:
+        with anyio.fail_after(timeout):
+            message = await request._receive()
+    except TimeoutError:
+        raise timed_out() from None
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnect()
+    chunk: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        request._body_complete = True
+    return chunk
+
+
+async def read_body(request: Request, limits: Limits | None) -> bytes:
+    """Read the whole body, enforcing ``max_body_size`` and ``body_timeout``."""
+    limits = limits or request._limits or DEFAULT_LIMITS
+    maximum = limits.max_body_size
+    length = content_length(request)
+    if maximum is not None and length is not None and length > maximum:
+        raise too_large()
+    chunks: list[bytes] = []
+    size = 0
+    request._body_complete = False
+    while not request._body_complete:
+        chunk = await receive_chunk(request, limits.body_timeout)
+        if chunk:
+            size += len(chunk)
+            if maximum is not None and size > maximum:
+                raise too_large()
+            chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body
+    return body
+
+
+def _parse_urlencoded(request: Request, body: bytes, limits: Limits) -> None:
+    try:
+        fields = parse_qs(
+            body.decode("utf-8", "replace"),
+            keep_blank_values=True,
+            errors="replace",
+            max_num_fields=limits.max_form_parts,
+        )
+    except ValueError:
+        raise too_large() from None
+    field_limit = limits.max_form_field_size
+    if field_limit is not None:
+        for values in fields.values():
+            if any(len(value) > field_limit for value in values):
+                raise too_large()
+    request.body_params = fields
+
+
+def _parse_json(request: Request, body: bytes) -> None:
+    if not body.strip():
+        return
+    try:
+        data = loads_json(body)
+    except (ValueError, RecursionError):
+        raise bad_request("Bad JSON") from None
+    request.get_json = data
+    if isinstance(data, dict):
+        request._json_object = data
+        request.body_params = {
+            str(key): [value if isinstance(value, str) else json.dumps(value)]
+            for key, value in data.items()
+        }
+
+
+def media_type(request: Request) -> str:
+    """The request's Content-Type without parameters, lower case."""
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+async def parse_body(request: Request, limits: Limits) -> None:
+    """Parse a form, JSON or multipart body into the request's body attributes."""
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        from .uploads import start_multipart
+
+        await start_multipart(request, limits)
+    elif kind == "application/x-www-form-urlencoded":
+        _parse_urlencoded(request, await read_body(request, limits), limits)
+    elif kind == "application/json" or kind.endswith("+json"):
+        _parse_json(request, await read_body(request, limits))

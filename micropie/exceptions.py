@@ -1,0 +1,50 @@
+"""Exceptions raised by micropie.
+
+Exception tree::
+
+    Exception
+     ├── MissingDependencyError (ImportError)   an optional extra is not installed
+     ├── MultipartFileError                     an upload broke while being read
+     ├── ConnectionClosed                       the websocket peer has gone
+     └── starlette.exceptions.HTTPException     turned into a response (4xx/5xx)
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+
+__all__ = [
+    "ConnectionClosed",
+    "HTTPException",
+    "MissingDependencyError",
+    "MultipartFileError",
+    "bad_request",
+]
+
+
+class MissingDependencyError(ImportError):
+    """A feature needs an optional dependency; the message names the extra to install."""
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs the '{package}' package: install it with "
+            f"`pip install \"micropie[{extra}]\"`."
+        )
+
+
+class MultipartFileError(Exception):
+    """The multipart upload being read was malformed, cut short or over a limit."""
+
+
+class ConnectionClosed(Exception):
+    """The websocket peer has disconnected; ``code`` and ``reason`` say how."""
+
+    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+        super().__init__(f"websocket closed with code {code}" + (f": {reason}" if reason else ""))
+        self.code = code
+        self.reason = reason
+
+
+def bad_request(detail: str) -> HTTPException:
+    """Build the 400 answer micropie gives for client input it cannot use."""
+    return HTTPException(400, f"400 Bad Request: {detail}")

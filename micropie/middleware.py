@@ -1,0 +1,53 @@
+"""MicroPie's middleware hooks (SPEC §7).
+
+:class:`HttpMiddleware` objects in ``app.middlewares`` run around every HTTP handler;
+:class:`WebSocketMiddleware` objects in ``app.ws_middlewares`` around every websocket
+handler. These are hooks inside the app; Starlette middleware (``App(middleware=...)``)
+wraps the whole app outside them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from typing import Any
+
+from .request import Request, WebSocketRequest
+
+__all__ = ["HttpMiddleware", "WebSocketMiddleware"]
+
+
+class HttpMiddleware(ABC):  # noqa: B024 - both hooks are optional
+    """Hooks run before and after each HTTP handler, in list order.
+
+    Override either hook. Returning ``None`` continues; returning a dict answers or
+    overrides as each hook describes.
+    """
+
+    async def before_request(self, request: Request) -> dict[str, Any] | None:
+        """Return ``{"status_code", "body", "headers"?}`` to answer at once, else ``None``.
+
+        Form and JSON bodies are already parsed, so ``request.form(...)`` works here.
+        """
+        return None
+
+    async def after_request(
+        self,
+        request: Request,
+        status_code: int,
+        response_body: Any,
+        extra_headers: list[tuple[str, str]],
+    ) -> dict[str, Any] | None:
+        """Return a dict with any of ``status_code``, ``body``, ``headers`` to override them."""
+        return None
+
+
+class WebSocketMiddleware(ABC):  # noqa: B024 - both hooks are optional
+    """Hooks run before and after each websocket handler, in list order."""
+
+    async def before_websocket(self, request: WebSocketRequest) -> dict[str, Any] | None:
+        """Return ``{"code", "reason"}`` to refuse the connection, else ``None``."""
+        return None
+
+    async def after_websocket(self, request: WebSocketRequest) -> None:
+        """Called when the websocket handler has finished."""
+        return None

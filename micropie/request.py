@@ -1,0 +1,165 @@
+"""The request objects handlers see as ``self.request`` (SPEC §5).
+
+:class:`Request` adapts a Starlette request to MicroPie's meanings: ``path_params`` is a
+list of segments, ``query_params`` and ``body_params`` map names to lists of strings,
+``get_json`` is the parsed JSON body. Everything is read lazily from the ASGI scope, so
+a request pays only for what its handler looks at. The Starlette request stays
+reachable as :attr:`Request.starlette`.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from functools import cached_property
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.datastructures import URL, Address
+from starlette.requests import Request as StarletteRequest
+from starlette.requests import cookie_parser
+from starlette.types import Message, Receive, Scope, Send
+
+__all__ = ["Request", "WebSocketRequest", "current_request", "parse_query_string"]
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _no_send(message: Message) -> None:
+    raise RuntimeError("this request has no send channel")
+
+
+def parse_query_string(raw: bytes | str) -> dict[str, list[str]]:
+    """Parse a query string into ``{name: [values]}``, never failing on bad bytes."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if not text:
+        return {}
+    return parse_qs(text, keep_blank_values=True, errors="replace")
+
+
+class Request:
+    """One HTTP request, with MicroPie's attribute meanings.
+
+    Middleware may set any attribute of its own on it; handlers reach it as
+    ``self.request`` (or through :data:`current_request`).
+    """
+
+    # Set by middleware for explicit routing and sub-application hand-off (SPEC §7).
+    _route_handler: str | None = None
+    _ws_route_handler: str | None = None
+    _subapp: Any = None
+    _subapp_path: str | None = None
+    _subapp_mount_path: str | None = None
+    # Session bookkeeping owned by micropie.sessions.
+    _session_id: str | None = None
+    _session_snapshot: Any = None
+    _session_regenerate: bool = False
+    # The JSON object body, when the body was one (keeps JSON types for binding).
+    _json_object: dict[str, Any] | None = None
+    # Body reading state (micropie.body) and the limits in force for this request.
+    _body_complete: bool = False
+    _limits: Any = None
+    _response_started: bool = False
+
+    def __init__(self, scope: Scope, receive: Receive = _empty_receive, send: Send = _no_send):
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.path_params: list[str] = []
+        self.body_params: dict[str, list[str]] = {}
+        self.get_json: Any = {}
+        self.session: dict[str, Any] = {}
+        self.files: dict[str, Any] = {}
+        self._body: bytes | None = None
+
+    @property
+    def method(self) -> str:
+        """The HTTP method, upper case (``"GET"`` for websockets)."""
+        method: str = self.scope.get("method", "GET")
+        return method
+
+    @cached_property
+    def headers(self) -> dict[str, str]:
+        """Request headers with lower-case names; repeated headers are joined by ``, ``."""
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in self.scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            if name in headers:
+                separator = "; " if name == "cookie" else ", "
+                headers[name] = headers[name] + separator + value
+            else:
+                headers[name] = value
+        return headers
+
+    @cached_property
+    def cookies(self) -> dict[str, str]:
+        """Cookies sent with the request."""
+        header = self.headers.get("cookie")
+        return cookie_parser(header) if header else {}
+
+    @cached_property
+    def query_params(self) -> dict[str, list[str]]:
+        """Query string as ``{name: [values]}``."""
+        return parse_query_string(self.scope.get("query_string", b""))
+
+    @cached_property
+    def url(self) -> URL:
+        """The full request URL."""
+        return URL(scope=self.scope)
+
+    @property
+    def client(self) -> Address | None:
+        """``(host, port)`` of the client, when the server tells it."""
+        client = self.scope.get("client")
+        return None if client is None else Address(*client)
+
+    @cached_property
+    def starlette(self) -> StarletteRequest:
+        """The underlying :class:`starlette.requests.Request`."""
+        request = StarletteRequest(self.scope, self._receive, self._send)
+        if self._body is not None:
+            request._body = self._body
+        return request
+
+    async def body(self) -> bytes:
+        """The raw request body (read once, within the app's size and time limits)."""
+        if self._body is None:
+            from .body import read_body
+
+            self._body = await read_body(self, None)
+        return self._body
+
+    def query(self, name: str, default: Any = None) -> Any:
+        """The first query-string value for ``name``, or ``default``."""
+        values = self.query_params.get(name)
+        return values[0] if values else default
+
+    def form(self, name: str, default: Any = None) -> Any:
+        """The first form (or JSON-mirrored) body value for ``name``, or ``default``."""
+        values = self.body_params.get(name)
+        return values[0] if values else default
+
+    def json(self, name: str | None = None, default: Any = None) -> Any:
+        """The parsed JSON body, or one top-level key of it (``default`` when absent)."""
+        if name is None:
+            return self.get_json
+        if isinstance(self.get_json, dict):
+            return self.get_json.get(name, default)
+        return default
+
+    def regenerate_session(self) -> None:
+        """Move the session data to a fresh id when the response is sent (fixation defence)."""
+        self._session_regenerate = True
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.method} {self.scope.get('path', '')!r}>"
+
+
+class WebSocketRequest(Request):
+    """The request behind a websocket connection (``self.request`` in ``ws_`` handlers)."""
+
+
+#: The request being handled in the current task; ``App.request`` reads it.
+current_request: ContextVar[Request] = ContextVar("micropie.current_request")

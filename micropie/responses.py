@@ -1,0 +1,216 @@
+"""Turning handler return values into ASGI responses (SPEC §3).
+
+:func:`split_result` reads what a handler returned into ``(status, body, headers)``;
+:func:`send_result` sends that. Plain text and JSON bodies are sent straight to the
+ASGI ``send`` with precomputed header bytes; streams go through Starlette's
+:class:`~starlette.responses.StreamingResponse`; a Starlette ``Response`` is sent as is.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from .types import HeaderItems
+
+__all__ = [
+    "Headers",
+    "dumps_json",
+    "iterate_stream",
+    "send_result",
+    "split_result",
+]
+
+logger = logging.getLogger("micropie")
+
+#: Response headers as micropie handles them internally: ``(name, value)`` strings.
+Headers = list[tuple[str, str]]
+
+HTML_CONTENT_TYPE = b"text/html; charset=utf-8"
+JSON_CONTENT_TYPE = b"application/json"
+_CONTENT_TYPE = b"content-type"
+_CONTENT_LENGTH = b"content-length"
+_HTML_HEADER = (_CONTENT_TYPE, HTML_CONTENT_TYPE)
+_JSON_HEADER = (_CONTENT_TYPE, JSON_CONTENT_TYPE)
+
+try:  # orjson is optional (extra "all"); fall back to the standard library.
+    import orjson
+
+    _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+    def dumps_json(value: Any) -> bytes:
+        """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
+        return orjson.dumps(value, option=_ORJSON_OPTIONS)
+
+except ImportError:  # pragma: no cover - exercised only without orjson
+
+    def dumps_json(value: Any) -> bytes:
+        """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def split_result(result: Any) -> tuple[int, Any, Headers]:
+    """Read a handler's return value into ``(status, body, headers)``."""
+    if result is None:
+        return 204, None, []
+    if type(result) is tuple and len(result) in (2, 3) and isinstance(result[0], int):
+        headers = _header_list(result[2]) if len(result) == 3 else []
+        return result[0], result[1], headers
+    return 200, result, []
+
+
+def _header_list(headers: HeaderItems | None) -> Headers:
+    if not headers:
+        return []
+    if isinstance(headers, Mapping):
+        return [(str(k), str(v)) for k, v in headers.items()]
+    return [(str(k), str(v)) for k, v in headers]
+
+
+def _encode_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
+    raw: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            logger.warning("dropped response header %r: CR or LF in name or value", name)
+            continue
+        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return raw
+
+
+def _is_stream(body: Any) -> bool:
+    if isinstance(body, str | bytes | bytearray | memoryview | dict | list):
+        return False
+    return hasattr(body, "__aiter__") or isinstance(body, Iterable)
+
+
+def _body_bytes(body: Any) -> tuple[bytes, tuple[bytes, bytes]]:
+    """Encode a non-streaming body and name its default content type."""
+    if isinstance(body, str):
+        return body.encode("utf-8"), _HTML_HEADER
+    if isinstance(body, bytes | bytearray | memoryview):
+        return bytes(body), _HTML_HEADER
+    if isinstance(body, dict | list):
+        return dumps_json(body), _JSON_HEADER
+    if body is None:
+        return b"", _HTML_HEADER
+    return str(body).encode("utf-8"), _HTML_HEADER
+
+
+async def send_result(
+    scope: Scope, receive: Receive, send: Send, status: int, body: Any, headers: Headers
+) -> None:
+    """Send ``body`` with ``status`` and ``headers`` as the response to ``scope``."""
+    if isinstance(body, Response):
+        if headers:
+            body.raw_headers.extend(_encode_headers(headers))
+        await body(scope, receive, send)
+        return
+    raw_headers = _encode_headers(headers) if headers else []
+    if _is_stream(body):
+        await _send_stream(scope, receive, send, status, body, raw_headers)
+        return
+    content, default_type = _body_bytes(body)
+    if status in (204, 304) or status < 200:
+        content = b""
+    elif not any(name == _CONTENT_TYPE for name, _ in raw_headers):
+        raw_headers.append(default_type)
+    if status not in (204, 304):
+        raw_headers.append((_CONTENT_LENGTH, str(len(content)).encode("latin-1")))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    if scope.get("method") == "HEAD":
+        content = b""
+    await send({"type": "http.response.body", "body": content})
+
+
+class _ClosingStreamingResponse(StreamingResponse):
+    """A StreamingResponse that closes its iterator however streaming ends."""
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+
+async def _send_stream(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    body: Any,
+    raw_headers: list[tuple[bytes, bytes]],
+) -> None:
+    response = _ClosingStreamingResponse(iterate_stream(body), status_code=status)
+    if not any(name == _CONTENT_TYPE for name, _ in raw_headers):
+        raw_headers.append(_HTML_HEADER)
+    response.raw_headers = raw_headers
+    await response(scope, receive, send)
+
+
+_END = object()
+
+
+async def iterate_stream(body: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[bytes]:
+    """Yield ``body``'s chunks as bytes; sync iterators run in the thread pool.
+
+    The source is closed when iteration stops for any reason (end, error or the
+    client going away), so a generator's ``finally`` always runs.
+    """
+    if isinstance(body, AsyncIterable):
+        source = body.__aiter__()
+        try:
+            async for chunk in source:
+                yield _chunk_bytes(chunk)
+        finally:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return
+    iterator = iter(body)
+    try:
+        while True:
+            chunk = await run_in_threadpool(next, iterator, _END)
+            if chunk is _END:
+                break
+            yield _chunk_bytes(chunk)
+    finally:
+        _close_sync(iterator)
+
+
+def _close_sync(iterator: Iterator[Any]) -> None:
+    close = getattr(iterator, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except ValueError:  # still running in a worker thread; it stops at its next yield
+        logger.debug("stream generator still running while closed")
+
+
+def _chunk_bytes(chunk: Any) -> bytes:
+    if isinstance(chunk, bytes):
+        return chunk
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    if isinstance(chunk, bytearray | memoryview):
+        return bytes(chunk)
+    if isinstance(chunk, dict | list):
+        return dumps_json(chunk)
+    return str(chunk).encode("utf-8")
+
+
+def is_generator_function(func: Any) -> bool:
+    """True for (async) generator functions: calling them only creates the stream."""
+    target = getattr(func, "__func__", func)
+    return inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target)

@@ -1,0 +1,309 @@
+"""Handler discovery, per-handler call plans and argument binding (SPEC §1, §2).
+
+Everything that can be known before a request arrives is computed here once: which
+names are routable, each handler's parameters with their converters, its allowed
+methods and limits. Per request, :func:`bind_arguments` only looks values up.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from starlette.exceptions import HTTPException
+
+from .converters import Converter, converter_for, is_list_annotation
+from .exceptions import bad_request
+from .request import Request
+
+__all__ = [
+    "HandlerPlan",
+    "Param",
+    "bind_arguments",
+    "build_handler_table",
+    "limits",
+    "methods",
+    "not_found",
+    "plan_handler",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_METHODS_ATTR = "__micropie_methods__"
+_LIMITS_ATTR = "__micropie_limits__"
+_EMPTY = inspect.Parameter.empty
+_LIMIT_NAMES = frozenset({"max_body_size", "max_form_field_size", "max_form_parts", "body_timeout"})
+
+
+def methods(*names: str) -> Callable[[F], F]:
+    """Restrict a handler to these HTTP methods; others answer 405 with ``Allow``.
+
+    ``HEAD`` is allowed wherever ``GET`` is.
+    """
+    allowed = {name.upper() for name in names}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+
+    def decorate(func: F) -> F:
+        setattr(func, _METHODS_ATTR, frozenset(allowed))
+        return func
+
+    return decorate
+
+
+def limits(**overrides: Any) -> Callable[[F], F]:
+    """Give one handler its own body limits, e.g. ``@limits(max_body_size=2**30)``.
+
+    Accepts ``max_body_size``, ``max_form_field_size``, ``max_form_parts`` and
+    ``body_timeout``; the rest of the app keeps the limits given to ``App``.
+    """
+    unknown = set(overrides) - _LIMIT_NAMES
+    if unknown:
+        raise TypeError(f"unknown limit(s) {sorted(unknown)}; use {sorted(_LIMIT_NAMES)}")
+
+    def decorate(func: F) -> F:
+        setattr(func, _LIMITS_ATTR, dict(overrides))
+        return func
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class Param:
+    """One handler parameter, analysed once."""
+
+    name: str
+    default: Any
+    convert: Converter | None
+    many: bool
+
+    @property
+    def required(self) -> bool:
+        return self.default is _EMPTY
+
+
+@dataclass(frozen=True)
+class HandlerPlan:
+    """How to call one handler: its parameters, methods and limits, precomputed."""
+
+    name: str
+    func: Callable[..., Any]
+    is_async: bool
+    positional: tuple[Param, ...] = ()
+    keyword_only: tuple[Param, ...] = ()
+    var_positional: Param | None = None
+    var_keyword: bool = False
+    methods: frozenset[str] | None = None
+    limits: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def takes_path(self) -> bool:
+        """True when path segments can bind to it (positional params or ``*args``)."""
+        return bool(self.positional) or self.var_positional is not None
+
+    @property
+    def takes_nothing(self) -> bool:
+        return not (self.positional or self.keyword_only or self.var_positional or self.var_keyword)
+
+    @property
+    def named(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.positional + self.keyword_only)
+
+    @property
+    def allow_header(self) -> str:
+        return ", ".join(sorted(self.methods or ()))
+
+
+def _is_async_callable(func: Any) -> bool:
+    while isinstance(func, functools.partial):
+        func = func.func
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    )
+
+
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    target = func.__call__ if not inspect.isroutine(func) else func  # type: ignore[operator]
+    try:
+        return typing.get_type_hints(target)
+    except Exception:
+        return dict(getattr(target, "__annotations__", {}) or {})
+
+
+def _param(parameter: inspect.Parameter, hints: dict[str, Any]) -> Param:
+    annotation = hints.get(parameter.name, _EMPTY)
+    if annotation is _EMPTY or isinstance(annotation, str):
+        return Param(parameter.name, parameter.default, None, False)
+    return Param(
+        parameter.name,
+        parameter.default,
+        converter_for(annotation),
+        is_list_annotation(annotation),
+    )
+
+
+def plan_handler(name: str, func: Callable[..., Any]) -> HandlerPlan:
+    """Analyse ``func`` (already bound, so no ``self``) into a :class:`HandlerPlan`."""
+    signature = inspect.signature(func)
+    hints = _type_hints(func)
+    positional: list[Param] = []
+    keyword_only: list[Param] = []
+    var_positional: Param | None = None
+    var_keyword = False
+    for parameter in signature.parameters.values():
+        kind = parameter.kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            var_positional = _param(parameter, hints)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            var_keyword = True
+        elif kind is inspect.Parameter.KEYWORD_ONLY:
+            keyword_only.append(_param(parameter, hints))
+        else:
+            positional.append(_param(parameter, hints))
+    target = getattr(func, "__func__", func)
+    return HandlerPlan(
+        name=name,
+        func=func,
+        is_async=_is_async_callable(func),
+        positional=tuple(positional),
+        keyword_only=tuple(keyword_only),
+        var_positional=var_positional,
+        var_keyword=var_keyword,
+        methods=getattr(target, _METHODS_ATTR, None),
+        limits=getattr(target, _LIMITS_ATTR, {}),
+    )
+
+
+def is_routable_value(raw: Any) -> bool:
+    """Whether a class attribute can be a handler: a callable that is not a class or property."""
+    if isinstance(raw, staticmethod | classmethod):
+        return True
+    if isinstance(raw, property | functools.cached_property | type):
+        return False
+    return callable(raw)
+
+
+def build_handler_table(app: object, base: type, ws: bool = False) -> dict[str, HandlerPlan]:
+    """Plans for every routable handler of ``app``'s class chain below ``base``.
+
+    With ``ws=False`` these are the HTTP handlers (public, not ``ws_``); with
+    ``ws=True`` the websocket handlers, keyed without their ``ws_`` prefix.
+    """
+    base_classes = set(base.__mro__)
+    seen: set[str] = set()
+    table: dict[str, HandlerPlan] = {}
+    for cls in type(app).__mro__:
+        if cls in base_classes:
+            continue
+        for name, raw in vars(cls).items():
+            if name in seen:
+                continue
+            seen.add(name)
+            route = route_name(name, ws)
+            if route is None or not is_routable_value(raw):
+                continue
+            table[route] = plan_handler(name, getattr(app, name))
+    return table
+
+
+def route_name(name: str, ws: bool) -> str | None:
+    """The URL name for an attribute name, or ``None`` when it is never routable."""
+    if ws:
+        return name[3:] if name.startswith("ws_") and len(name) > 3 else None
+    if name.startswith("_") or name.startswith("ws_"):
+        return None
+    return name
+
+
+def _lookup(param: Param, request: Request) -> Any:
+    """The value for a named parameter from query, body or files; ``_EMPTY`` if none."""
+    values = request.query_params.get(param.name)
+    if values is not None:
+        return values if param.many else values[0]
+    json_object = request._json_object
+    if json_object is not None:
+        if param.name in json_object:
+            return json_object[param.name]
+    else:
+        values = request.body_params.get(param.name)
+        if values is not None:
+            return values if param.many else values[0]
+    if param.name in request.files:
+        return request.files[param.name]
+    return _EMPTY
+
+
+def _convert(param: Param, value: Any) -> Any:
+    if param.convert is None:
+        return value
+    try:
+        return param.convert(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise bad_request(f"Invalid value for parameter '{param.name}'") from exc
+
+
+def _resolve(param: Param, request: Request) -> Any:
+    value = _lookup(param, request)
+    if value is not _EMPTY:
+        return _convert(param, value)
+    if param.default is not _EMPTY:
+        return param.default
+    raise bad_request(f"Missing required parameter '{param.name}'")
+
+
+def _extra_fields(plan: HandlerPlan, request: Request) -> dict[str, Any]:
+    named = plan.named
+    extra: dict[str, Any] = {}
+    json_object = request._json_object
+    body: Iterable[tuple[str, Any]]
+    if json_object is not None:
+        body = json_object.items()
+    else:
+        body = ((k, v[0]) for k, v in request.body_params.items() if v)
+    for key, value in body:
+        if key not in named and key.isidentifier():
+            extra[key] = value
+    for key, values in request.query_params.items():
+        if key not in named and key.isidentifier() and values:
+            extra[key] = values[0]
+    return extra
+
+
+def not_found() -> HTTPException:
+    """The 404 answer for a path no handler takes."""
+    return HTTPException(404, "404 Not Found")
+
+
+def bind_arguments(
+    plan: HandlerPlan, segments: Sequence[str], request: Request
+) -> tuple[list[Any], dict[str, Any]]:
+    """Bind path segments, query, body and files to ``plan``'s parameters (SPEC §2).
+
+    Raises a 400 ``HTTPException`` for a missing or unconvertible value and a 404
+    one when path segments are left over that no parameter accepts.
+    """
+    args: list[Any] = []
+    count = len(segments)
+    index = 0
+    for param in plan.positional:
+        if index < count:
+            args.append(_convert(param, segments[index]))
+            index += 1
+        else:
+            args.append(_resolve(param, request))
+    if plan.var_positional is not None:
+        rest = segments[index:]
+        convert = plan.var_positional
+        args.extend(_convert(convert, segment) for segment in rest)
+    elif index < count:
+        raise not_found()
+    kwargs = {param.name: _resolve(param, request) for param in plan.keyword_only}
+    if plan.var_keyword:
+        extra = _extra_fields(plan, request)
+        extra.update(kwargs)
+        kwargs = extra
+    return args, kwargs
