@@ -93,7 +93,9 @@ class App:
         self.shutdown_handlers: list[Callable[[], Any]] = []
         #: Where sessions are stored (in memory unless given).
         self.session_backend: SessionBackend = session_backend or InMemorySessionBackend()
-        self._sessions = SessionManager(self.session_backend, session_timeout, session_cookie_secure)
+        self._sessions = SessionManager(
+            self.session_backend, session_timeout, session_cookie_secure
+        )
         self._limits = Limits(max_body_size, max_form_field_size, max_form_parts, body_timeout)
         self._templates = Templates(templates_dir)
         self._debug = debug
@@ -442,7 +444,7 @@ _APP_ATTRIBUTES = frozenset(name for name in dir(App) if not name.startswith("__
 )
 
 
-def _TEXT_PLAIN() -> Headers:  # noqa: N802 - reads as a constant at call sites
+def _TEXT_PLAIN() -> Headers:
     return [("content-type", "text/plain; charset=utf-8")]
 
 

@@ -28,7 +28,7 @@ class MissingDependencyError(ImportError):
     def __init__(self, feature: str, package: str, extra: str) -> None:
         super().__init__(
             f"{feature} needs the '{package}' package: install it with "
-            f"`pip install \"micropie[{extra}]\"`."
+            f'`pip install "micropie[{extra}]"`.'
         )
 
 

@@ -9,22 +9,19 @@ ASGI ``send`` with precomputed header bytes; streams go through Starlette's
 from __future__ import annotations
 
 import inspect
-import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import anyio
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .streaming import dumps_json, send_stream
 from .types import HeaderItems
 
 __all__ = [
     "Headers",
     "dumps_json",
-    "iterate_stream",
     "send_result",
     "split_result",
 ]
@@ -40,21 +37,6 @@ _CONTENT_TYPE = b"content-type"
 _CONTENT_LENGTH = b"content-length"
 _HTML_HEADER = (_CONTENT_TYPE, HTML_CONTENT_TYPE)
 _JSON_HEADER = (_CONTENT_TYPE, JSON_CONTENT_TYPE)
-
-try:  # orjson is optional (extra "all"); fall back to the standard library.
-    import orjson
-
-    _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
-
-    def dumps_json(value: Any) -> bytes:
-        """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
-        return orjson.dumps(value, option=_ORJSON_OPTIONS)
-
-except ImportError:  # pragma: no cover - exercised only without orjson
-
-    def dumps_json(value: Any) -> bytes:
-        """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def split_result(result: Any) -> tuple[int, Any, Headers]:
@@ -115,7 +97,9 @@ async def send_result(
         return
     raw_headers = _encode_headers(headers) if headers else []
     if _is_stream(body):
-        await _send_stream(scope, receive, send, status, body, raw_headers)
+        if not any(name == _CONTENT_TYPE for name, _ in raw_headers):
+            raw_headers.append(_HTML_HEADER)
+        await send_stream(scope, receive, send, status, body, raw_headers)
         return
     content, default_type = _body_bytes(body)
     if status in (204, 304) or status < 200:
@@ -128,86 +112,6 @@ async def send_result(
     if scope.get("method") == "HEAD":
         content = b""
     await send({"type": "http.response.body", "body": content})
-
-
-class _ClosingStreamingResponse(StreamingResponse):
-    """A StreamingResponse that closes its iterator however streaming ends."""
-
-    async def stream_response(self, send: Send) -> None:
-        try:
-            await super().stream_response(send)
-        finally:
-            aclose = getattr(self.body_iterator, "aclose", None)
-            if aclose is not None:
-                with anyio.CancelScope(shield=True):
-                    await aclose()
-
-
-async def _send_stream(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    status: int,
-    body: Any,
-    raw_headers: list[tuple[bytes, bytes]],
-) -> None:
-    response = _ClosingStreamingResponse(iterate_stream(body), status_code=status)
-    if not any(name == _CONTENT_TYPE for name, _ in raw_headers):
-        raw_headers.append(_HTML_HEADER)
-    response.raw_headers = raw_headers
-    await response(scope, receive, send)
-
-
-_END = object()
-
-
-async def iterate_stream(body: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[bytes]:
-    """Yield ``body``'s chunks as bytes; sync iterators run in the thread pool.
-
-    The source is closed when iteration stops for any reason (end, error or the
-    client going away), so a generator's ``finally`` always runs.
-    """
-    if isinstance(body, AsyncIterable):
-        source = body.__aiter__()
-        try:
-            async for chunk in source:
-                yield _chunk_bytes(chunk)
-        finally:
-            aclose = getattr(source, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        return
-    iterator = iter(body)
-    try:
-        while True:
-            chunk = await run_in_threadpool(next, iterator, _END)
-            if chunk is _END:
-                break
-            yield _chunk_bytes(chunk)
-    finally:
-        _close_sync(iterator)
-
-
-def _close_sync(iterator: Iterator[Any]) -> None:
-    close = getattr(iterator, "close", None)
-    if close is None:
-        return
-    try:
-        close()
-    except ValueError:  # still running in a worker thread; it stops at its next yield
-        logger.debug("stream generator still running while closed")
-
-
-def _chunk_bytes(chunk: Any) -> bytes:
-    if isinstance(chunk, bytes):
-        return chunk
-    if isinstance(chunk, str):
-        return chunk.encode("utf-8")
-    if isinstance(chunk, bytearray | memoryview):
-        return bytes(chunk)
-    if isinstance(chunk, dict | list):
-        return dumps_json(chunk)
-    return str(chunk).encode("utf-8")
 
 
 def is_generator_function(func: Any) -> bool:

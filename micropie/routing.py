@@ -214,7 +214,7 @@ def route_name(name: str, ws: bool) -> str | None:
     """The URL name for an attribute name, or ``None`` when it is never routable."""
     if ws:
         return name[3:] if name.startswith("ws_") and len(name) > 3 else None
-    if name.startswith("_") or name.startswith("ws_"):
+    if name.startswith(("_", "ws_")):
         return None
     return name
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,15 +20,10 @@ __all__ = [
 ]
 
 #: Headers as handlers give them: a list of ``(name, value)`` pairs or a mapping.
-HeaderItems = Union[Sequence[tuple[str, str]], Mapping[str, str]]
+HeaderItems = Sequence[tuple[str, str]] | Mapping[str, str]
 
 #: A response body a handler may return.
-Body = Union[str, bytes, dict[str, Any], list[Any], Iterator[Any], AsyncIterator[Any], None]
+Body = str | bytes | dict[str, Any] | list[Any] | Iterator[Any] | AsyncIterator[Any] | None
 
 #: Everything a handler may return (SPEC §3).
-ResponseReturnValue = Union[
-    Body,
-    Response,
-    tuple[int, Any],
-    tuple[int, Any, HeaderItems],
-]
+ResponseReturnValue = Body | Response | tuple[int, Any] | tuple[int, Any, HeaderItems]

@@ -1,0 +1,116 @@
+"""Streaming response bodies (SPEC §8) and JSON encoding of chunks and bodies.
+
+Handlers return generators, async generators or other iterables; :func:`send_stream`
+sends them through Starlette's ``StreamingResponse`` as the client reads, running sync
+iterators in the thread pool and closing the source when the client goes away.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Any
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+__all__ = ["dumps_json", "iterate_stream", "send_stream"]
+
+logger = logging.getLogger("micropie")
+
+try:  # orjson is optional (extra "all"); fall back to the standard library.
+    import orjson
+
+    _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+    def dumps_json(value: Any) -> bytes:
+        """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
+        return orjson.dumps(value, option=_ORJSON_OPTIONS)
+
+except ImportError:  # pragma: no cover - exercised only without orjson
+
+    def dumps_json(value: Any) -> bytes:
+        """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class _ClosingStreamingResponse(StreamingResponse):
+    """A StreamingResponse that closes its iterator however streaming ends."""
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+
+async def send_stream(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    body: Any,
+    raw_headers: list[tuple[bytes, bytes]],
+) -> None:
+    """Stream ``body`` (any iterable or async iterable) as the response."""
+    response = _ClosingStreamingResponse(iterate_stream(body), status_code=status)
+    response.raw_headers = raw_headers
+    await response(scope, receive, send)
+
+
+_END = object()
+
+
+async def iterate_stream(body: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[bytes]:
+    """Yield ``body``'s chunks as bytes; sync iterators run in the thread pool.
+
+    The source is closed when iteration stops for any reason (end, error or the
+    client going away), so a generator's ``finally`` always runs.
+    """
+    if isinstance(body, AsyncIterable):
+        source = body.__aiter__()
+        try:
+            async for chunk in source:
+                yield _chunk_bytes(chunk)
+        finally:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return
+    iterator = iter(body)
+    try:
+        while True:
+            chunk = await run_in_threadpool(next, iterator, _END)
+            if chunk is _END:
+                break
+            yield _chunk_bytes(chunk)
+    finally:
+        _close_sync(iterator)
+
+
+def _close_sync(iterator: Iterator[Any]) -> None:
+    close = getattr(iterator, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except ValueError:  # still running in a worker thread; it stops at its next yield
+        logger.debug("stream generator still running while closed")
+
+
+def _chunk_bytes(chunk: Any) -> bytes:
+    if isinstance(chunk, bytes):
+        return chunk
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    if isinstance(chunk, bytearray | memoryview):
+        return bytes(chunk)
+    if isinstance(chunk, dict | list):
+        return dumps_json(chunk)
+    return str(chunk).encode("utf-8")

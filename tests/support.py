@@ -1,0 +1,97 @@
+"""Helpers for tests that need a real server process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class UvicornServer:
+    """A uvicorn subprocess serving one app on 127.0.0.1."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def run_uvicorn(
+    target: str,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 20.0,
+) -> UvicornServer:
+    """Start ``uvicorn target`` and wait until it answers HTTP.
+
+    ``target`` is an import string such as ``"examples.hello.app:app"``; ``env`` adds
+    environment variables (the test can pass configuration this way).
+    """
+    port = free_port()
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"micropie-uvicorn-{port}.log"
+    log = log_path.open("wb")
+    command = [
+        sys.executable, "-m", "uvicorn", target,
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--log-level", "warning",
+        *(args or []),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = UvicornServer(process, port, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"uvicorn exited early:\n{server.log()}")
+        try:
+            httpx.get(server.url + "/", timeout=1.0)
+            return server
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"uvicorn did not start within {timeout}s:\n{server.log()}")
