@@ -139,6 +139,18 @@ class App:
             raise RuntimeError("Cannot add middleware after the application has started")
         self._user_middleware.insert(0, Middleware(middleware_class, *args, **kwargs))
 
+    @property
+    def wsgi_app(self) -> Any:
+        """This app's HTTP side as a WSGI application (needs ``micropie[wsgi]``).
+
+        Websockets and lifespan events do not cross to WSGI servers.
+        """
+        wsgi = self.__dict__.get("_wsgi_adapter")
+        if wsgi is None:
+            a2wsgi = require("a2wsgi", feature="App.wsgi_app", package="a2wsgi", extra="wsgi")
+            wsgi = self.__dict__["_wsgi_adapter"] = a2wsgi.ASGIMiddleware(self)
+        return wsgi
+
     def run(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
         """Serve the app with uvicorn (``pip install "micropie[standard]"``)."""
         uvicorn = require("uvicorn", feature="App.run()", package="uvicorn")
@@ -440,6 +452,7 @@ _APP_ATTRIBUTES = frozenset(name for name in dir(App) if not name.startswith("__
         "shutdown_handlers",
         "session_backend",
         "router",
+        "wsgi_app",
     }
 )
 
