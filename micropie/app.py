@@ -24,13 +24,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.errors import ServerErrorMiddleware
-from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.requests import ClientDisconnect, cookie_parser
-from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute
+from starlette.requests import cookie_parser
+from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ._optional import require
-from .body import DEFAULT_LIMITS, Limits, has_body, parse_body
+from .body import DEFAULT_LIMITS, Limits, parse_body
+from .errors import INTERNAL_ERROR_BODY, ErrorResponder
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, current_request
 from .responses import Headers, is_generator_function, send_result, split_result
@@ -43,8 +43,37 @@ __all__ = ["App"]
 
 logger = logging.getLogger("micropie")
 
-INTERNAL_ERROR_BODY = "500 Internal Server Error"
 _REQUEST_SCOPE_KEY = "micropie.parent_request"
+
+
+def route_path(scope: Scope) -> str:
+    """The request path below the app's mount point (``root_path`` removed)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        if path == root_path:
+            return "/"
+        if path[len(root_path)] == "/":
+            return path[len(root_path) :]
+    return path
+
+
+class _CatchAllRoute(Route):
+    """The last HTTP route: matches every path without a regex."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        return Match.FULL, {"endpoint": self.endpoint, "path_params": {}}
+
+
+class _CatchAllWebSocketRoute(WebSocketRoute):
+    """The last websocket route: matches every path without a regex."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "websocket":
+            return Match.NONE, {}
+        return Match.FULL, {"endpoint": self.endpoint, "path_params": {}}
 
 
 class _Endpoint:
@@ -99,7 +128,7 @@ class App:
         self._limits = Limits(max_body_size, max_form_field_size, max_form_parts, body_timeout)
         self._templates = Templates(templates_dir)
         self._debug = debug
-        self._exception_handlers = dict(exception_handlers or {})
+        self._errors = ErrorResponder(exception_handlers or {}, debug)
         self._user_lifespan = lifespan
         self._user_middleware = list(middleware or [])
         self._middleware_stack: ASGIApp | None = None
@@ -110,8 +139,8 @@ class App:
         #: The Starlette router: mounts first, then the catch-all HTTP and websocket routes.
         self.router = Router(
             routes=[
-                Route("/{path:path}", endpoint=_Endpoint(self._handle_http)),
-                WebSocketRoute("/{path:path}", endpoint=_Endpoint(self._handle_websocket)),
+                _CatchAllRoute("/{path:path}", endpoint=_Endpoint(self._handle_http)),
+                _CatchAllWebSocketRoute("/{path:path}", endpoint=_Endpoint(self._handle_websocket)),
             ],
             redirect_slashes=False,
             lifespan=self._lifespan,
@@ -131,7 +160,8 @@ class App:
 
     def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
         """Serve ``app`` (e.g. ``StaticFiles``) under ``path``, matched before handlers."""
-        self.router.routes.insert(self._mount_index(), Mount(path, app=app, name=name))
+        mounted = Mount(path, app=self._errors.wrap_mounted(app), name=name)
+        self.router.routes.insert(self._mount_index(), mounted)
 
     def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
         """Wrap the whole app in a Starlette middleware (CORS, GZip, ...)."""
@@ -206,17 +236,12 @@ class App:
         return max(len(routes) - 2, 0)
 
     def _build_middleware_stack(self) -> ASGIApp:
-        error_handler = None
-        handlers: dict[Any, Callable[..., Any]] = {}
-        for key, value in self._exception_handlers.items():
-            if key in (500, Exception):
-                error_handler = value
-            else:
-                handlers[key] = value
+        # HTTPException and exception handlers are answered by self._errors inside the
+        # catch-all routes (and around each mount), so no ExceptionMiddleware is needed.
+        error_handler = self._errors.server_error_handler
         stack = [
             Middleware(ServerErrorMiddleware, handler=error_handler, debug=self._debug),
             *self._user_middleware,
-            Middleware(ExceptionMiddleware, handlers=handlers, debug=self._debug),
         ]
         app: ASGIApp = self.router
         for cls, args, kwargs in reversed(stack):
@@ -294,13 +319,8 @@ class App:
         token = current_request.set(request)
         try:
             await self._dispatch(request)
-        except (HTTPException, ClientDisconnect):
-            raise
         except Exception as exc:
-            if self._debug or self._has_handler_for(exc) or request._response_started:
-                raise
-            logger.exception("Unhandled error in %s %s", request.method, scope.get("path"))
-            await send_result(scope, receive, send, 500, INTERNAL_ERROR_BODY, _TEXT_PLAIN())
+            await self._errors.respond(request, exc)
         finally:
             current_request.reset(token)
             if request.files:
@@ -308,17 +328,9 @@ class App:
 
                 await finish_uploads(request)
 
-    def _has_handler_for(self, exc: Exception) -> bool:
-        handlers = self._exception_handlers
-        if not handlers:
-            return False
-        if 500 in handlers:
-            return True
-        return any(cls in handlers for cls in type(exc).__mro__)
-
     async def _dispatch(self, request: Request) -> None:
         scope = request.scope
-        plan, segments = self._resolve(scope["path_params"]["path"])
+        plan, segments = self._resolve(route_path(scope))
         middlewares = self.middlewares
         if plan is None and not middlewares:
             raise not_found()
@@ -347,11 +359,15 @@ class App:
         await self._finish(request, *split_result(result))
 
     async def _read_request_state(self, request: Request, plan: HandlerPlan | None) -> None:
-        limits = self._limits if plan is None else self._limits.with_overrides(plan.limits)
-        request._limits = limits
-        if has_body(request):
+        """Parse the body and load the session, when the request has them."""
+        has_body, has_cookie = _body_and_cookie(request.scope)
+        if has_body:
+            limits = self._limits if plan is None else self._limits.with_overrides(plan.limits)
+            request._limits = limits
             await parse_body(request, limits)
-        if request.headers.get("cookie"):
+        else:
+            request._limits = self._limits
+        if has_cookie:
             await self._sessions.open(request)
 
     async def _before_request(self, request: Request) -> tuple[int, Any, Headers] | None:
@@ -377,7 +393,7 @@ class App:
         except HTTPException:
             raise
         except Exception as exc:
-            if self._debug or self._has_handler_for(exc):
+            if not self._errors.answers_as_500(exc):
                 raise
             logger.exception("Handler %r raised", plan.name)
             return 500, INTERNAL_ERROR_BODY, _TEXT_PLAIN()
@@ -385,8 +401,9 @@ class App:
     async def _finish(self, request: Request, status: int, body: Any, headers: Headers) -> None:
         if self.middlewares:
             status, body, headers = await self._after_request(request, status, body, headers)
-        if _REQUEST_SCOPE_KEY not in request.scope:  # a handing-off parent saves it
-            await self._sessions.commit(request, headers)
+        if request.session or request._session_id is not None:
+            if _REQUEST_SCOPE_KEY not in request.scope:  # a handing-off parent saves it
+                await self._sessions.commit(request, headers)
         if _starts_response_early(body):
             request._response_started = True
         await send_result(request.scope, request._receive, request._send, status, body, headers)
@@ -409,10 +426,10 @@ class App:
         sub_path = request._subapp_path or "/"
         if not sub_path.startswith("/"):
             sub_path = "/" + sub_path
-        route_path = "/" + scope["path_params"]["path"]
+        path = route_path(scope)
         mount = request._subapp_mount_path
         if mount is None:
-            mount = route_path[: -len(sub_path)] if route_path.endswith(sub_path) else ""
+            mount = path[: -len(sub_path)] if path.endswith(sub_path) else ""
         root_path = scope.get("root_path", "") + mount.rstrip("/")
         sub_scope = dict(scope)
         sub_scope.pop("path_params", None)
@@ -455,6 +472,19 @@ _APP_ATTRIBUTES = frozenset(name for name in dir(App) if not name.startswith("__
         "wsgi_app",
     }
 )
+
+
+def _body_and_cookie(scope: Scope) -> tuple[bool, bool]:
+    """Whether the request announces a body, and whether it sends cookies."""
+    has_body = has_cookie = False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            has_body = value.strip() != b"0"
+        elif name == b"transfer-encoding":
+            has_body = True
+        elif name == b"cookie":
+            has_cookie = True
+    return has_body, has_cookie
 
 
 def _TEXT_PLAIN() -> Headers:

@@ -90,6 +90,11 @@ async def send_result(
     scope: Scope, receive: Receive, send: Send, status: int, body: Any, headers: Headers
 ) -> None:
     """Send ``body`` with ``status`` and ``headers`` as the response to ``scope``."""
+    if type(body) is str and not headers:  # the common case, with no header work
+        content = body.encode("utf-8")
+        raw_headers = [_HTML_HEADER, (_CONTENT_LENGTH, str(len(content)).encode("latin-1"))]
+        await _send_whole(scope, send, status, raw_headers, content)
+        return
     if isinstance(body, Response):
         if headers:
             body.raw_headers.extend(_encode_headers(headers))
@@ -97,19 +102,29 @@ async def send_result(
         return
     raw_headers = _encode_headers(headers) if headers else []
     if _is_stream(body):
-        if not any(name == _CONTENT_TYPE for name, _ in raw_headers):
+        if not _has_content_type(raw_headers):
             raw_headers.append(_HTML_HEADER)
         await send_stream(scope, receive, send, status, body, raw_headers)
         return
     content, default_type = _body_bytes(body)
     if status in (204, 304) or status < 200:
         content = b""
-    elif not any(name == _CONTENT_TYPE for name, _ in raw_headers):
+    elif not _has_content_type(raw_headers):
         raw_headers.append(default_type)
     if status not in (204, 304):
         raw_headers.append((_CONTENT_LENGTH, str(len(content)).encode("latin-1")))
+    await _send_whole(scope, send, status, raw_headers, content)
+
+
+def _has_content_type(raw_headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name == _CONTENT_TYPE for name, _ in raw_headers)
+
+
+async def _send_whole(
+    scope: Scope, send: Send, status: int, raw_headers: list[tuple[bytes, bytes]], content: bytes
+) -> None:
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    if scope.get("method") == "HEAD":
+    if scope["method"] == "HEAD":
         content = b""
     await send({"type": "http.response.body", "body": content})
 

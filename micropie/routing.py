@@ -118,7 +118,8 @@ class HandlerPlan:
         return ", ".join(sorted(self.methods or ()))
 
 
-def _is_async_callable(func: Any) -> bool:
+def is_async_callable(func: Any) -> bool:
+    """True for async functions, async callable objects and partials of them."""
     while isinstance(func, functools.partial):
         func = func.func
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
@@ -168,7 +169,7 @@ def plan_handler(name: str, func: Callable[..., Any]) -> HandlerPlan:
     return HandlerPlan(
         name=name,
         func=func,
-        is_async=_is_async_callable(func),
+        is_async=is_async_callable(func),
         positional=tuple(positional),
         keyword_only=tuple(keyword_only),
         var_positional=var_positional,

@@ -1,0 +1,100 @@
+"""Turning exceptions into responses, in one place (SPEC §4).
+
+:class:`ErrorResponder` answers what dispatch raises: an ``HTTPException`` becomes its
+status and detail, any exception may go to a handler registered Starlette-style with
+``App(exception_handlers={404: fn, ValueError: fn})``, and anything else is logged to
+the ``micropie`` logger and answered ``500 Internal Server Error``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import ClientDisconnect
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp
+
+from .request import Request
+from .routing import is_async_callable
+
+__all__ = ["INTERNAL_ERROR_BODY", "ErrorResponder"]
+
+logger = logging.getLogger("micropie")
+
+INTERNAL_ERROR_BODY = "500 Internal Server Error"
+ExceptionHandler = Callable[..., Any]
+
+
+class ErrorResponder:
+    """Answers exceptions raised while handling a request."""
+
+    def __init__(self, handlers: Mapping[Any, ExceptionHandler], debug: bool) -> None:
+        self.debug = debug
+        self.status_handlers = {k: v for k, v in handlers.items() if isinstance(k, int)}
+        self.class_handlers = {k: v for k, v in handlers.items() if isinstance(k, type)}
+        #: 500 / Exception handlers run in Starlette's ServerErrorMiddleware.
+        self.server_error_handler = handlers.get(500, handlers.get(Exception))
+
+    def wrap_mounted(self, app: ASGIApp) -> ASGIApp:
+        """Give a mounted app the same handling of ``HTTPException`` and handlers."""
+        handlers = {**self.status_handlers, **self.class_handlers}
+        handlers.pop(Exception, None)
+        return ExceptionMiddleware(app, handlers=handlers, debug=self.debug)
+
+    def _handler_for(self, exc: Exception) -> ExceptionHandler | None:
+        if isinstance(exc, HTTPException):
+            handler = self.status_handlers.get(exc.status_code)
+            if handler is not None:
+                return handler
+        for cls in type(exc).__mro__:
+            if cls is Exception:
+                break
+            handler = self.class_handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
+
+    def answers_as_500(self, exc: Exception) -> bool:
+        """Whether micropie itself answers ``exc`` with its plain 500 response."""
+        if self.debug or self.server_error_handler is not None:
+            return False
+        return self._handler_for(exc) is None
+
+    async def respond(self, request: Request, exc: Exception) -> None:
+        """Send the response for ``exc``, or re-raise it for the server error layer."""
+        if isinstance(exc, ClientDisconnect):
+            return
+        if request._response_started:
+            raise exc
+        handler = self._handler_for(exc)
+        if handler is not None:
+            response = await _call_handler(handler, request, exc)
+        elif isinstance(exc, HTTPException):
+            response = default_http_response(exc)
+        elif self.debug or self.server_error_handler is not None:
+            raise exc
+        else:
+            logger.error(
+                "Unhandled error in %s %s", request.method, request.scope.get("path"), exc_info=exc
+            )
+            response = PlainTextResponse(INTERNAL_ERROR_BODY, status_code=500)
+        if response is not None:
+            await response(request.scope, request._receive, request._send)
+
+
+def default_http_response(exc: HTTPException) -> Response:
+    """``HTTPException(code, detail)`` as ``code`` with ``detail`` as plain text."""
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _call_handler(handler: ExceptionHandler, request: Request, exc: Exception) -> Any:
+    if is_async_callable(handler):
+        return await handler(request.starlette, exc)
+    return await run_in_threadpool(handler, request.starlette, exc)
