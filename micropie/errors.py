@@ -35,15 +35,20 @@ class ErrorResponder:
 
     def __init__(self, handlers: Mapping[Any, ExceptionHandler], debug: bool) -> None:
         self.debug = debug
-        self.status_handlers = {k: v for k, v in handlers.items() if isinstance(k, int)}
-        self.class_handlers = {k: v for k, v in handlers.items() if isinstance(k, type)}
+        self.status_handlers: dict[int, ExceptionHandler] = {
+            k: v for k, v in handlers.items() if isinstance(k, int)
+        }
+        self.class_handlers: dict[type, ExceptionHandler] = {
+            k: v for k, v in handlers.items() if isinstance(k, type)
+        }
         #: 500 / Exception handlers run in Starlette's ServerErrorMiddleware.
         self.server_error_handler = handlers.get(500, handlers.get(Exception))
 
     def wrap_mounted(self, app: ASGIApp) -> ASGIApp:
         """Give a mounted app the same handling of ``HTTPException`` and handlers."""
-        handlers = {**self.status_handlers, **self.class_handlers}
+        handlers: dict[Any, ExceptionHandler] = {**self.status_handlers, **self.class_handlers}
         handlers.pop(Exception, None)
+        handlers.pop(500, None)
         return ExceptionMiddleware(app, handlers=handlers, debug=self.debug)
 
     def _handler_for(self, exc: Exception) -> ExceptionHandler | None:
