@@ -1,0 +1,353 @@
+"""SPEC §2: binding path, query, body, files and defaults to handler parameters."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import threading
+import uuid
+from typing import Optional
+
+import pytest
+
+from micropie import App
+
+needs_uploads = pytest.mark.skipif(
+    importlib.util.find_spec("micropie.uploads") is None, reason="micropie.uploads not written yet"
+)
+MISSING = "400 Bad Request: Missing required parameter '{}'"
+INVALID = "400 Bad Request: Invalid value for parameter '{}'"
+
+
+class EchoApp(App):
+    async def echo(self, value):
+        return {"value": value, "type": type(value).__name__}
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda c: c.get("/echo/path"), "path"),
+        (lambda c: c.get("/echo?value=query"), "query"),
+        (lambda c: c.post("/echo", data={"value": "form"}), "form"),
+        (lambda c: c.post("/echo", json={"value": "json"}), "json"),
+    ],
+)
+def test_each_source_binds(client_factory, call, expected):
+    assert call(client_factory(EchoApp())).json() == {"value": expected, "type": "str"}
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda c: c.get("/echo/path?value=query"), "path"),
+        (lambda c: c.post("/echo/path?value=query", data={"value": "form"}), "path"),
+        (lambda c: c.post("/echo?value=query", data={"value": "form"}), "query"),
+        (lambda c: c.post("/echo?value=query", json={"value": "json"}), "query"),
+        pytest.param(
+            lambda c: c.post("/echo", data={"value": "form"}, files={"value": ("f", b"x")}),
+            "form",
+            marks=needs_uploads,
+        ),
+    ],
+)
+def test_sources_in_order_first_wins(client_factory, call, expected):
+    assert call(client_factory(EchoApp())).json()["value"] == expected
+
+
+@needs_uploads
+def test_file_binds_when_no_field(client_factory):
+    class MyApp(App):
+        async def upload(self, doc):
+            return f"{doc.filename}:{(await doc.read()).decode()}"
+
+    response = client_factory(MyApp()).post("/upload", files={"doc": ("a.txt", b"hello")})
+    assert response.text == "a.txt:hello"
+
+
+def test_default_then_400_missing(client_factory):
+    class MyApp(App):
+        async def opt(self, name="dflt"):
+            return name
+
+        async def req(self, name):
+            return name
+
+    client = client_factory(MyApp())
+    assert client.get("/opt").text == "dflt"
+    response = client.get("/req")
+    assert (response.status_code, response.text) == (400, MISSING.format("name"))
+
+
+def test_missing_400_names_first_missing_parameter(client_factory):
+    class MyApp(App):
+        async def two(self, first, second):
+            return "x"
+
+    response = client_factory(MyApp()).get("/two/a")
+    assert (response.status_code, response.text) == (400, MISSING.format("second"))
+
+
+def test_query_first_value_wins(client_factory):
+    class MyApp(App):
+        async def q(self, tag):
+            return tag
+
+    assert client_factory(MyApp()).get("/q?tag=a&tag=b").text == "a"
+
+
+def test_form_first_value_and_list(client_factory):
+    class MyApp(App):
+        async def one(self, tag):
+            return tag
+
+        async def many(self, tag: list[str]):
+            return tag
+
+    client = client_factory(MyApp())
+    assert client.post("/one", data={"tag": ["a", "b"]}).text == "a"
+    assert client.post("/many", data={"tag": ["a", "b"]}).json() == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(3, [3, "int"]), (1.5, [1.5, "float"]), (True, [True, "bool"]), (None, [None, "NoneType"]),
+     ([1, 2], [[1, 2], "list"]), ({"a": 1}, [{"a": 1}, "dict"]), ("s", ["s", "str"])],
+)  # fmt: skip
+def test_json_body_keeps_json_types(client_factory, value, expected):
+    class MyApp(App):
+        async def j(self, value):
+            return [value, type(value).__name__]
+
+    assert client_factory(MyApp()).post("/j", json={"value": value}).json() == expected
+
+
+def test_json_non_object_body_binds_nothing(client_factory):
+    class MyApp(App):
+        async def j(self, value="none"):
+            return [value, self.request.get_json]
+
+    assert client_factory(MyApp()).post("/j", json=[1, 2]).json() == ["none", [1, 2]]
+
+
+def test_star_args_takes_remaining_segments(client_factory):
+    class MyApp(App):
+        async def files(self, root, *rest):
+            return [root, list(rest)]
+
+    assert client_factory(MyApp()).get("/files/a/b/c").json() == ["a", ["b", "c"]]
+
+
+def test_star_args_annotated_converts_each(client_factory):
+    class MyApp(App):
+        async def total(self, *nums: int):
+            return sum(nums)
+
+    client = client_factory(MyApp())
+    assert client.get("/total/1/2/3").text == "6"
+    assert client.get("/total/1/x").text == INVALID.format("nums")
+
+
+def test_kwargs_receive_unbound_query_and_body_fields(client_factory):
+    class MyApp(App):
+        async def kw(self, name, **extra):
+            return {"name": name, "extra": extra}
+
+    client = client_factory(MyApp())
+    body = client.post("/kw?name=n&a=1", data={"b": "2"}).json()
+    assert body == {"name": "n", "extra": {"a": "1", "b": "2"}}
+    body = client.post("/kw/n", json={"count": 3, "ok": True}).json()
+    assert body == {"name": "n", "extra": {"count": 3, "ok": True}}
+
+
+def test_keyword_only_skips_path_segments(client_factory):
+    class MyApp(App):
+        async def kw(self, *, name="none"):
+            return name
+
+        async def req(self, *, name):
+            return name
+
+    client = client_factory(MyApp())
+    assert client.get("/kw/segment").status_code == 404
+    assert client.get("/kw?name=q").text == "q"
+    assert client.post("/kw", data={"name": "f"}).text == "f"
+    response = client.get("/req/segment")
+    assert response.status_code == 404
+    assert client.get("/req").text == MISSING.format("name")
+
+
+def test_session_values_never_bind(client_factory):
+    class MyApp(App):
+        async def login(self):
+            self.request.session["user"] = "admin"
+            return "ok"
+
+        async def whoami(self, user="anonymous"):
+            return user
+
+    client = client_factory(MyApp())
+    client.get("/login")
+    assert client.get("/whoami").text == "anonymous"
+    assert client.get("/whoami?user=q").text == "q"
+
+
+CONVERSIONS = [
+    (int, "42", 42),
+    (float, "2.5", 2.5),
+    (bool, "true", True),
+    (bool, "0", False),
+    (str, "text", "text"),
+    (bytes, "abc", "b'abc'"),
+    (list[int], "7", [7]),
+    (Optional[int], "5", 5),  # noqa: UP045 - the spelling under test
+    (int | None, "5", 5),
+    (uuid.UUID, "12345678-1234-5678-1234-567812345678", "12345678-1234-5678-1234-567812345678"),
+    (datetime.date, "2024-02-29", "2024-02-29"),
+    (datetime.datetime, "2024-02-29T10:30:00", "2024-02-29T10:30:00"),
+]
+
+
+def _typed_app(annotation):
+    class MyApp(App):
+        async def conv(self, value):
+            if isinstance(value, bytes):
+                return {"value": repr(value), "type": "bytes"}
+            if isinstance(value, uuid.UUID | datetime.date):
+                return {"value": value.isoformat() if hasattr(value, "isoformat") else str(value),
+                        "type": type(value).__name__}  # fmt: skip
+            return {"value": value, "type": type(value).__name__}
+
+    MyApp.conv.__annotations__["value"] = annotation  # a real object, not a string
+    return MyApp()
+
+
+@pytest.mark.parametrize(("annotation", "raw", "expected"), CONVERSIONS)
+@pytest.mark.parametrize("source", ["path", "query", "form"])
+def test_annotation_converts(client_factory, annotation, raw, expected, source):
+    client = client_factory(_typed_app(annotation))
+    if source == "path":
+        response = client.get(f"/conv/{raw}")
+    elif source == "query":
+        response = client.get("/conv", params={"value": raw})
+    else:
+        response = client.post("/conv", data={"value": raw})
+    assert response.status_code == 200, response.text
+    assert response.json()["value"] == expected
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected_type"),
+    [(int, "int"), (float, "float"), (bool, "bool"), (uuid.UUID, "UUID"),
+     (datetime.date, "date"), (datetime.datetime, "datetime"), (list[int], "list"),
+     (Optional[int], "int"), (int | None, "int"), (str, "str"), (bytes, "bytes")],  # noqa: UP045
+)  # fmt: skip
+def test_annotation_gives_the_type(client_factory, annotation, expected_type):
+    raw = dict((a, r) for a, r, _ in CONVERSIONS)[annotation]
+    response = client_factory(_typed_app(annotation)).get("/conv", params={"value": raw})
+    assert response.json()["type"] == expected_type
+
+
+@pytest.mark.parametrize(
+    ("annotation", "raw"),
+    [(int, "abc"), (int, "1.5"), (float, "x"), (bool, "maybe"), (list[int], "x"),
+     (Optional[int], "x"), (int | None, "x"), (uuid.UUID, "nope"),  # noqa: UP045
+     (datetime.date, "2024-13-01"), (datetime.datetime, "yesterday")],
+)  # fmt: skip
+def test_annotation_rejects_with_400_invalid(client_factory, annotation, raw):
+    response = client_factory(_typed_app(annotation)).get("/conv", params={"value": raw})
+    assert (response.status_code, response.text) == (400, INVALID.format("value"))
+
+
+def test_list_annotation_takes_all_query_values(client_factory):
+    class MyApp(App):
+        async def nums(self, n: list[int]):
+            return n
+
+    assert client_factory(MyApp()).get("/nums?n=1&n=2&n=3").json() == [1, 2, 3]
+
+
+def test_optional_default_none_when_absent(client_factory):
+    class MyApp(App):
+        async def opt(self, n: int | None = None):
+            return {"n": n}
+
+    client = client_factory(MyApp())
+    assert client.get("/opt").json() == {"n": None}
+    assert client.get("/opt?n=4").json() == {"n": 4}
+
+
+def test_json_value_converted_by_annotation(client_factory):
+    class MyApp(App):
+        async def j(self, n: int, when: datetime.date):
+            return [n, type(n).__name__, when.isoformat()]
+
+    response = client_factory(MyApp()).post("/j", json={"n": 3, "when": "2024-01-02"})
+    assert response.json() == [3, "int", "2024-01-02"]
+
+
+def test_json_value_wrong_type_is_400(client_factory):
+    class MyApp(App):
+        async def j(self, n: int):
+            return n
+
+    response = client_factory(MyApp()).post("/j", json={"n": {"nested": 1}})
+    assert (response.status_code, response.text) == (400, INVALID.format("n"))
+
+
+def test_no_annotation_passes_value_as_received(client_factory):
+    class MyApp(App):
+        async def raw(self, a, b):
+            return [type(a).__name__, type(b).__name__]
+
+    assert client_factory(MyApp()).get("/raw/1?b=2").json() == ["str", "str"]
+
+
+def test_sync_handler_runs_in_worker_thread(client_factory):
+    class MyApp(App):
+        def sync(self):
+            main = threading.current_thread() is threading.main_thread()
+            return {"main": main, "method": self.request.method}
+
+    assert client_factory(MyApp()).get("/sync").json() == {"main": False, "method": "GET"}
+
+
+def test_sync_handler_thread_differs_from_event_loop_thread(client_factory):
+    seen: dict[str, int] = {}
+
+    class MyApp(App):
+        async def loop(self):
+            seen["loop"] = threading.get_ident()
+            return "ok"
+
+        def sync(self, x):
+            seen["sync"] = threading.get_ident()
+            return f"{self.request.method} {self.request.query('q')} {x}"
+
+    client = client_factory(MyApp())
+    client.get("/loop")
+    assert client.get("/sync/1?q=2").text == "GET 2 1"
+    assert seen["sync"] != seen["loop"]
+
+
+def test_request_available_in_async_handler(client_factory):
+    class MyApp(App):
+        async def a(self):
+            return f"{self.request.method} {self.request.query('q')}"
+
+    assert client_factory(MyApp()).post("/a?q=v").text == "POST v"
+
+
+def test_bound_method_partial_and_callable_object_on_instance(client_factory):
+    import functools
+
+    class Greeter:
+        def __call__(self, name):
+            return f"obj {name}"
+
+    app = App()
+    app.obj = Greeter()
+    app.part = functools.partial(lambda greeting, name: f"{greeting} {name}", "hey")
+    client = client_factory(app)
+    assert client.get("/obj/x").text == "obj x"
+    assert client.get("/part/x").text == "hey x"

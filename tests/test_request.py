@@ -1,0 +1,243 @@
+"""SPEC §5: the Request object handlers see as ``self.request``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from starlette.datastructures import URL
+from starlette.requests import Request as StarletteRequest
+
+import micropie
+from micropie import App, HttpMiddleware, Request
+
+
+def _inspect_app(read):
+    class MyApp(App):
+        async def look(self, *args, **kwargs):
+            return read(self.request)
+
+    return MyApp()
+
+
+@pytest.mark.parametrize(
+    ("read", "expected"),
+    [
+        (lambda r: r.method, "PUT"),
+        (lambda r: r.path_params, ["a", "b"]),
+        (lambda r: r.query_params, {"x": ["1", "2"], "y": [""]}),
+        (lambda r: r.query("x"), "1"),
+        (lambda r: r.query("missing", "dflt"), "dflt"),
+        (lambda r: r.query("missing"), None),
+        (lambda r: r.headers["x-custom"], "Value"),
+        (lambda r: all(k == k.lower() for k in r.headers), True),
+        (lambda r: isinstance(r.headers, dict), True),
+        (lambda r: r.cookies, {"c1": "v1", "c2": "v2"}),
+        (lambda r: str(r.url), "http://testserver/look/a/b?x=1&x=2&y="),
+        (lambda r: isinstance(r.url, URL), True),
+        (lambda r: r.url.path, "/look/a/b"),
+        (lambda r: list(r.client), ["testclient", 50000]),
+        (lambda r: r.client.host, "testclient"),
+        (lambda r: r.scope["type"], "http"),
+        (lambda r: r.get_json, {}),
+        (lambda r: r.body_params, {}),
+        (lambda r: r.files, {}),
+        (lambda r: r.session, {}),
+        (lambda r: r.json(), {}),
+        (lambda r: r.json("k", "d"), "d"),
+        (lambda r: r.form("k", "d"), "d"),
+    ],
+)
+def test_request_attributes(client_factory, read, expected):
+    client = client_factory(_inspect_app(lambda r: [read(r)]))
+    response = client.put(
+        "/look/a/b?x=1&x=2&y=",
+        headers={"X-Custom": "Value", "Cookie": "c1=v1; c2=v2"},
+    )
+    assert response.json() == [expected]
+
+
+@pytest.mark.parametrize(
+    ("read", "expected"),
+    [
+        (lambda r: r.body_params, {"a": ["1", "2"], "b": ["x"]}),
+        (lambda r: r.form("a"), "1"),
+        (lambda r: r.form("b"), "x"),
+        (lambda r: r.form("c", "none"), "none"),
+        (lambda r: r.get_json, {}),
+    ],
+)
+def test_request_form_body(client_factory, read, expected):
+    client = client_factory(_inspect_app(lambda r: [read(r)]))
+    assert client.post("/look", data={"a": ["1", "2"], "b": "x"}).json() == [expected]
+
+
+@pytest.mark.parametrize(
+    ("read", "expected"),
+    [
+        (lambda r: r.get_json, {"n": 1, "s": "t", "l": [1], "b": True, "z": None}),
+        (lambda r: r.json(), {"n": 1, "s": "t", "l": [1], "b": True, "z": None}),
+        (lambda r: r.json("n"), 1),
+        (lambda r: r.json("missing", 7), 7),
+        (lambda r: r.body_params["s"], ["t"]),
+        (lambda r: all(isinstance(v[0], str) for v in r.body_params.values()), True),
+        (lambda r: sorted(r.body_params), ["b", "l", "n", "s", "z"]),
+        (lambda r: r.form("s"), "t"),
+    ],
+)
+def test_request_json_body(client_factory, read, expected):
+    client = client_factory(_inspect_app(lambda r: [read(r)]))
+    payload = {"n": 1, "s": "t", "l": [1], "b": True, "z": None}
+    assert client.post("/look", json=payload).json() == [expected]
+
+
+def test_json_array_body(client_factory):
+    client = client_factory(_inspect_app(lambda r: [r.get_json, r.json("k", "d"), r.body_params]))
+    assert client.post("/look", json=[1, 2]).json() == [[1, 2], "d", {}]
+
+
+def test_repeated_headers_joined(client_factory):
+    client = client_factory(_inspect_app(lambda r: r.headers["x-multi"]))
+    response = client.get("/look", headers=[("X-Multi", "a"), ("X-Multi", "b")])
+    assert response.text == "a, b"
+
+
+def test_starlette_request_reachable(client_factory):
+    class MyApp(App):
+        async def look(self):
+            starlette = self.request.starlette
+            assert isinstance(starlette, StarletteRequest)
+            return {
+                "query": dict(starlette.query_params),
+                "path": starlette.url.path,
+                "body": (await starlette.body()).decode(),
+            }
+
+    response = client_factory(MyApp()).post("/look?a=1", content=b"raw")
+    assert response.json() == {"query": {"a": "1"}, "path": "/look", "body": "raw"}
+
+
+def test_starlette_request_sees_already_parsed_body(client_factory):
+    class MyApp(App):
+        async def look(self, a):
+            return (await self.request.starlette.body()).decode()
+
+    assert client_factory(MyApp()).post("/look", data={"a": "1"}).text == "a=1"
+
+
+def test_request_is_micropie_request_in_sync_and_async(client_factory):
+    class MyApp(App):
+        async def a(self):
+            return type(self.request).__name__
+
+        def s(self):
+            return type(self.request).__name__
+
+    client = client_factory(MyApp())
+    assert client.get("/a").text == "Request"
+    assert client.get("/s").text == "Request"
+    assert micropie.Request is Request
+
+
+def test_current_request_context_variable(client_factory):
+    class MyApp(App):
+        async def a(self):
+            return str(micropie.current_request.get() is self.request)
+
+        def s(self):
+            return str(micropie.current_request.get() is self.request)
+
+    client = client_factory(MyApp())
+    assert client.get("/a").text == "True"
+    assert client.get("/s").text == "True"
+    with pytest.raises(LookupError):
+        micropie.current_request.get()
+
+
+def test_request_per_task_isolated(client_factory):
+    class MyApp(App):
+        async def slow(self, tag):
+            await asyncio.sleep(0.01)
+            return self.request.path_params[0] + ":" + tag
+
+    client = client_factory(MyApp())
+    assert [client.get(f"/slow/{i}").text for i in range(3)] == ["0:0", "1:1", "2:2"]
+
+
+def test_middleware_sets_arbitrary_attributes(client_factory):
+    class Auth(HttpMiddleware):
+        async def before_request(self, request):
+            request.user = "alice"
+            request.roles = ["admin"]
+            return None
+
+    class MyApp(App):
+        async def me(self):
+            return {"user": self.request.user, "roles": self.request.roles}
+
+    app = MyApp()
+    app.middlewares.append(Auth())
+    assert client_factory(app).get("/me").json() == {"user": "alice", "roles": ["admin"]}
+
+
+def test_middleware_reads_form_before_handler(client_factory):
+    class Peek(HttpMiddleware):
+        async def before_request(self, request):
+            request.peeked = request.form("name")
+            return None
+
+    class MyApp(App):
+        async def submit(self, name):
+            return f"{self.request.peeked}/{name}"
+
+    app = MyApp()
+    app.middlewares.append(Peek())
+    assert client_factory(app).post("/submit", data={"name": "bo"}).text == "bo/bo"
+
+
+def test_regenerate_session_moves_data_to_fresh_id(client_factory):
+    class MyApp(App):
+        async def login(self):
+            self.request.session["user"] = "u"
+            return "in"
+
+        async def elevate(self):
+            self.request.regenerate_session()
+            return self.request.session.get("user", "-")
+
+        async def who(self):
+            return self.request.session.get("user", "-")
+
+    app = MyApp()
+    client = client_factory(app)
+    client.get("/login")
+    first = client.cookies["session_id"]
+    assert client.get("/elevate").text == "u"
+    second = client.cookies["session_id"]
+    assert second != first
+    assert client.get("/who").text == "u"
+    stale = client_factory(app, cookies={"session_id": first})
+    assert stale.get("/who").text == "-"
+
+
+def test_session_shortcut_on_app(client_factory):
+    class MyApp(App):
+        async def count(self):
+            self.session["n"] = self.session.get("n", 0) + 1
+            return str(self.request.session["n"])
+
+    client = client_factory(MyApp())
+    assert [client.get("/count").text for _ in range(3)] == ["1", "2", "3"]
+
+
+def test_client_none_without_client_in_scope(client_factory):
+    client = client_factory(_inspect_app(lambda r: [r.client is not None]))
+    assert client.get("/look").json() == [True]
+    assert Request({"type": "http", "headers": []}).client is None
+
+
+def test_request_repr_and_defaults():
+    request = Request({"type": "http", "method": "POST", "path": "/p", "headers": []})
+    assert request.method == "POST"
+    assert request.path_params == [] and request.query_params == {}
+    assert "POST" in repr(request)
