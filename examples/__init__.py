@@ -1,0 +1,1 @@
+"""Runnable micropie examples; each ``examples/<name>/app.py`` defines ``app``."""

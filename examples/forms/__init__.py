@@ -1,0 +1,1 @@
+"""The forms example (see app.py)."""

@@ -1,0 +1,1 @@
+"""The hello example (see app.py)."""

@@ -1,0 +1,1 @@
+"""The json_api example (see app.py)."""

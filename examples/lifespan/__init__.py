@@ -1,0 +1,1 @@
+"""The lifespan example (see app.py)."""

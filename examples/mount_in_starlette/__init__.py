@@ -1,0 +1,1 @@
+"""The mount_in_starlette example (see app.py)."""

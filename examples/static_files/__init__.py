@@ -1,0 +1,1 @@
+"""The static_files example (see app.py)."""

@@ -1,0 +1,1 @@
+"""The templates example (see app.py)."""

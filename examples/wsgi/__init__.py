@@ -1,0 +1,1 @@
+"""The wsgi example (see app.py)."""
