@@ -14,6 +14,7 @@ Subclass :class:`App` and every public method becomes a URL::
 from __future__ import annotations
 
 from .app import App
+from .csrf import CSRFMiddleware
 from .exceptions import ConnectionClosed, HTTPException, MissingDependencyError, MultipartFileError
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, WebSocketRequest, current_request
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "SESSION_TIMEOUT",
     "App",
+    "CSRFMiddleware",
     "ConnectionClosed",
     "HTTPException",
     "HttpMiddleware",

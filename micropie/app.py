@@ -373,6 +373,8 @@ class App:
     async def _before_request(self, request: Request) -> tuple[int, Any, Headers] | None:
         for middleware in self.middlewares:
             result = await middleware.before_request(request)
+            if result and not isinstance(result, Mapping):
+                raise TypeError(f"{middleware!r}.before_request must return None or a dict")
             if result:
                 status = result.get("status_code", 200)
                 return status, result.get("body", ""), _as_header_list(result.get("headers"))
@@ -413,6 +415,8 @@ class App:
     ) -> tuple[int, Any, Headers]:
         for middleware in self.middlewares:
             result = await middleware.after_request(request, status, body, headers)
+            if result and not isinstance(result, Mapping):
+                raise TypeError(f"{middleware!r}.after_request must return None or a dict")
             if result:
                 status = result.get("status_code", status)
                 body = result.get("body", body)
@@ -421,29 +425,35 @@ class App:
         return status, body, headers
 
     async def _hand_off(self, request: Request) -> None:
-        """Pass the request to ``request._subapp`` below its mount path (SPEC §7)."""
+        """Pass the request to ``request._subapp`` below its mount path (SPEC §7).
+
+        Without ``_subapp_mount_path`` the mount point is what the route path has
+        before ``_subapp_path``. The outermost handing-off app saves the session.
+        """
         scope = request.scope
-        sub_path = request._subapp_path or "/"
-        if not sub_path.startswith("/"):
-            sub_path = "/" + sub_path
-        path = route_path(scope)
+        sub_path = "/" + (request._subapp_path or "").lstrip("/")
         mount = request._subapp_mount_path
         if mount is None:
-            mount = path[: -len(sub_path)] if path.endswith(sub_path) else ""
-        root_path = scope.get("root_path", "") + mount.rstrip("/")
-        sub_scope = dict(scope)
-        sub_scope.pop("path_params", None)
-        sub_scope.pop("raw_path", None)
-        sub_scope.update(
-            path=root_path + sub_path,
-            root_path=root_path,
-            session=request.session,
-            **{_REQUEST_SCOPE_KEY: request},
-        )
-        receive = _replay_body(request)
+            path, tail = route_path(scope).rstrip("/"), sub_path.rstrip("/")
+            mount = path[: len(path) - len(tail)] if path.endswith(tail) else ""
+        root_path = scope.get("root_path", "") + ("/" + mount.strip("/")).rstrip("/")
+        routing_keys = ("path_params", "raw_path", "router", "endpoint", "route")
+        sub_scope = {key: value for key, value in scope.items() if key not in routing_keys}
+        sub_scope.update(path=root_path + sub_path, root_path=root_path, app_root_path=root_path)
+        sub_scope["session"] = request.session
+        sub_scope[_REQUEST_SCOPE_KEY] = request
+        if sub_scope["path"] == scope["path"] and "raw_path" in scope:
+            sub_scope["raw_path"] = scope["raw_path"]
+        if _REQUEST_SCOPE_KEY in scope:  # handed to us: the outermost app saves the session
+            await request._subapp(sub_scope, _replay_body(request), request._send)
+            return
 
         async def send_with_session(message: Message) -> None:
             if message["type"] == "http.response.start":
+                inner = current_request.get(request)  # a micropie sub-app's own request
+                if inner is not request and inner.scope.get(_REQUEST_SCOPE_KEY) is not None:
+                    request.session = inner.session
+                    request._session_regenerate |= inner._session_regenerate
                 headers: Headers = []
                 await self._sessions.commit(request, headers)
                 if headers:
@@ -451,7 +461,7 @@ class App:
                     message = {**message, "headers": [*message.get("headers", []), *raw]}
             await request._send(message)
 
-        await request._subapp(sub_scope, receive, send_with_session)
+        await request._subapp(sub_scope, _replay_body(request), send_with_session)
 
     # -- websockets ------------------------------------------------------------------------
 
@@ -523,6 +533,7 @@ def _adopt_parent_state(request: Request, parent: Request) -> None:
     request.session = parent.session
     request._limits = parent._limits
     request._body = parent._body
+    request._body_complete = parent._body_complete
 
 
 def _replay_body(request: Request) -> Receive:
