@@ -10,7 +10,7 @@ from typing import Optional
 
 import pytest
 
-from micropie import App
+from micropie import App, HttpMiddleware
 
 needs_uploads = pytest.mark.skipif(
     importlib.util.find_spec("micropie.uploads") is None, reason="micropie.uploads not written yet"
@@ -313,21 +313,18 @@ def test_sync_handler_runs_in_worker_thread(client_factory):
 
 
 def test_sync_handler_thread_differs_from_event_loop_thread(client_factory):
-    seen: dict[str, int] = {}
+    class LoopThread(HttpMiddleware):
+        async def before_request(self, request):
+            request.loop_thread = threading.get_ident()
 
     class MyApp(App):
-        async def loop(self):
-            seen["loop"] = threading.get_ident()
-            return "ok"
-
         def sync(self, x):
-            seen["sync"] = threading.get_ident()
-            return f"{self.request.method} {self.request.query('q')} {x}"
+            off_loop = threading.get_ident() != self.request.loop_thread
+            return f"{self.request.method} {self.request.query('q')} {x} {off_loop}"
 
-    client = client_factory(MyApp())
-    client.get("/loop")
-    assert client.get("/sync/1?q=2").text == "GET 2 1"
-    assert seen["sync"] != seen["loop"]
+    app = MyApp()
+    app.middlewares.append(LoopThread())
+    assert client_factory(app).get("/sync/1?q=2").text == "GET 2 1 True"
 
 
 def test_request_available_in_async_handler(client_factory):
