@@ -19,7 +19,14 @@ from .exceptions import ConnectionClosed, HTTPException, MissingDependencyError,
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, WebSocketRequest, current_request
 from .routing import limits, methods
-from .sessions import SESSION_TIMEOUT, InMemorySessionBackend, SessionBackend
+from .sessions import (
+    SESSION_TIMEOUT,
+    CookieSessionBackend,
+    InMemorySessionBackend,
+    RedisSessionBackend,
+    SessionBackend,
+    SessionCookieTooLarge,
+)
 
 __version__ = "0.1.0"
 
@@ -28,13 +35,16 @@ __all__ = [
     "App",
     "CSRFMiddleware",
     "ConnectionClosed",
+    "CookieSessionBackend",
     "HTTPException",
     "HttpMiddleware",
     "InMemorySessionBackend",
     "MissingDependencyError",
     "MultipartFileError",
+    "RedisSessionBackend",
     "Request",
     "SessionBackend",
+    "SessionCookieTooLarge",
     "WebSocketMiddleware",
     "WebSocketRequest",
     "current_request",

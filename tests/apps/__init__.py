@@ -1,0 +1,1 @@
+"""Importable apps for tests that run a real server process."""
