@@ -27,6 +27,7 @@ from .sessions import (
     SessionBackend,
     SessionCookieTooLarge,
 )
+from .websockets import WebSocket
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "Request",
     "SessionBackend",
     "SessionCookieTooLarge",
+    "WebSocket",
     "WebSocketMiddleware",
     "WebSocketRequest",
     "current_request",
