@@ -297,7 +297,7 @@ def test_root_path_from_server_is_removed(client_factory):
             return {"parts": list(parts), "root": self.request.scope["root_path"]}
 
     client = client_factory(MyApp(), root_path="/prefix")
-    assert client.get("/where/a").json() == {"parts": ["a"], "root": "/prefix"}
+    assert client.get("/prefix/where/a").json() == {"parts": ["a"], "root": "/prefix"}
 
 
 def test_run_calls_uvicorn_with_app_and_options(monkeypatch):

@@ -348,3 +348,99 @@ def test_bound_method_partial_and_callable_object_on_instance(client_factory):
     client = client_factory(app)
     assert client.get("/obj/x").text == "obj x"
     assert client.get("/part/x").text == "hey x"
+
+
+@pytest.mark.parametrize(
+    ("annotation", "value", "expected"),
+    [
+        (list[int], [1, 2], [1, 2]),
+        (list[str], ["a", "b"], ["a", "b"]),
+        (Optional[int], None, None),  # noqa: UP045
+        (int | None, None, None),
+        (bool, True, True),
+        (float, 2, 2.0),
+        (str, "s", "s"),
+        (datetime.date, "2024-01-31", "2024-01-31"),
+    ],
+)
+def test_json_values_convert_by_annotation(client_factory, annotation, value, expected):
+    response = client_factory(_typed_app(annotation)).post("/conv", json={"value": value})
+    assert (response.status_code, response.json()["value"]) == (200, expected)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "value"),
+    [(int, "x"), (int, True), (bool, "maybe"), (list[int], ["a"]), (uuid.UUID, 5)],
+)
+def test_json_values_that_do_not_convert_are_400(client_factory, annotation, value):
+    response = client_factory(_typed_app(annotation)).post("/conv", json={"value": value})
+    assert (response.status_code, response.text) == (400, INVALID.format("value"))
+
+
+@pytest.mark.parametrize(("annotation", "expected"), [(int | None, None), (str, "")])
+def test_blank_query_value(client_factory, annotation, expected):
+    response = client_factory(_typed_app(annotation)).get("/conv?value=")
+    assert (response.status_code, response.json()["value"]) == (200, expected)
+
+
+def test_blank_query_value_for_int_is_400(client_factory):
+    response = client_factory(_typed_app(int)).get("/conv?value=")
+    assert (response.status_code, response.text) == (400, INVALID.format("value"))
+
+
+def test_list_from_form_and_path(client_factory):
+    class MyApp(App):
+        async def tags(self, tag: list[int]):
+            return tag
+
+    client = client_factory(MyApp())
+    assert client.post("/tags", data={"tag": ["1", "2"]}).json() == [1, 2]
+    assert client.get("/tags/5").json() == [5]
+
+
+def test_keyword_only_list_and_kwargs_first_value(client_factory):
+    class MyApp(App):
+        async def kw(self, *, ids: list[int] = [], **rest):
+            return {"ids": ids, "rest": rest}
+
+    response = client_factory(MyApp()).get("/kw?ids=1&ids=2&x=a&x=b")
+    assert response.json() == {"ids": [1, 2], "rest": {"x": "a"}}
+
+
+def test_kwargs_do_not_receive_bound_or_non_identifier_names(client_factory):
+    class MyApp(App):
+        async def kw(self, a, **rest):
+            return rest
+
+    response = client_factory(MyApp()).get("/kw?a=1&b=2&not-valid=3")
+    assert response.json() == {"b": "2"}
+
+
+def test_request_usable_inside_sync_generator(client_factory):
+    class MyApp(App):
+        def stream(self):
+            yield self.request.query("q", "none")
+            yield threading.current_thread() is threading.main_thread() and "main" or "-worker"
+
+    assert client_factory(MyApp()).get("/stream?q=v").text == "v-worker"
+
+
+def test_request_usable_inside_async_generator(client_factory):
+    class MyApp(App):
+        async def stream(self):
+            yield "a"
+            yield self.request.query("q")
+
+    assert client_factory(MyApp()).get("/stream?q=z").text == "az"
+
+
+def test_positional_converted_then_default(client_factory):
+    class MyApp(App):
+        async def page(self, number: int = 1, size: int = 10):
+            return [number, size]
+
+    client = client_factory(MyApp())
+    assert client.get("/page").json() == [1, 10]
+    assert client.get("/page/3").json() == [3, 10]
+    assert client.get("/page/3?size=5").json() == [3, 5]
+    assert client.get("/page/3/4").json() == [3, 4]

@@ -317,3 +317,101 @@ def test_body_not_received_in_time_is_408():
         408,
         "408 Request Timeout: Failed to receive body",
     )
+
+
+def test_http_exception_from_sync_handler(client_factory):
+    class MyApp(App):
+        def gone(self):
+            raise HTTPException(410, "gone away")
+
+    response = client_factory(MyApp()).get("/gone")
+    assert (response.status_code, response.text) == (410, "gone away")
+
+
+def test_http_exception_from_middleware_hook(client_factory):
+    class Deny(micropie.HttpMiddleware):
+        async def before_request(self, request):
+            raise HTTPException(401, "who are you")
+
+    app = Boom()
+    app.middlewares.append(Deny())
+    response = client_factory(app).get("/echo/1")
+    assert (response.status_code, response.text) == (401, "who are you")
+
+
+def test_debug_keeps_http_exception_detail(client_factory):
+    client = client_factory(Boom(debug=True))
+    assert client.get("/teapot").text == "I am a teapot"
+    assert client.get("/nothing").text == "404 Not Found"
+
+
+def test_exception_handler_404_for_leftover_segments_and_405(client_factory):
+    def custom(request, exc):
+        return PlainTextResponse(f"custom {exc.status_code}", status_code=exc.status_code)
+
+    class MyApp(App):
+        @micropie.methods("POST")
+        async def only(self):
+            return "x"
+
+    client = client_factory(MyApp(exception_handlers={404: custom, 405: custom}))
+    assert client.post("/only/extra").text == "custom 404"
+    assert client.get("/only").text == "custom 405"
+
+
+def test_exception_handler_for_bad_json(client_factory):
+    def custom(request, exc):
+        return JSONResponse({"error": exc.detail}, status_code=400)
+
+    response = client_factory(Boom(exception_handlers={400: custom})).post(
+        "/echo", content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert response.json() == {"error": "400 Bad Request: Bad JSON"}
+
+
+def test_exception_handler_404_applies_to_mounted_static(client_factory, tmp_path):
+    from starlette.staticfiles import StaticFiles
+
+    def custom(request, exc):
+        return PlainTextResponse("custom missing", status_code=404)
+
+    app = App(exception_handlers={404: custom})
+    app.mount("/static", StaticFiles(directory=tmp_path))
+    assert client_factory(app).get("/static/none.css").text == "custom missing"
+
+
+def test_max_body_size_none_is_unlimited(client_factory):
+    class MyApp(App):
+        async def post(self, data):
+            return str(len(data))
+
+    client = client_factory(MyApp(max_body_size=None))
+    assert client.post("/post", data={"data": "x" * 100_000}).text == "100000"
+
+
+def test_per_handler_limits_raise_the_app_limit(client_factory):
+    class MyApp(App):
+        @micropie.limits(max_body_size=1000)
+        async def big(self, data):
+            return str(len(data))
+
+        async def small(self, data):
+            return str(len(data))
+
+    client = client_factory(MyApp(max_body_size=100))
+    assert client.post("/big", data={"data": "x" * 500}).text == "500"
+    assert client.post("/small", data={"data": "x" * 500}).status_code == 413
+
+
+def test_413_announced_length_on_handler_without_parameters(client_factory):
+    class MyApp(App):
+        async def post(self):
+            return "ok"
+
+    response = client_factory(MyApp(max_body_size=10)).post("/post", data={"d": "x" * 100})
+    assert (response.status_code, response.text) == (413, "413 Payload Too Large")
+
+
+def test_413_on_unknown_path_with_big_body(client_factory):
+    response = client_factory(App(max_body_size=10)).post("/nothing", data={"d": "x" * 100})
+    assert response.status_code in (404, 413)

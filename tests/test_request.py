@@ -241,3 +241,33 @@ def test_request_repr_and_defaults():
     assert request.method == "POST"
     assert request.path_params == [] and request.query_params == {}
     assert "POST" in repr(request)
+
+
+def test_url_includes_root_path(client_factory):
+    client = client_factory(_inspect_app(lambda r: [str(r.url), r.path_params]), root_path="/app")
+    assert client.get("/app/look/x").json() == ["http://testserver/app/look/x", ["x"]]
+
+
+def test_undecodable_query_is_replaced_not_500(client_factory):
+    client = client_factory(_inspect_app(lambda r: r.query_params))
+    response = client.get("/look?a=%FF")
+    assert (response.status_code, response.json()) == (200, {"a": ["\ufffd"]})
+
+
+def test_request_files_present_for_upload(client_factory):
+    class MyApp(App):
+        async def up(self):
+            upload = self.request.files["doc"]
+            return [upload.filename, (await upload.read()).decode()]
+
+    response = client_factory(MyApp()).post("/up", files={"doc": ("d.txt", b"data")})
+    assert response.json() == ["d.txt", "data"]
+
+
+def test_body_helper_returns_raw_body(client_factory):
+    class MyApp(App):
+        async def raw(self):
+            return await self.request.body()
+
+    response = client_factory(MyApp()).post("/raw", content=b"bytes!")
+    assert response.content == b"bytes!"

@@ -270,3 +270,71 @@ def test_json_not_serialisable_is_500(client_factory, caplog):
         _app_returning(lambda: {"obj": object()}), raise_server_exceptions=False
     ).get("/r")
     assert response.status_code == 500
+
+
+@pytest.mark.parametrize(
+    ("value", "status", "content"),
+    [
+        pytest.param(
+            (304, "ignored"),
+            304,
+            b"",
+            marks=pytest.mark.xfail(
+                reason="BUG: send_result fast path sends a str body with 204/304", strict=True
+            ),
+        ),
+        pytest.param(
+            (204, "ignored"),
+            204,
+            b"",
+            marks=pytest.mark.xfail(
+                reason="BUG: send_result fast path sends a str body with 204/304", strict=True
+            ),
+        ),
+        ((304, b"ignored"), 304, b""),
+        ((204, {"a": 1}), 204, b""),
+        ((200, None), 200, b""),
+        ((200, "x", None), 200, b"x"),
+        ((500, "custom"), 500, b"custom"),
+        (bytearray(b"ba"), 200, b"ba"),
+    ],
+)
+def test_status_tuple_edge_cases(client_factory, value, status, content):
+    response = client_factory(_app_returning(value)).get("/r")
+    assert (response.status_code, response.content) == (status, content)
+
+
+def test_stream_of_json_chunks(client_factory):
+    class MyApp(App):
+        async def lines(self):
+            yield {"n": 1}
+            yield [2]
+
+    assert client_factory(MyApp()).get("/lines").text == '{"n":1}[2]'
+
+
+def test_head_on_file_response_has_no_body(client_factory, tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("12345")
+    response = client_factory(_app_returning(lambda: FileResponse(path))).head("/r")
+    assert (response.status_code, response.content) == (200, b"")
+    assert response.headers["content-length"] == "5"
+
+
+def test_starlette_response_background_task_runs(client_factory):
+    from starlette.background import BackgroundTask
+
+    done: list[str] = []
+
+    class MyApp(App):
+        async def r(self):
+            return PlainTextResponse("ok", background=BackgroundTask(done.append, "bg"))
+
+    assert client_factory(MyApp()).get("/r").text == "ok"
+    assert done == ["bg"]
+
+
+def test_tuple_headers_added_to_starlette_response(client_factory):
+    value = (200, PlainTextResponse("p"), [("X-Extra", "1")])
+    response = client_factory(_app_returning(value)).get("/r")
+    assert (response.text, response.headers["x-extra"]) == ("p", "1")

@@ -454,3 +454,70 @@ def test_lookup_does_not_inspect_signature_per_request(client_factory, monkeypat
     for _ in range(3):
         assert client.get("/greet/y").text == "y"
     assert calls == []
+
+
+@pytest.mark.parametrize("path", ["/%5Fprivate", "/%5F%5Fclass__", "/ws%5Fchat"])
+def test_encoded_private_names_are_404(client_factory, path):
+    calls = _Calls()
+    response = client_factory(_never_routable_app(calls)).get(path)
+    assert (response.status_code, calls.names) == (404, [])
+
+
+def test_index_taking_nothing_with_segment_is_404(client_factory):
+    class MyApp(App):
+        async def index(self):
+            return "home"
+
+    client = client_factory(MyApp())
+    assert client.get("/index/extra").status_code == 404
+    assert client.get("/extra").status_code == 404
+
+
+def test_head_refused_where_get_is_not_allowed(client_factory):
+    class MyApp(App):
+        @micropie.methods("POST")
+        async def submit(self):
+            return "x"
+
+    response = client_factory(MyApp()).head("/submit")
+    assert response.status_code == 405
+    assert "POST" in response.headers["allow"]
+
+
+def test_head_on_unknown_path_is_404(client_factory):
+    response = client_factory(App()).head("/nothing")
+    assert (response.status_code, response.content) == (404, b"")
+
+
+def test_methods_decorator_is_case_insensitive(client_factory):
+    class MyApp(App):
+        @micropie.methods("get", "Post")
+        async def both(self):
+            return self.request.method
+
+    client = client_factory(MyApp())
+    assert client.post("/both").text == "POST"
+    assert client.put("/both").status_code == 405
+
+
+def test_methods_on_instance_assigned_handler(client_factory):
+    app = App()
+    app.only_post = micropie.methods("POST")(lambda: "posted")
+    client = client_factory(app)
+    assert client.post("/only_post").text == "posted"
+    assert client.get("/only_post").status_code == 405
+
+
+def test_sync_instance_handler_replaced_by_async(client_factory):
+    class MyApp(App):
+        def greet(self, name):
+            return f"sync {name}"
+
+    app = MyApp()
+    client = client_factory(app)
+
+    async def greet(name):
+        return f"async {name}"
+
+    app.greet = greet
+    assert client.get("/greet/x").text == "async x"
