@@ -27,6 +27,8 @@ from .sessions import (
     SessionBackend,
     SessionCookieTooLarge,
 )
+from .sse import EventSourceResponse, sse_event
+from .uploads import UploadedFile
 from .websockets import WebSocket
 
 __version__ = "0.1.0"
@@ -37,6 +39,7 @@ __all__ = [
     "CSRFMiddleware",
     "ConnectionClosed",
     "CookieSessionBackend",
+    "EventSourceResponse",
     "HTTPException",
     "HttpMiddleware",
     "InMemorySessionBackend",
@@ -46,10 +49,12 @@ __all__ = [
     "Request",
     "SessionBackend",
     "SessionCookieTooLarge",
+    "UploadedFile",
     "WebSocket",
     "WebSocketMiddleware",
     "WebSocketRequest",
     "current_request",
     "limits",
     "methods",
+    "sse_event",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 import anyio
@@ -38,16 +38,31 @@ except ImportError:  # pragma: no cover - exercised only without orjson
 
 
 class _ClosingStreamingResponse(StreamingResponse):
-    """A StreamingResponse that closes its iterator however streaming ends."""
+    """A StreamingResponse that closes its iterator however streaming ends.
+
+    A ``HEAD`` request gets the headers only: the source is closed unread.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") == "HEAD":
+            await self._close_body()
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})  # fmt: skip
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await super().__call__(scope, receive, send)
 
     async def stream_response(self, send: Send) -> None:
         try:
             await super().stream_response(send)
         finally:
-            aclose = getattr(self.body_iterator, "aclose", None)
-            if aclose is not None:
-                with anyio.CancelScope(shield=True):
-                    await aclose()
+            await self._close_body()
+
+    async def _close_body(self) -> None:
+        aclose = getattr(self.body_iterator, "aclose", None)
+        if aclose is not None:
+            with anyio.CancelScope(shield=True):
+                await aclose()
 
 
 async def send_stream(
@@ -91,17 +106,10 @@ async def iterate_stream(body: AsyncIterable[Any] | Iterable[Any]) -> AsyncItera
                 break
             yield _chunk_bytes(chunk)
     finally:
-        _close_sync(iterator)
-
-
-def _close_sync(iterator: Iterator[Any]) -> None:
-    close = getattr(iterator, "close", None)
-    if close is None:
-        return
-    try:
-        close()
-    except ValueError:  # still running in a worker thread; it stops at its next yield
-        logger.debug("stream generator still running while closed")
+        close = getattr(iterator, "close", None)
+        if close is not None:  # a generator's ``finally`` may block: run it in a thread
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(close)
 
 
 def _chunk_bytes(chunk: Any) -> bytes:

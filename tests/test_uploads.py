@@ -1,0 +1,388 @@
+"""Multipart uploads (SPEC §8): the uploaded file object, binding, errors, safe saving."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from micropie import App, MultipartFileError, UploadedFile
+from micropie.uploads import FILE_BUFFER_BYTES, safe_filename
+from tests.conftest import ClientFactory
+
+BOUNDARY = "testboundary"
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def payload(size: int) -> bytes:
+    return os.urandom(size)
+
+
+def raw_part(name: str, data: bytes, filename: str | None = None) -> bytes:
+    disposition = f'form-data; name="{name}"'
+    if filename is not None:
+        disposition += f'; filename="{filename}"'
+    head = f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n"
+    return head.encode() + data + b"\r\n"
+
+
+def raw_body(*parts: bytes, end: bool = True) -> bytes:
+    return b"".join(parts) + (f"--{BOUNDARY}--\r\n".encode() if end else b"")
+
+
+NAMELESS_PART = f"--{BOUNDARY}\r\nContent-Disposition: form-data\r\n\r\nx\r\n--{BOUNDARY}--\r\n"
+
+
+class HashApp(App):
+    async def upload(self, file: UploadedFile, title: str = ""):
+        digest = hashlib.sha256()
+        async for chunk in file:
+            digest.update(chunk)
+        return {
+            "title": title,
+            "filename": file.filename,
+            "raw_filename": file.raw_filename,
+            "content_type": file.content_type,
+            "sha256": digest.hexdigest(),
+            "size": file.size,
+        }
+
+
+def test_upload_streams_file_with_integrity(client_factory: ClientFactory) -> None:
+    data = payload(3 * FILE_BUFFER_BYTES + 123)
+    files = {"file": ("report.bin", data, "application/x-test")}
+    response = client_factory(HashApp()).post("/upload", files=files, data={"title": "T"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "title": "T",
+        "filename": "report.bin",
+        "raw_filename": "report.bin",
+        "content_type": "application/x-test",
+        "sha256": sha256(data),
+        "size": len(data),
+    }
+
+
+def test_file_without_content_type_is_octet_stream(client_factory: ClientFactory) -> None:
+    body = raw_body(raw_part("file", b"abc", filename="a.txt"))
+    response = client_factory(HashApp()).post(
+        "/upload", content=body, headers={"content-type": MULTIPART}
+    )
+    assert response.json()["content_type"] == "application/octet-stream"
+
+
+def test_read_in_pieces(client_factory: ClientFactory) -> None:
+    data = payload(FILE_BUFFER_BYTES * 2 + 7)
+
+    class Pieces(App):
+        async def upload(self, file):
+            first = await file.read(10)
+            middle = await file.read(FILE_BUFFER_BYTES)
+            rest = await file.read()
+            again = await file.read()
+            sizes = [len(first), len(middle), len(again)]
+            return {"sizes": sizes, "sha": sha256(first + middle + rest)}
+
+    response = client_factory(Pieces()).post("/upload", files={"file": ("x", data)})
+    assert response.json() == {"sizes": [10, FILE_BUFFER_BYTES, 0], "sha": sha256(data)}
+
+
+def test_micropie_item_access_and_content_queue(client_factory: ClientFactory) -> None:
+    data = payload(FILE_BUFFER_BYTES + 99)
+
+    class Compat(App):
+        async def upload(self):
+            file = self.request.files["file"]
+            queue: asyncio.Queue[bytes | None] = file["content"]
+            chunks = []
+            while (chunk := await queue.get()) is not None:
+                chunks.append(chunk)
+            return [file["filename"], file["content_type"], sha256(b"".join(chunks))]
+
+    files = {"file": ("c.txt", data, "text/plain")}
+    response = client_factory(Compat()).post("/upload", files=files)
+    assert response.json() == ["c.txt", "text/plain", sha256(data)]
+
+
+def test_unknown_item_raises_key_error() -> None:
+    file = UploadedFile("f", "a.txt", "text/plain", {})
+    assert file.get("filename") == "a.txt"
+    assert file.get("nope", 1) == 1
+    assert "content" in file
+    with pytest.raises(KeyError):
+        file["nope"]
+
+
+def test_text_fields_after_small_file_are_bound(client_factory: ClientFactory) -> None:
+    class Form(App):
+        async def upload(self, file, note: str, count: int):
+            return [(await file.read()).decode(), note, count]
+
+    body = raw_body(
+        raw_part("file", b"hello", filename="h.txt"),
+        raw_part("note", "caf\u00e9".encode()),
+        raw_part("count", b"3"),
+    )
+    response = client_factory(Form()).post(
+        "/upload", content=body, headers={"content-type": MULTIPART}
+    )
+    assert response.json() == ["hello", "caf\u00e9", 3]
+
+
+def test_several_files_and_repeated_fields(client_factory: ClientFactory) -> None:
+    class Many(App):
+        async def upload(self, a, b, tag: list[str]):
+            return [(await a.read()).decode(), (await b.read()).decode(), tag]
+
+    files = [("a", ("a.txt", b"AAA")), ("b", ("b.txt", b"BBB"))]
+    data = {"tag": ["x", "y"]}
+    response = client_factory(Many()).post("/upload", files=files, data=data)
+    assert response.json() == ["AAA", "BBB", ["x", "y"]]
+
+
+def test_repeated_file_name_binds_the_first(client_factory: ClientFactory) -> None:
+    class Repeat(App):
+        async def upload(self, f):
+            return (await f.read()).decode()
+
+    files = [("f", ("1.txt", b"one")), ("f", ("2.txt", b"two"))]
+    assert client_factory(Repeat()).post("/upload", files=files).text == "one"
+
+
+def test_missing_file_uses_default(client_factory: ClientFactory) -> None:
+    class Optional(App):
+        async def upload(self, note: str, file=None):
+            return f"{note} {file is None}"
+
+    response = client_factory(Optional()).post("/upload", files={"note": (None, "n")})
+    assert response.text == "n True"
+
+
+def test_missing_required_file_is_400(client_factory: ClientFactory) -> None:
+    response = client_factory(HashApp()).post("/upload", files={"title": (None, "t")})
+    assert response.status_code == 400
+    assert response.text == "400 Bad Request: Missing required parameter 'file'"
+
+
+def test_unread_upload_is_drained(client_factory: ClientFactory) -> None:
+    class Ignore(App):
+        async def upload(self, file):
+            return "ignored"
+
+        async def index(self):
+            return "next"
+
+    client = client_factory(Ignore())
+    data = payload(4 * FILE_BUFFER_BYTES)
+    assert client.post("/upload", files={"file": ("big", data)}).text == "ignored"
+    assert client.get("/").text == "next"
+
+
+def test_broken_upload_raises_in_reader(client_factory: ClientFactory) -> None:
+    class Reader(App):
+        async def upload(self, a, b):
+            first = await a.read()
+            try:
+                await b.read()
+            except MultipartFileError as exc:
+                return f"{len(first)} caught: {exc.detail}"
+            return "complete"
+
+    # ``a`` fills its buffer, so the handler starts; ``b`` then breaks (no closing boundary).
+    big = raw_part("a", b"y" * (2 * FILE_BUFFER_BYTES), filename="a")
+    body = raw_body(big, raw_part("b", b"tail", filename="b"), end=False)
+    response = client_factory(Reader()).post(
+        "/upload", content=body, headers={"content-type": MULTIPART}
+    )
+    assert response.text == (
+        f"{2 * FILE_BUFFER_BYTES} caught: "
+        "400 Bad Request: Malformed multipart body: it ends before the closing boundary"
+    )
+
+
+def test_uncaught_upload_error_answers_its_status(client_factory: ClientFactory) -> None:
+    body = raw_body(raw_part("file", b"y" * (2 * FILE_BUFFER_BYTES), filename="y"), end=False)
+    response = client_factory(HashApp()).post(
+        "/upload", content=body, headers={"content-type": MULTIPART}
+    )
+    assert response.status_code == 400
+    assert response.text.startswith("400 Bad Request: Malformed multipart body")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "detail"),
+    [
+        ("multipart/form-data", raw_body(raw_part("a", b"1")), "Missing boundary"),
+        (MULTIPART, b"garbage without boundary", "Malformed multipart body"),
+        (MULTIPART, raw_body(raw_part("a", b"1"), end=False), "ends before the closing"),
+        (MULTIPART, NAMELESS_PART.encode(), "Multipart part without a name"),
+    ],
+)
+def test_malformed_multipart_is_400(
+    client_factory: ClientFactory, content_type: str, body: bytes, detail: str
+) -> None:
+    response = client_factory(HashApp()).post(
+        "/upload", content=body, headers={"content-type": content_type}
+    )
+    assert response.status_code == 400
+    assert response.text.startswith("400 Bad Request: ")
+    assert detail in response.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "safe"),
+    [
+        ("report.pdf", "report.pdf"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\ann\\notes.txt", "notes.txt"),
+        ("dir/sub\\x.txt", "x.txt"),
+        ("a\x00b\x1f\x7fc.txt", "abc.txt"),
+        ("\u202etxt.exe", "txt.exe"),
+        ("  spaced.txt  ", "spaced.txt"),
+        ("..", ""),
+        (".", ""),
+        ("/", ""),
+        ("", ""),
+        ("\u00e9t\u00e9.txt", "\u00e9t\u00e9.txt"),
+        ("x" * 300, "x" * 255),
+        ("\u00e9" * 200, "\u00e9" * 127),
+    ],
+)
+def test_safe_filename(raw: str, safe: str) -> None:
+    assert safe_filename(raw) == safe
+
+
+class SaveApp(App):
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+
+    async def upload(self, file):
+        try:
+            path = await file.save(self.directory)
+        except (OSError, ValueError) as exc:
+            return 409, type(exc).__name__
+        return {"path": str(path), "raw": file.raw_filename}
+
+
+def multipart_file(filename: str, data: bytes) -> tuple[bytes, dict[str, str]]:
+    return raw_body(raw_part("file", data, filename=filename)), {"content-type": MULTIPART}
+
+
+@pytest.mark.parametrize(
+    ("filename", "saved_as"),
+    [
+        ("../../escape.txt", "escape.txt"),
+        ("/etc/cron.d/evil", "evil"),
+        ("..\\..\\win.txt", "win.txt"),
+        ("..", "upload"),
+        ("nul\x00byte.txt", "nulbyte.txt"),
+    ],
+)
+def test_save_to_directory_stays_inside(
+    client_factory: ClientFactory, tmp_path: Path, filename: str, saved_as: str
+) -> None:
+    inside = tmp_path / "uploads"
+    inside.mkdir()
+    data = payload(FILE_BUFFER_BYTES + 5)
+    body, headers = multipart_file(filename, data)
+    response = client_factory(SaveApp(inside)).post("/upload", content=body, headers=headers)
+    assert response.json() == {"path": str(inside / saved_as), "raw": filename}
+    assert [p.name for p in inside.iterdir()] == [saved_as]
+    assert sha256((inside / saved_as).read_bytes()) == sha256(data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["uploads"]
+
+
+def test_save_does_not_follow_symlinks(client_factory: ClientFactory, tmp_path: Path) -> None:
+    inside = tmp_path / "uploads"
+    inside.mkdir()
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    (inside / "link.txt").symlink_to(outside)
+    body, headers = multipart_file("link.txt", b"overwrite")
+    response = client_factory(SaveApp(inside)).post("/upload", content=body, headers=headers)
+    assert response.status_code == 409
+    assert outside.read_text() == "keep me"
+
+
+def test_save_to_explicit_file_path(client_factory: ClientFactory, tmp_path: Path) -> None:
+    target = tmp_path / "chosen.bin"
+    body, headers = multipart_file("whatever.txt", b"data")
+    response = client_factory(SaveApp(target)).post("/upload", content=body, headers=headers)
+    assert response.json()["path"] == str(target)
+    assert target.read_bytes() == b"data"
+
+
+def test_save_removes_partial_file_on_broken_upload(
+    client_factory: ClientFactory, tmp_path: Path
+) -> None:
+    class Save(App):
+        async def upload(self, a, b):
+            await a.save(tmp_path)
+            try:
+                await b.save(tmp_path)
+            except MultipartFileError:
+                return "broken"
+            return "saved"
+
+    big = raw_part("a", b"q" * (2 * FILE_BUFFER_BYTES), filename="a.bin")
+    body = raw_body(big, raw_part("b", b"tail", filename="b.bin"), end=False)
+    response = client_factory(Save()).post(
+        "/upload", content=body, headers={"content-type": MULTIPART}
+    )
+    assert response.text == "broken"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_hooks_see_text_fields_of_multipart(client_factory: ClientFactory) -> None:
+    from micropie import HttpMiddleware
+
+    class Seen(HttpMiddleware):
+        async def before_request(self, request):
+            request.seen = request.form("note")
+
+        async def after_request(self, request, status_code, response_body, extra_headers):
+            return None
+
+    class Hooked(App):
+        async def upload(self, file):
+            await file.read()
+            return self.request.seen
+
+    app = Hooked()
+    app.middlewares.append(Seen())
+    response = client_factory(app).post(
+        "/upload", files={"file": ("f", b"x")}, data={"note": "hello"}
+    )
+    assert response.text == "hello"
+
+
+def test_sync_handler_sees_file_metadata(client_factory: ClientFactory) -> None:
+    class Sync(App):
+        def upload(self, file):
+            return f"{file.filename} {file.content_type}"
+
+    response = client_factory(Sync()).post("/upload", files={"file": ("s.csv", b"1,2", "text/csv")})
+    assert response.text == "s.csv text/csv"
+
+
+def test_streamed_response_reads_the_upload(client_factory: ClientFactory) -> None:
+    data = payload(3 * FILE_BUFFER_BYTES)
+
+    class Echo(App):
+        async def upload(self, file):
+            async def echo():
+                async for chunk in file:
+                    yield chunk
+
+            return 200, echo(), [("Content-Type", "application/octet-stream")]
+
+    response = client_factory(Echo()).post("/upload", files={"file": ("e", data)})
+    assert sha256(response.content) == sha256(data)
