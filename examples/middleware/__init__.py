@@ -1,0 +1,1 @@
+"""Middleware patterns (SPEC §7): one runnable ``<pattern>/app.py`` each."""

@@ -1,0 +1,1 @@
+"""The csrf middleware example (see app.py)."""

@@ -1,0 +1,1 @@
+"""The explicit routing middleware example (see app.py)."""

@@ -1,0 +1,1 @@
+"""The honeypot middleware example (see app.py)."""

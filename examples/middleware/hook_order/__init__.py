@@ -1,0 +1,1 @@
+"""The hook order middleware example (see app.py)."""

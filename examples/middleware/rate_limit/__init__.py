@@ -1,0 +1,1 @@
+"""The rate limit middleware example (see app.py)."""

@@ -1,0 +1,1 @@
+"""The rewrite response middleware example (see app.py)."""

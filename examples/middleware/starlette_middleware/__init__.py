@@ -1,0 +1,1 @@
+"""The starlette middleware middleware example (see app.py)."""

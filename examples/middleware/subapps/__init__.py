@@ -1,0 +1,1 @@
+"""The subapps middleware example (see app.py)."""

@@ -1,0 +1,1 @@
+"""The websocket auth middleware example (see app.py)."""
