@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 import pytest
+from starlette.websockets import WebSocketDisconnect
 
 import micropie
 from micropie import App, HttpMiddleware
@@ -180,3 +181,16 @@ def test_instance_attribute_values_are_not_routable(client_factory):
 def test_encoded_dunder_paths_are_404(raw_path):
     answer = call(Victim(), raw_path)
     assert (answer.status, answer.text) == NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "name", ["__init__", "__class__", "_secret", "run", "mount", "hello", "ws_chat"]
+)
+def test_websocket_to_unroutable_name_closes_1008(client_factory, spied, name):
+    client = client_factory(Victim())
+    with pytest.raises(WebSocketDisconnect) as closed:
+        with client.websocket_connect(f"/{name}"):
+            pass  # pragma: no cover - refused before accept
+    assert (closed.value.code, closed.value.reason) == (1008, "No matching WebSocket route")
+    assert spied == [] and Victim.calls == []
+    assert_still_serves(client)
