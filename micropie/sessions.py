@@ -49,6 +49,39 @@ _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 _EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 
 
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
+_FAST_COPY_DEPTH = 32
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _clone(value: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of session data: fast for JSON-like data, :func:`copy.deepcopy` otherwise.
+
+    Nesting deeper than 32 (e.g. a list holding itself) is handed to ``deepcopy`` whole.
+    """
+    try:
+        copied: dict[str, Any] = _fast_copy(value, 0)
+    except _TooDeep:
+        copied = copy.deepcopy(value)
+    return copied
+
+
+def _fast_copy(value: Any, depth: int) -> Any:
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if kind is dict or kind is list:
+        if depth >= _FAST_COPY_DEPTH:
+            raise _TooDeep
+        if kind is dict:
+            return {key: _fast_copy(item, depth + 1) for key, item in value.items()}
+        return [_fast_copy(item, depth + 1) for item in value]
+    return copy.deepcopy(value)
+
+
 class SessionBackend(ABC):
     """Where session data lives. Implement ``load`` and ``save``.
 
@@ -101,7 +134,7 @@ class InMemorySessionBackend(SessionBackend):
             return {}
         entry.deadline = now + entry.timeout
         self._sessions.move_to_end(session_id)
-        return copy.deepcopy(entry.data)
+        return _clone(entry.data)
 
     async def save(self, session_id: str, data: dict[str, Any], timeout: int) -> None:
         now = time.monotonic()
@@ -109,7 +142,7 @@ class InMemorySessionBackend(SessionBackend):
         if not data:
             self._sessions.pop(session_id, None)
             return
-        self._sessions[session_id] = _Entry(now + timeout, timeout, copy.deepcopy(data))
+        self._sessions[session_id] = _Entry(now + timeout, timeout, _clone(data))
         self._sessions.move_to_end(session_id)
 
     def _sweep(self, now: float) -> None:
@@ -263,7 +296,7 @@ class SessionManager:
         if data:
             request._session_id = value
             request.session = data
-        request._session_snapshot = _Opened(copy.deepcopy(data), refresh)
+        request._session_snapshot = _Opened(_clone(data), refresh)
 
     async def _read(self, value: str) -> tuple[dict[str, Any], bool]:
         if self._in_cookie is not None:
@@ -310,7 +343,7 @@ class SessionManager:
         if self._in_cookie is None:
             await self.backend.save(session_id, session, self.timeout)
         self._refresh(request, session_id, session, headers)
-        request._session_snapshot = _Opened(copy.deepcopy(session), False)
+        request._session_snapshot = _Opened(_clone(session), False)
         request._session_regenerate = False
 
     def _refresh(

@@ -371,6 +371,18 @@ async def test_memory_returns_copies():
     assert await backend.load("a") == {"items": [1]}
 
 
+@pytest.mark.anyio
+async def test_memory_copies_any_value():
+    backend = InMemorySessionBackend()
+    cyclic: list[Any] = [1]
+    cyclic.append(cyclic)
+    when = (time.gmtime(0), {"nested": [1, {"deep": True}]})
+    await backend.save("a", {"cyclic": cyclic, "when": when}, 60)
+    loaded = await backend.load("a")
+    assert loaded["cyclic"][1] is loaded["cyclic"] and loaded["cyclic"] is not cyclic
+    assert loaded["when"] == when and loaded["when"][1] is not when[1]
+
+
 def test_memory_expired_session_not_adopted(client_factory, clock):
     client = client_factory(SessionApp(session_timeout=60))
     old_id = cookie_value(client.get("/count"))
