@@ -408,22 +408,20 @@ def session_cookie(ws) -> str:
     return cookie.split(";")[0].split("=", 1)[1]
 
 
-def test_session_started_before_accept_sends_cookie_with_handshake(client_factory):
+@pytest.mark.parametrize(
+    ("path", "reply", "whoami"),
+    [
+        ("/start?name=bob", "started", "bob 0"),  # session written before accept()
+        ("/later?name=cy", "later", "cy 0"),  # accept(session_id=...), written after
+    ],
+)
+def test_new_session_cookie_goes_with_the_handshake(client_factory, path, reply, whoami):
     client = client_factory(SessionApp())
-    with client.websocket_connect("/start?name=bob") as ws:
+    with client.websocket_connect(path) as ws:
         session_id = session_cookie(ws)
-        assert ws.receive_text() == "started"
+        assert ws.receive_text() == reply
         finish(ws)
-    assert client.get("/whoami", headers={"cookie": f"session_id={session_id}"}).text == "bob 0"
-
-
-def test_accept_with_session_id_sets_cookie_and_saves_later_changes(client_factory):
-    client = client_factory(SessionApp())
-    with client.websocket_connect("/later?name=cy") as ws:
-        session_id = session_cookie(ws)
-        assert ws.receive_text() == "later"
-        finish(ws)
-    assert client.get("/whoami", headers={"cookie": f"session_id={session_id}"}).text == "cy 0"
+    assert client.get("/whoami", headers={"cookie": f"session_id={session_id}"}).text == whoami
 
 
 def test_session_started_after_accept_is_not_saved(client_factory, caplog):

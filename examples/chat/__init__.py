@@ -1,0 +1,1 @@
+"""The chat example (see app.py)."""
