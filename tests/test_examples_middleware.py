@@ -182,15 +182,6 @@ def test_subapps_under_uvicorn(uvicorn_server) -> None:
 # -- websocket middleware -----------------------------------------------------------------
 
 
-def _websockets_missing() -> bool:
-    try:
-        importlib.import_module("micropie.websockets")
-    except ImportError:
-        return True
-    return False
-
-
-@pytest.mark.xfail(_websockets_missing(), reason="websockets module in progress", strict=False)
 def test_websocket_auth(client_factory: ClientFactory) -> None:
     client = client_factory(example("websocket_auth").app)
     with pytest.raises(WebSocketDisconnect) as refused:
