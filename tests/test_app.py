@@ -378,3 +378,34 @@ def test_run_serves_in_a_subprocess(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_app_mounted_inside_app(client_factory):
+    class Api(App):
+        async def users(self, user_id: int):
+            return {"user": user_id, "root": self.request.scope["root_path"]}
+
+    class Site(App):
+        async def index(self):
+            return "site"
+
+    site = Site()
+    site.mount("/api", Api())
+    client = client_factory(site)
+    assert client.get("/").text == "site"
+    assert client.get("/api/users/3").json() == {"user": 3, "root": "/api"}
+    assert client.get("/api/nothing").text == "404 Not Found"
+
+
+def test_run_passes_app_object_not_import_string(monkeypatch):
+    import uvicorn
+
+    seen: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.append(app))
+
+    class MyApp(App):
+        pass
+
+    app = MyApp()
+    app.run("0.0.0.0", 8080)
+    assert seen == [app]

@@ -444,3 +444,42 @@ def test_positional_converted_then_default(client_factory):
     assert client.get("/page/3").json() == [3, 10]
     assert client.get("/page/3?size=5").json() == [3, 5]
     assert client.get("/page/3/4").json() == [3, 4]
+
+
+def test_multipart_text_fields_bind_like_form(client_factory):
+    class MyApp(App):
+        async def up(self, title, doc, count: int = 0):
+            return [title, doc.filename, count]
+
+    response = client_factory(MyApp()).post(
+        "/up", data={"title": "t", "count": "2"}, files={"doc": ("d.bin", b"x")}
+    )
+    assert response.json() == ["t", "d.bin", 2]
+
+
+def test_kwargs_query_wins_over_body(client_factory):
+    class MyApp(App):
+        async def kw(self, **rest):
+            return rest
+
+    response = client_factory(MyApp()).post("/kw?a=query", data={"a": "form", "b": "form"})
+    assert response.json() == {"a": "query", "b": "form"}
+
+
+def test_json_with_vendor_media_type_binds(client_factory):
+    class MyApp(App):
+        async def j(self, n):
+            return [n]
+
+    response = client_factory(MyApp()).post(
+        "/j", content=b'{"n": 5}', headers={"Content-Type": "application/vnd.api+json"}
+    )
+    assert response.json() == [5]
+
+
+def test_json_null_binds_none_over_default(client_factory):
+    class MyApp(App):
+        async def j(self, n="default"):
+            return [n]
+
+    assert client_factory(MyApp()).post("/j", json={"n": None}).json() == [None]

@@ -521,3 +521,41 @@ def test_sync_instance_handler_replaced_by_async(client_factory):
 
     app.greet = greet
     assert client.get("/greet/x").text == "async x"
+
+
+def test_mixin_methods_route(client_factory):
+    class Mixin:
+        def from_mixin(self):
+            return "mixin"
+
+    class MyApp(Mixin, App):
+        pass
+
+    assert client_factory(MyApp()).get("/from_mixin").text == "mixin"
+
+
+@pytest.mark.xfail(
+    reason="BUG: App._find_handler treats an instance attribute set to None as absent",
+    strict=True,
+)
+def test_instance_none_shadowing_handler_is_404(client_factory):
+    called: list[str] = []
+
+    class MyApp(App):
+        async def greet(self):
+            called.append("greet")
+            return "class"
+
+    app = MyApp()
+    app.greet = None
+    response = client_factory(app).get("/greet")
+    assert (response.status_code, called) == (404, [])
+
+
+def test_instance_assigned_app_attribute_name_is_404(client_factory):
+    app = App()
+    app.startup_handlers = [lambda: "x"]
+    app.mount_point = lambda: "fine"
+    client = client_factory(app)
+    assert client.get("/startup_handlers").status_code == 404
+    assert client.get("/mount_point").text == "fine"
