@@ -431,6 +431,8 @@ class App:
         before ``_subapp_path``. The outermost handing-off app saves the session.
         """
         scope = request.scope
+        if request._body == b"" and request.files and not isinstance(request._subapp, App):
+            logger.warning("%r: a parsed multipart body reaches a non-micropie app empty", request)
         sub_path = "/" + (request._subapp_path or "").lstrip("/")
         mount = request._subapp_mount_path
         if mount is None:

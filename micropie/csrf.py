@@ -45,9 +45,10 @@ class CSRFMiddleware(HttpMiddleware):
 
     In a template: ``<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">``;
     in a handler: ``micropie.csrf.csrf_token(self.request)``; for ``fetch()`` calls send
-    the token in the ``X-CSRF-Token`` header. ``max_age`` (seconds) also expires
-    tokens; by default a token lives as long as its session. Needs ``itsdangerous``
-    (``micropie[standard]``).
+    the token in the ``X-CSRF-Token`` header. In a multipart form put the token field
+    before the file inputs: fields after a large file arrive after the check.
+    ``max_age`` (seconds) also expires tokens; by default a token lives as long as its
+    session. Needs ``itsdangerous`` (``micropie[standard]``).
     """
 
     def __init__(

@@ -65,6 +65,24 @@ def test_valid_token_in_json_body_passes(client):
     assert response.text == "saved bo"
 
 
+def test_valid_token_in_multipart_form_passes(client_factory):
+    class Upload(App):
+        async def form(self):
+            return csrf_token(self.request)
+
+        async def upload(self, photo):
+            return f"{photo.filename} {len(await photo.read())}"
+
+    app = Upload()
+    CSRFMiddleware(SECRET).install(app)
+    client = client_factory(app)
+    token = client.get("/form").text
+    files = {"photo": ("cat.jpg", b"x" * 200_000)}
+    ok = client.post("/upload", data={"csrf_token": token}, files=files)
+    assert (ok.status_code, ok.text) == (200, "cat.jpg 200000")
+    assert client.post("/upload", files=files).status_code == 403
+
+
 def test_token_is_reusable_within_the_session(client):
     token = client.get("/form").text
     for _ in range(2):
@@ -152,3 +170,24 @@ def test_csrf_token_without_middleware_says_how_to_install(client_factory, caplo
     response = client_factory(Forms()).get("/form")
     assert response.status_code == 500
     assert "CSRFMiddleware(secret_key).install(app)" in caplog.text
+
+
+def test_parent_middleware_guards_and_serves_tokens_to_a_subapp(client_factory):
+    from examples.middleware.subapps.app import Mounts
+
+    class Shop(App):
+        async def token(self):
+            return csrf_token()
+
+        async def buy(self, item):
+            return f"bought {item}"
+
+    app = Forms()
+    CSRFMiddleware(SECRET).install(app)
+    app.middlewares.append(Mounts({"/shop": Shop()}))
+    client = client_factory(app)
+    token = client.get("/shop/token").text
+    assert client.post("/shop/buy", data={"item": "tea"}).status_code == 403
+    ok = client.post("/shop/buy", data={"item": "tea", "csrf_token": token})
+    assert (ok.status_code, ok.text) == (200, "bought tea")
+    assert client.post("/submit", headers={"X-CSRF-Token": token}).status_code == 200

@@ -432,6 +432,21 @@ def test_subapp_micropie_gets_body_and_shares_session(client_factory):
     assert upload.json() == {"note": "n", "json": {"a": [1, 2]}}
 
 
+def test_subapp_micropie_receives_an_upload(client_factory):
+    class Photos(App):
+        async def upload(self, photo, caption=""):
+            return {"name": photo.filename, "size": len(await photo.read()), "caption": caption}
+
+    class Root(App):
+        pass
+
+    app = Root()
+    app.middlewares.append(Mounter({"/photos": Photos()}))
+    files = {"photo": ("cat.jpg", b"x" * 300_000)}
+    response = client_factory(app).post("/photos/upload", data={"caption": "c"}, files=files)
+    assert response.json() == {"name": "cat.jpg", "size": 300_000, "caption": "c"}
+
+
 def test_subapp_session_started_inside_subapp_sets_cookie(client_factory):
     client = client_factory(make_parent())
     response = client.post("/shop/buy", data={"item": "tea"})
@@ -613,3 +628,19 @@ def test_add_middleware_after_start_is_refused(client_factory):
     client_factory(app).get("/")
     with pytest.raises(RuntimeError, match="after the application has started"):
         app.add_middleware(GZipMiddleware)
+
+
+def test_subapp_starlette_multipart_is_logged_as_not_forwarded(client_factory, caplog):
+    async def upload(request: StarletteRequest) -> JSONResponse:
+        return JSONResponse({"body": (await request.body()).decode()})
+
+    class Root(App):
+        pass
+
+    app = Root()
+    app.middlewares.append(
+        Mounter({"/api": Starlette(routes=[Route("/up", upload, methods=["POST"])])})
+    )
+    response = client_factory(app).post("/api/up", files={"f": ("x.txt", b"hello")})
+    assert response.json() == {"body": ""}
+    assert "a parsed multipart body reaches a non-micropie app empty" in caplog.text
