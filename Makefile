@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv run test lint format bench load docs e2e clean
 
@@ -32,8 +33,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# wrk drives the server benchmark; installed from Debian when missing. BENCH_ARGS adds
+# options, e.g. make bench BENCH_ARGS="--seconds 0.5 --duration 10".
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 load: $(STAMP)
 	$(BIN)/python -m benchmarks.load

@@ -1,0 +1,205 @@
+"""Server-level benchmark: uvicorn (one worker) under ``wrk``, micropie against Starlette.
+
+Both apps from :mod:`benchmarks.dispatch` are served by their own uvicorn process on
+127.0.0.1 (``--log-level warning --no-access-log``); ``wrk --latency`` loads them in
+turn, alternating, for a few rounds per path. Reported: the median requests/s, the
+median latency percentiles, and every socket error and non-2xx/3xx response (all of
+which must be zero). Needs ``wrk`` (Debian: ``apt-get install -y wrk``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import markdown_table
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = {
+    "micropie": "benchmarks.dispatch:micropie_app",
+    "starlette": "benchmarks.dispatch:starlette_app",
+}
+PATHS = ("/hello", "/greet/alice")
+PERCENTILES = ("50%", "75%", "90%", "99%")
+#: micropie must reach this share of Starlette's requests/s.
+SERVER_TARGET = 0.95
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+_DURATION = r"([\d.]+)(us|ms|s)"
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+@dataclass
+class WrkRun:
+    """What one ``wrk`` run measured."""
+
+    requests_per_s: float
+    latency_ms: dict[str, float]
+    socket_errors: int = 0
+    non_2xx: int = 0
+    requests: int = 0
+
+
+def parse_wrk(output: str) -> WrkRun:
+    """Read ``wrk --latency`` output."""
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if rate is None:
+        raise ValueError(f"no Requests/sec in wrk output:\n{output}")
+    latency = {
+        f"{pct}%": float(value) * _UNITS[unit]
+        for pct, value, unit in re.findall(rf"^\s+(\d+)%\s+{_DURATION}\s*$", output, re.M)
+    }
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    return WrkRun(
+        requests_per_s=float(rate.group(1)),
+        latency_ms=latency,
+        socket_errors=sum(int(n) for n in errors.groups()) if errors else 0,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        requests=int(total.group(1)) if total else 0,
+    )
+
+
+def run_wrk(url: str, duration: float, connections: int, threads: int = 1) -> WrkRun:
+    """Load ``url`` with wrk for ``duration`` seconds."""
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(int(duration), 1)}s",
+        "--latency", url,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return parse_wrk(done.stdout)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"uvicorn exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"uvicorn did not answer {url} within {timeout}s")
+
+
+@contextmanager
+def uvicorn(target: str) -> Iterator[str]:
+    """Serve ``target`` with one uvicorn worker on 127.0.0.1; yields its base URL."""
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", target,
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base + PATHS[0], process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class ServerResult:
+    """Both apps on one path: median requests/s and latency over the rounds."""
+
+    path: str
+    runs: dict[str, list[WrkRun]] = field(default_factory=dict)
+
+    def rate(self, app: str) -> float:
+        return statistics.median(run.requests_per_s for run in self.runs[app])
+
+    def latency(self, app: str, percentile: str) -> float:
+        return statistics.median(run.latency_ms.get(percentile, 0.0) for run in self.runs[app])
+
+    @property
+    def ratio(self) -> float:
+        return self.rate("micropie") / self.rate("starlette")
+
+    @property
+    def errors(self) -> int:
+        """Socket errors plus non-2xx/3xx responses, both apps, all rounds."""
+        return sum(run.socket_errors + run.non_2xx for runs in self.runs.values() for run in runs)
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= SERVER_TARGET and self.errors == 0
+
+
+def run(
+    duration: float = 3.0,
+    rounds: int = 5,
+    connections: int = 64,
+    paths: Iterable[str] = PATHS,
+    warmup: float = 1.0,
+) -> list[ServerResult]:
+    """Alternate wrk runs against both servers, ``rounds`` times for each path."""
+    if not wrk_available():
+        raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
+    results = [ServerResult(path, {name: [] for name in APPS}) for path in paths]
+    with uvicorn(APPS["micropie"]) as micropie_url, uvicorn(APPS["starlette"]) as starlette_url:
+        bases = {"micropie": micropie_url, "starlette": starlette_url}
+        for result in results:
+            for base in bases.values():
+                run_wrk(base + result.path, warmup, connections)
+            for index in range(rounds):
+                order = list(bases) if index % 2 == 0 else list(bases)[::-1]
+                for name in order:
+                    run = run_wrk(bases[name] + result.path, duration, connections)
+                    result.runs[name].append(run)
+    return results
+
+
+def format_table(results: list[ServerResult]) -> str:
+    """The results as a Markdown table."""
+    columns = [
+        "path", "app", ">req/s", *(f">p{p[:-1]} ms" for p in PERCENTILES),
+        ">micropie/starlette", ">errors + non-2xx",
+    ]  # fmt: skip
+    rows = []
+    for result in results:
+        for name, runs in result.runs.items():
+            rows.append(
+                [
+                    result.path,
+                    name,
+                    f"{result.rate(name):,.0f}",
+                    *(f"{result.latency(name, p):.2f}" for p in PERCENTILES),
+                    f"{result.ratio:.2f}×" if name == "micropie" else "",
+                    str(sum(run.socket_errors + run.non_2xx for run in runs)),
+                ]
+            )
+    return markdown_table(columns, rows)

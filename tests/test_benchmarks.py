@@ -1,0 +1,108 @@
+"""Smoke tests for the benchmarks: each one runs with tiny counts and yields its table.
+
+No timing is asserted here; `make bench` is where figures are read.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import __main__ as bench_main
+from benchmarks import dispatch, scaling, server
+
+WRK_OUTPUT = """\
+Running 3s test @ http://127.0.0.1:8000/hello
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.10ms  500.00us  20.00ms   90.00%
+    Req/Sec    30.00k     1.00k   32.00k    70.00%
+  Latency Distribution
+     50%  850.00us
+     75%    2.50ms
+     90%    3.00ms
+     99%    1.20s
+  90000 requests in 3.00s, 12.00MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:  30000.50
+Transfer/sec:      4.00MB
+"""
+
+
+def test_dispatch_runs_every_case():
+    results = dispatch.run(seconds=0.001, rounds=1)
+    assert [r.case for r in results] == [case.name for case in dispatch.CASES]
+    assert all(r.micropie > 0 and r.starlette > 0 and r.ratio > 0 for r in results)
+    table = dispatch.format_table(results)
+    assert table.count("\n") == len(results) + 1
+    assert "| form post |" in table
+
+
+@pytest.mark.parametrize("case", dispatch.CASES, ids=lambda case: case.name)
+def test_both_apps_answer_alike(case):
+    loop = dispatch.asyncio.new_event_loop()
+    try:
+        apps = dispatch.setup_apps(loop)
+        status = dispatch.check_case(loop, apps, case)
+    finally:
+        loop.close()
+    assert status == (404 if case.name == "404" else 200)
+
+
+def test_unknown_case_is_refused():
+    with pytest.raises(ValueError, match="unknown case"):
+        dispatch.select_cases(["nope"])
+
+
+def test_scaling_runs_each_size():
+    results = scaling.run(seconds=0.001, rounds=1, sizes=(1, 10))
+    assert [r.size for r in results] == [1, 10]
+    assert results[0].vs_baseline == 1.0
+    assert scaling.format_table(results).count("\n") == 3
+
+
+def test_scaling_app_has_all_handlers():
+    app = scaling.build_micropie(50)
+    assert len(app._handlers) == 50
+
+
+def test_parse_wrk_output():
+    run = server.parse_wrk(WRK_OUTPUT)
+    assert run.requests_per_s == 30000.5
+    assert run.latency_ms == {"50%": 0.85, "75%": 2.5, "90%": 3.0, "99%": 1200.0}
+    assert (run.socket_errors, run.non_2xx, run.requests) == (3, 4, 90000)
+
+
+def test_parse_wrk_output_without_errors():
+    clean = "\n".join(line for line in WRK_OUTPUT.splitlines() if "errors" not in line)
+    clean = clean.replace("Non-2xx or 3xx responses: 4", "")
+    run = server.parse_wrk(clean)
+    assert (run.socket_errors, run.non_2xx) == (0, 0)
+
+
+def test_server_table_shape():
+    result = server.ServerResult(
+        "/hello",
+        {"micropie": [server.parse_wrk(WRK_OUTPUT)], "starlette": [server.parse_wrk(WRK_OUTPUT)]},
+    )
+    assert result.ratio == 1.0
+    assert result.errors == 14
+    assert not result.met
+    assert server.format_table([result]).count("\n") == 3
+
+
+@pytest.mark.server
+@pytest.mark.skipif(not server.wrk_available(), reason="wrk is not installed")
+def test_server_benchmark_under_wrk():
+    (result,) = server.run(duration=1, rounds=1, connections=4, paths=["/hello"], warmup=1)
+    assert set(result.runs) == {"micropie", "starlette"}
+    assert result.errors == 0
+    assert result.rate("micropie") > 0
+
+
+def test_main_prints_tables(capsys):
+    code = bench_main.main(["--only", "dispatch", "--seconds", "0.001", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "## In-process dispatch" in out
+    assert "| hello |" in out
