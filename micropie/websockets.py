@@ -289,7 +289,7 @@ def _origin_allowed(allowed: set[str] | None, origin: str | None) -> bool:
 async def _refuse_origin(ws: WebSocket) -> None:
     """Answer the handshake with HTTP 403 (or a pre-accept close where unsupported)."""
     logger.info("Refused websocket handshake from origin %r", ws.request.headers.get("origin"))
-    if "websocket.http.response" in ws.request.scope.get("extensions", {}):
+    if "websocket.http.response" in (ws.request.scope.get("extensions") or {}):
         await ws.starlette.send_denial_response(PlainTextResponse(ORIGIN_REFUSED_BODY, 403))
     else:
         await ws.close(CLOSE_POLICY_VIOLATION, "Origin not allowed")
