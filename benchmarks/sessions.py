@@ -3,7 +3,8 @@
 Calls the ASGI app directly (no server, no sockets) in one event loop. For each backend
 it times three requests: ``GET /hello`` without a cookie (no session work), ``GET /peek``
 with a session cookie (load, nothing changes) and ``GET /count`` with a session cookie
-(load and save). Figures are the median of several rounds, in microseconds per request.
+(load and save). The cases alternate round by round; each figure is the median round,
+in microseconds per request.
 
 Redis runs against ``$REDIS_URL`` or, when unset, a throwaway ``redis-server`` started
 on a free port (skipped if the binary is missing)::
@@ -73,19 +74,30 @@ async def call(app: App, request_scope: dict[str, Any]) -> int:
     return status
 
 
-async def time_case(app: App, request_scope: dict[str, Any], requests: int, rounds: int) -> float:
-    """Median microseconds per request over ``rounds`` rounds of ``requests`` calls."""
-    assert await call(app, request_scope) == 200
-    figures = []
-    for _ in range(rounds):
-        gc.collect()
-        gc.disable()
+async def time_round(app: App, request_scope: dict[str, Any], requests: int) -> float:
+    """Microseconds per request over ``requests`` calls, the collector paused."""
+    gc.collect()
+    gc.disable()
+    try:
         start = time.perf_counter()
         for _ in range(requests):
             await call(app, request_scope)
-        figures.append((time.perf_counter() - start) / requests * 1e6)
+        return (time.perf_counter() - start) / requests * 1e6
+    finally:
         gc.enable()
-    return statistics.median(figures)
+
+
+async def time_cases(
+    app: App, cases: dict[str, dict[str, Any]], requests: int, rounds: int
+) -> dict[str, float]:
+    """Median microseconds per request of each case; cases alternate round by round."""
+    for request_scope in cases.values():
+        assert await call(app, request_scope) == 200
+    figures: dict[str, list[float]] = {case: [] for case in cases}
+    for _ in range(rounds):
+        for case, request_scope in cases.items():
+            figures[case].append(await time_round(app, request_scope, requests))
+    return {case: statistics.median(values) for case, values in figures.items()}
 
 
 async def prepare(backend: SessionBackend) -> str:
@@ -104,7 +116,7 @@ async def bench_backend(name: str, backend: SessionBackend, requests: int, round
         "session read": scope("/peek", cookie),
         "session write": scope("/count", cookie),
     }
-    figures = {case: await time_case(app, s, requests, rounds) for case, s in cases.items()}
+    figures = await time_cases(app, cases, requests, rounds)
     base = figures["no session"]
     row = "  ".join(f"{case} {us:7.1f} µs (+{us - base:6.1f})" for case, us in figures.items())
     print(f"{name:8} {row}")
