@@ -43,7 +43,7 @@ load: $(STAMP)
 	$(BIN)/python -m benchmarks.load
 
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e tests/e2e
