@@ -13,6 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -46,15 +47,24 @@ class _ClosingStreamingResponse(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") == "HEAD":
             await self._close_body()
-            await send({"type": "http.response.start", "status": self.status_code,
-                        "headers": self.raw_headers})  # fmt: skip
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
             await send({"type": "http.response.body", "body": b""})
             return
         await super().__call__(scope, receive, send)
 
     async def stream_response(self, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
         try:
-            await super().stream_response(send)
+            await send({**start, "headers": self.raw_headers})
+            async for chunk in self.body_iterator:
+                if not isinstance(chunk, bytes | memoryview):
+                    chunk = chunk.encode(self.charset)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # A server may accept sends after a disconnect without suspending; let
+                # the disconnect listener run so a generator that never awaits stops.
+                await anyio.lowlevel.checkpoint()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await self._close_body()
 
