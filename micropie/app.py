@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -29,7 +30,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketR
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ._optional import require
-from .body import DEFAULT_LIMITS, Limits, parse_body
+from .body import DEFAULT_LIMITS, Limits, check_content_length, parse_body
 from .errors import INTERNAL_ERROR_BODY, ErrorResponder
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, current_request
@@ -203,7 +204,9 @@ class App:
         """A redirect response tuple; non-ASCII in the path is percent-encoded."""
         path, mark, query = location.partition("?")
         safe_path = quote(path, safe="/:@!$&'()*+,;=%#~-._")
-        headers = [("Location", safe_path + mark + query), *(extra_headers or [])]
+        # The query is left as it is, except characters a header cannot carry at all.
+        safe_query = "".join(char if ord(char) < 256 else quote(char) for char in query)
+        headers = [("Location", safe_path + mark + safe_query), *(extra_headers or [])]
         return status, "", headers
 
     async def _render_template(self, name: str, **context: Any) -> str:
@@ -268,9 +271,9 @@ class App:
 
     def _find_handler(self, name: str, allow_private: bool = False) -> HandlerPlan | None:
         """The plan for handler ``name``; instance attributes win over class methods."""
-        value = self.__dict__.get(name)
-        if value is not None:
-            return self._dynamic_plan(name, value, allow_private)
+        instance_attributes = self.__dict__
+        if name in instance_attributes:
+            return self._dynamic_plan(name, instance_attributes[name], allow_private)
         plan = self._handlers.get(name)
         if plan is None and allow_private:
             return self._private_plan(name)
@@ -350,7 +353,7 @@ class App:
             if request._route_handler is not None:
                 plan = self._find_handler(request._route_handler, allow_private=True)
                 segments = list(request.path_params)
-        if plan is None:
+        if plan is None or plan.rejects_extra(segments):
             raise not_found()
         request.path_params = segments
         if plan.methods is not None and request.method not in plan.methods:
@@ -364,10 +367,12 @@ class App:
         if has_body:
             limits = self._limits if plan is None else self._limits.with_overrides(plan.limits)
             request._limits = limits
+            check_content_length(request, limits)
             await parse_body(request, limits)
         else:
             request._limits = self._limits
         if has_cookie:
+            request._session_cookie_sent = True
             await self._sessions.open(request)
 
     async def _before_request(self, request: Request) -> tuple[int, Any, Headers] | None:
@@ -403,7 +408,7 @@ class App:
     async def _finish(self, request: Request, status: int, body: Any, headers: Headers) -> None:
         if self.middlewares:
             status, body, headers = await self._after_request(request, status, body, headers)
-        if request.session or request._session_id is not None:
+        if request.session or request._session_cookie_sent:
             if _REQUEST_SCOPE_KEY not in request.scope:  # a handing-off parent saves it
                 await self._sessions.commit(request, headers)
         if _starts_response_early(body):
@@ -504,7 +509,9 @@ def _TEXT_PLAIN() -> Headers:
 
 
 async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
+    """A receive for hand-written ASGI code: the client never goes away."""
+    await anyio.sleep_forever()
+    raise AssertionError("unreachable")
 
 
 async def _call_maybe_async(func: Callable[[], Any]) -> None:

@@ -20,7 +20,14 @@ from starlette.requests import ClientDisconnect
 from .exceptions import bad_request
 from .request import Request
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "has_body", "loads_json", "parse_body", "read_body"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
+    "check_content_length",
+    "loads_json",
+    "parse_body",
+    "read_body",
+]
 
 MiB = 1024 * 1024
 
@@ -67,15 +74,6 @@ except ImportError:  # pragma: no cover - exercised only without orjson
             raise ValueError("JSON nested too deeply") from exc
 
 
-def has_body(request: Request) -> bool:
-    """Whether the request announces a body (non-zero Content-Length or chunked)."""
-    headers = request.headers
-    length = headers.get("content-length")
-    if length is not None:
-        return length.strip() != "0"
-    return "transfer-encoding" in headers
-
-
 def content_length(request: Request) -> int | None:
     """The announced body length; 400 when the header is not a plain number."""
     value = request.headers.get("content-length")
@@ -85,6 +83,14 @@ def content_length(request: Request) -> int | None:
     if not value.isdigit() or not value.isascii():
         raise bad_request("Invalid Content-Length header")
     return int(value)
+
+
+def check_content_length(request: Request, limits: Limits) -> None:
+    """Refuse a body whose announced length is over ``max_body_size`` before reading it."""
+    length = content_length(request)
+    maximum = limits.max_body_size
+    if maximum is not None and length is not None and length > maximum:
+        raise too_large()
 
 
 async def receive_chunk(request: Request, timeout: float | None) -> bytes | None:
@@ -106,9 +112,7 @@ async def read_body(request: Request, limits: Limits | None) -> bytes:
     """Read the whole body, enforcing ``max_body_size`` and ``body_timeout``."""
     limits = limits or request._limits or DEFAULT_LIMITS
     maximum = limits.max_body_size
-    length = content_length(request)
-    if maximum is not None and length is not None and length > maximum:
-        raise too_large()
+    check_content_length(request, limits)
     chunks: list[bytes] = []
     size = 0
     request._body_complete = False

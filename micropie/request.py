@@ -55,6 +55,7 @@ class Request:
     _session_id: str | None = None
     _session_snapshot: Any = None
     _session_regenerate: bool = False
+    _session_cookie_sent: bool = False
     # The JSON object body, when the body was one (keeps JSON types for binding).
     _json_object: dict[str, Any] | None = None
     # Body reading state (micropie.body) and the limits in force for this request.

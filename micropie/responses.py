@@ -90,7 +90,7 @@ async def send_result(
     scope: Scope, receive: Receive, send: Send, status: int, body: Any, headers: Headers
 ) -> None:
     """Send ``body`` with ``status`` and ``headers`` as the response to ``scope``."""
-    if type(body) is str and not headers:  # the common case, with no header work
+    if type(body) is str and not headers and status >= 200 and status not in (204, 304):
         content = body.encode("utf-8")
         raw_headers = [_HTML_HEADER, (_CONTENT_LENGTH, str(len(content)).encode("latin-1"))]
         await _send_whole(scope, send, status, raw_headers, content)

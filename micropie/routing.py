@@ -109,6 +109,10 @@ class HandlerPlan:
     def takes_nothing(self) -> bool:
         return not (self.positional or self.keyword_only or self.var_positional or self.var_keyword)
 
+    def rejects_extra(self, segments: Sequence[str]) -> bool:
+        """True when more path segments arrive than the parameters can take (404)."""
+        return self.var_positional is None and len(segments) > len(self.positional)
+
     @property
     def named(self) -> frozenset[str]:
         return frozenset(p.name for p in self.positional + self.keyword_only)

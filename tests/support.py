@@ -69,20 +69,21 @@ def run_uvicorn(
     """
     port = free_port()
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"micropie-uvicorn-{port}.log"
-    log = log_path.open("wb")
     command = [
         sys.executable, "-m", "uvicorn", target,
         "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(workers), "--log-level", "warning",
         *(args or []),
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    log.close()  # the child has its own handle
     server = UvicornServer(process, port, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

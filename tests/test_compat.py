@@ -113,10 +113,6 @@ def test_send_response_bodies(client_factory, body, content, ctype):
     assert (response.content, response.headers["content-type"]) == (content, ctype)
 
 
-@pytest.mark.xfail(
-    reason="BUG: _send_response streams with a receive that reports disconnect at once",
-    strict=True,
-)
 def test_send_response_streams_from_hand_written_asgi(client_factory):
     """MicroPie's ``_send_response`` streamed generators; hand-written ASGI code relies on it."""
 
@@ -323,11 +319,6 @@ def test_seed_request_attributes_exist(client_factory):
     assert all(client_factory(MyApp()).get("/").json().values())
 
 
-@pytest.mark.xfail(
-    reason="BUG (or SPEC gap): _redirect leaves a non-latin-1 query as is, so sending the "
-    "Location header raises UnicodeEncodeError -> 500",
-    strict=True,
-)
 def test_redirect_with_non_latin1_query_is_sent(client_factory):
     from urllib.parse import unquote
 

@@ -120,9 +120,6 @@ def test_body_over_max_body_size_is_413(client_factory):
         assert (response.status_code, response.text) == (413, "413 Payload Too Large")
 
 
-@pytest.mark.xfail(
-    reason="BUG: max_body_size not applied to a body of another content type", strict=True
-)
 def test_any_body_over_max_body_size_is_413(client_factory):
     class MyApp(App):
         async def post(self):

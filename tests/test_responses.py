@@ -275,22 +275,8 @@ def test_json_not_serialisable_is_500(client_factory, caplog):
 @pytest.mark.parametrize(
     ("value", "status", "content"),
     [
-        pytest.param(
-            (304, "ignored"),
-            304,
-            b"",
-            marks=pytest.mark.xfail(
-                reason="BUG: send_result fast path sends a str body with 204/304", strict=True
-            ),
-        ),
-        pytest.param(
-            (204, "ignored"),
-            204,
-            b"",
-            marks=pytest.mark.xfail(
-                reason="BUG: send_result fast path sends a str body with 204/304", strict=True
-            ),
-        ),
+        ((304, "ignored"), 304, b""),
+        ((204, "ignored"), 204, b""),
         ((304, b"ignored"), 304, b""),
         ((204, {"a": 1}), 204, b""),
         ((200, None), 200, b""),

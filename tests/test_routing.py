@@ -534,10 +534,6 @@ def test_mixin_methods_route(client_factory):
     assert client_factory(MyApp()).get("/from_mixin").text == "mixin"
 
 
-@pytest.mark.xfail(
-    reason="BUG: App._find_handler treats an instance attribute set to None as absent",
-    strict=True,
-)
 def test_instance_none_shadowing_handler_is_404(client_factory):
     called: list[str] = []
 
