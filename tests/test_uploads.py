@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
+import socket
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from micropie import App, MultipartFileError, UploadedFile
 from micropie.uploads import FILE_BUFFER_BYTES, safe_filename
+from tests import multipart_client as mc
 from tests.conftest import ClientFactory
+from tests.support import UvicornServer
 
 BOUNDARY = "testboundary"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
@@ -386,3 +394,71 @@ def test_streamed_response_reads_the_upload(client_factory: ClientFactory) -> No
 
     response = client_factory(Echo()).post("/upload", files={"file": ("e", data)})
     assert sha256(response.content) == sha256(data)
+
+
+# -- real server ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def uploads_server(uvicorn_server: Callable[..., UvicornServer]) -> UvicornServer:
+    return uvicorn_server("tests.apps.uploads_app:app")
+
+
+def server_state(server: UvicornServer) -> dict[str, Any]:
+    result: dict[str, Any] = httpx.get(server.url + "/state").json()
+    return result
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.server
+def test_handler_reads_while_the_upload_arrives(uploads_server: UvicornServer) -> None:
+    size = 24 * 1024 * 1024
+    digest = hashlib.sha256()
+    started_mid_upload: list[bool] = []
+
+    def body() -> Iterator[bytes]:
+        yield mc.file_head("file", "big.bin")
+        for index, chunk in enumerate(mc.pattern_chunks(size)):
+            digest.update(chunk)
+            yield chunk
+            if index == 64:  # 4 MiB in: the handler must be reading already
+                started = lambda: server_state(uploads_server)["started"] == 1  # noqa: E731
+                started_mid_upload.append(wait_until(started))
+        yield mc.field("after", "late")
+        yield mc.tail()
+
+    status, answer = mc.post(uploads_server.port, "/hash", body())
+    assert status == 200
+    assert started_mid_upload == [True]
+    assert json.loads(answer) == {
+        "sha256": digest.hexdigest(),
+        "size": size,
+        "after": "unbound",  # arrived after the handler started: not bound ...
+        "late": "late",  # ... but in body_params once the file was read
+    }
+
+
+@pytest.mark.server
+def test_client_disconnect_mid_upload_raises_in_reader(uploads_server: UvicornServer) -> None:
+    with socket.create_connection(("127.0.0.1", uploads_server.port)) as sock:
+        head = (
+            "POST /hash HTTP/1.1\r\nHost: t\r\n"
+            f"Content-Type: {mc.CONTENT_TYPE}\r\nContent-Length: 100000000\r\n\r\n"
+        )
+        sock.sendall(head.encode() + mc.file_head("file", "cut.bin"))
+        for chunk in mc.pattern_chunks(3 * FILE_BUFFER_BYTES):
+            sock.sendall(chunk)
+        assert wait_until(lambda: server_state(uploads_server)["started"] == 1)
+    assert wait_until(lambda: server_state(uploads_server)["errors"] != [])
+    state = server_state(uploads_server)
+    assert state["errors"] == ["400 Bad Request: Client disconnected during the upload"]
+    assert state["finished"] == 0
+    assert httpx.get(uploads_server.url + "/").text == "ok"

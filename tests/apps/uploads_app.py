@@ -1,0 +1,53 @@
+"""Uploads served by uvicorn for the streaming, disconnect, limit and slow-client tests.
+
+``MICROPIE_TEST_MAX_BODY`` and ``MICROPIE_TEST_BODY_TIMEOUT`` set the app's limits;
+``/hash`` raises its own limit to 1 GiB. ``/state`` reports what handlers saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from micropie import App, MultipartFileError, UploadedFile, limits
+
+STATE: dict[str, Any] = {"started": 0, "finished": 0, "errors": []}
+
+
+class UploadsApp(App):
+    async def index(self):
+        return "ok"
+
+    async def state(self):
+        return STATE
+
+    @limits(max_body_size=2**30)
+    async def hash(self, file: UploadedFile, after: str = "unbound"):
+        return await self._hash(file, after)
+
+    @limits(max_body_size=4 * 1024 * 1024)
+    async def medium(self, file: UploadedFile):
+        return await self._hash(file)
+
+    async def small(self, file: UploadedFile):
+        return await self._hash(file)
+
+    async def _hash(self, file: UploadedFile, after: str = "unbound") -> dict[str, Any]:
+        STATE["started"] += 1
+        digest = hashlib.sha256()
+        try:
+            async for chunk in file:
+                digest.update(chunk)
+        except MultipartFileError as exc:
+            STATE["errors"].append(getattr(exc, "detail", str(exc)))
+            raise
+        STATE["finished"] += 1
+        late = self.request.form("after")
+        return {"sha256": digest.hexdigest(), "size": file.size, "after": after, "late": late}
+
+
+app = UploadsApp(
+    max_body_size=int(os.environ.get("MICROPIE_TEST_MAX_BODY", 1024 * 1024)),
+    body_timeout=float(os.environ.get("MICROPIE_TEST_BODY_TIMEOUT", 1.0)),
+)
