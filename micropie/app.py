@@ -496,7 +496,7 @@ def _body_and_cookie(scope: Scope) -> tuple[bool, bool]:
     has_body = has_cookie = False
     for name, value in scope["headers"]:
         if name == b"content-length":
-            has_body = value.strip() != b"0"
+            has_body = value.strip() not in (b"", b"0")
         elif name == b"transfer-encoding":
             has_body = True
         elif name == b"cookie":

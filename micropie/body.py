@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 
 from .exceptions import bad_request
 from .request import Request
+from .streaming import dumps_json
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -80,6 +81,8 @@ def content_length(request: Request) -> int | None:
     if value is None:
         return None
     value = value.strip()
+    if not value:
+        return None
     if not value.isdigit() or not value.isascii():
         raise bad_request("Invalid Content-Length header")
     return int(value)
@@ -153,13 +156,39 @@ def _parse_json(request: Request, body: bytes) -> None:
         data = loads_json(body)
     except (ValueError, RecursionError):
         raise bad_request("Bad JSON") from None
+    if _too_deep(body, data):
+        raise bad_request("Bad JSON")
     request.get_json = data
     if isinstance(data, dict):
         request._json_object = data
-        request.body_params = {
-            str(key): [value if isinstance(value, str) else json.dumps(value)]
-            for key, value in data.items()
-        }
+        request.body_params = {str(key): [_mirror(value)] for key, value in data.items()}
+
+
+#: Deepest JSON nesting accepted; deeper values could not be encoded again (orjson's limit).
+MAX_JSON_DEPTH = 255
+
+
+def _too_deep(body: bytes, data: Any) -> bool:
+    """Whether parsed JSON nests deeper than :data:`MAX_JSON_DEPTH`."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False  # cheap common case: not enough brackets to be that deep
+    level: list[tuple[Any, int]] = [(data, 0)]
+    while level:
+        value, depth = level.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        if isinstance(value, dict):
+            level.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            level.extend((item, depth + 1) for item in value)
+    return False
+
+
+def _mirror(value: Any) -> str:
+    """A JSON value as ``body_params`` shows it: strings as they are, others as JSON."""
+    if isinstance(value, str):
+        return value
+    return dumps_json(value).decode("utf-8")
 
 
 def media_type(request: Request) -> str:

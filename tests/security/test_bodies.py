@@ -77,11 +77,6 @@ def test_deeply_nested_balanced_json_is_400(client_factory, depth):
     assert_still_serves(client)
 
 
-@pytest.mark.xfail(
-    reason="BUG: micropie/body.py _parse_json mirrors JSON values with json.dumps, which "
-    "raises RecursionError for a value nested ~1000 deep that orjson accepted -> 500",
-    strict=True,
-)
 def test_nested_json_value_within_parser_limit_is_not_500(client_factory):
     client = client_factory(Store(), raise_server_exceptions=False)
     body = b'{"item": ' + b"[" * 1000 + b"]" * 1000 + b"}"
