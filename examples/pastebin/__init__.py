@@ -1,0 +1,1 @@
+"""The pastebin example (see app.py)."""

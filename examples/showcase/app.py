@@ -1,0 +1,146 @@
+"""The showcase served by ``make run``: one page linking to a live demo of each feature.
+
+Run with ``make run``, ``uvicorn examples.showcase.app:app`` or
+``python examples/showcase/app.py`` and open http://127.0.0.1:8000/.
+
+Every example app is mounted under its own prefix with ``app.mount(...)`` (``/hello``,
+``/routing``, ...). Mounted apps do not receive lifespan events themselves, so their
+startup and shutdown hooks are registered with the showcase's own. Each mounted example
+keeps its own session store, so a session started in one demo is not seen by another.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from micropie import App
+
+logger = logging.getLogger("micropie")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Demo:
+    """One example app, mounted at ``/<path>``."""
+
+    path: str
+    module: str
+    title: str
+    blurb: str
+    tries: tuple[str, ...] = ("",)
+    optional: bool = False  # written by someone else and possibly not there yet
+
+
+DEMOS = (
+    Demo("hello", "hello", "Hello, world", "Every public method is a URL.",
+         ("", "greet/Alice", "greet?name=Bob")),
+    Demo("routing", "routing", "Routing and binding",
+         "Path segments, query strings, type conversion, *args, **kwargs, @methods.",
+         ("add/2/3", "files/docs/intro.md", "tags?tag=a&tag=b", "search?q=pie&x=1",
+          "when/2024-05-01", "item/3")),
+    Demo("json", "json_api", "JSON API", "A to-do REST API: dicts in and out, 201 and 204.",
+         ("", "todos")),
+    Demo("forms", "forms", "Forms", "Validation, checkboxes as list[str], Post/Redirect/Get."),
+    Demo("templates", "templates", "Templates", "Jinja2 layouts with autoescaping.",
+         ("", "hello?name=<script>alert(1)</script>")),
+    Demo("static", "static_files", "Static files", "Starlette's StaticFiles mounted at /static.",
+         ("", "static/hello.txt", "download")),
+    Demo("lifespan", "lifespan", "Lifespan and SQLite",
+         "A database opened at startup, queried from worker threads."),
+    Demo("pastebin", "pastebin", "Pastebin",
+         "A complete app: SQLite, templates, sessions and CSRF protection."),
+    Demo("chat", "chat", "WebSocket chat", "ws_ handlers: a chat room for every open tab."),
+    Demo("uploads", "uploads", "Uploads", "Streamed file uploads with bounded memory.",
+         optional=True),
+    Demo("streaming", "streaming", "Streaming", "Generators streamed to the client.",
+         optional=True),
+    Demo("sse", "sse", "Server-sent events", "An async generator as text/event-stream.",
+         optional=True),
+    Demo("middleware/hooks", "middleware.hook_order", "Middleware hooks",
+         "before_request/after_request in list order (see the response headers)."),
+    Demo("middleware/rate-limit", "middleware.rate_limit", "Rate limiting",
+         "A before_request hook answering 429; reload quickly."),
+    Demo("middleware/rewrite", "middleware.rewrite_response", "Rewriting responses",
+         "after_request turns errors into JSON.", ("item/1", "item/99")),
+    Demo("middleware/routes", "middleware.explicit_routing", "Explicit routing",
+         "A hook maps URL patterns to private handlers.", ("users/1",)),
+    Demo("middleware/csrf", "middleware.csrf", "CSRF protection",
+         "A guestbook whose form carries a signed token."),
+    Demo("wsgi", "wsgi", "WSGI", "The same kind of app as served by app.wsgi_app.",
+         ("", "countdown")),
+    Demo("starlette", "mount_in_starlette", "Inside Starlette",
+         "A micropie app mounted in a Starlette app.", ("", "shop/")),
+)  # fmt: skip
+
+
+def load_example(demo: Demo) -> Any | None:
+    """The ``app`` of ``examples/<module>/app.py``; ``None`` if an optional one is missing."""
+    name = f"examples.{demo.module}.app"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if demo.optional and exc.name is not None and name.startswith(exc.name):
+            logger.info("showcase: %s is not there yet; skipped", name)
+            return None
+        raise
+    return module.app
+
+
+class Showcase(App):
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._demos: list[Demo] = []
+        for demo in DEMOS:
+            example = load_example(demo)
+            if example is not None:
+                self._add(demo, example)
+
+    def _add(self, demo: Demo, example: Any) -> None:
+        self.mount("/" + demo.path, example)
+        if isinstance(example, App):  # mounted apps get no lifespan events of their own
+            self.startup_handlers.extend(example.startup_handlers)
+            self.shutdown_handlers.extend(example.shutdown_handlers)
+        self._demos.append(demo)
+
+    async def index(self):
+        root = str(self.request.scope.get("root_path", ""))
+        items = "".join(_demo_html(root, demo) for demo in self._demos)
+        return PAGE.format(items=items)
+
+
+def _demo_html(root: str, demo: Demo) -> str:
+    base = f"{root}/{demo.path}/"
+    links = " · ".join(
+        f'<a href="{escape(base + path, quote=True)}">/{escape(demo.path + "/" + path)}</a>'
+        for path in demo.tries
+    )
+    return f"<li><strong>{escape(demo.title)}</strong>: {escape(demo.blurb)}<br>{links}</li>"
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>micropie showcase</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}}
+li{{margin:.6rem 0}}</style></head>
+<body><h1>micropie showcase</h1>
+<p>Each demo below is an app from <code>examples/</code>, mounted here under its own path.
+Its source says what it shows; the docs (<code>make docs</code>) explain every feature.</p>
+<ul>{items}</ul></body></html>"""
+
+
+def _ensure_importable() -> None:
+    """Let ``python examples/showcase/app.py`` import the ``examples`` package."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+
+_ensure_importable()
+app = Showcase()
+
+if __name__ == "__main__":
+    app.run()
