@@ -122,7 +122,9 @@ class App:
         #: Callables (sync or async) run at lifespan shutdown, in order.
         self.shutdown_handlers: list[Callable[[], Any]] = []
         #: Where sessions are stored (in memory unless given).
-        self.session_backend: SessionBackend = session_backend or InMemorySessionBackend()
+        self.session_backend: SessionBackend = (
+            InMemorySessionBackend() if session_backend is None else session_backend
+        )
         self._sessions = SessionManager(
             self.session_backend, session_timeout, session_cookie_secure
         )
