@@ -33,7 +33,7 @@ from ._optional import require
 from .body import DEFAULT_LIMITS, Limits, check_content_length, parse_body
 from .errors import INTERNAL_ERROR_BODY, ErrorResponder
 from .middleware import HttpMiddleware, WebSocketMiddleware
-from .request import Request, current_request
+from .request import Request, current_request, route_path
 from .responses import Headers, is_generator_function, send_result, split_result
 from .routing import HandlerPlan, bind_arguments, build_handler_table, not_found, plan_handler
 from .routing import route_name as _route_name
@@ -45,18 +45,6 @@ __all__ = ["App"]
 logger = logging.getLogger("micropie")
 
 _REQUEST_SCOPE_KEY = "micropie.parent_request"
-
-
-def route_path(scope: Scope) -> str:
-    """The request path below the app's mount point (``root_path`` removed)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        if path == root_path:
-            return "/"
-        if path[len(root_path)] == "/":
-            return path[len(root_path) :]
-    return path
 
 
 class _CatchAllRoute(Route):
@@ -335,7 +323,7 @@ class App:
 
     async def _dispatch(self, request: Request) -> None:
         scope = request.scope
-        plan, segments = self._resolve(route_path(scope))
+        plan, segments = self._resolve(request.route_path)
         middlewares = self.middlewares
         if plan is None and not middlewares:
             raise not_found()

@@ -19,7 +19,13 @@ from starlette.requests import Request as StarletteRequest
 from starlette.requests import cookie_parser
 from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["Request", "WebSocketRequest", "current_request", "parse_query_string"]
+__all__ = [
+    "Request",
+    "WebSocketRequest",
+    "current_request",
+    "parse_query_string",
+    "route_path",
+]
 
 
 async def _empty_receive() -> Message:
@@ -36,6 +42,18 @@ def parse_query_string(raw: bytes | str) -> dict[str, list[str]]:
     if not text:
         return {}
     return parse_qs(text, keep_blank_values=True, errors="replace")
+
+
+def route_path(scope: Scope) -> str:
+    """The request path below the app's mount point (``root_path`` removed)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        if path == root_path:
+            return "/"
+        if path[len(root_path)] == "/":
+            return path[len(root_path) :]
+    return path
 
 
 class Request:
@@ -109,6 +127,11 @@ class Request:
     def url(self) -> URL:
         """The full request URL."""
         return URL(scope=self.scope)
+
+    @property
+    def route_path(self) -> str:
+        """The path below where the app is mounted (``root_path`` removed)."""
+        return route_path(self.scope)
 
     @property
     def client(self) -> Address | None:

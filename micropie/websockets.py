@@ -221,7 +221,7 @@ class WebSocket:
 
 async def handle_websocket(app: App, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one websocket connection with ``app``'s ``ws_`` handlers."""
-    from .app import route_path
+    from .request import route_path
 
     request = WebSocketRequest(scope, receive, send)
     ws = WebSocket(StarletteWebSocket(scope, receive, send), request, app._sessions)
