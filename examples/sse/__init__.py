@@ -1,0 +1,1 @@
+"""The server-sent events example (see app.py)."""

@@ -1,0 +1,1 @@
+"""The streaming example (see app.py)."""

@@ -1,0 +1,65 @@
+"""Streaming responses: text sent while it is produced.
+
+Run with ``uvicorn examples.streaming.app:app`` and try
+``curl -N http://127.0.0.1:8000/count?to=5`` or ``curl http://127.0.0.1:8000/report.csv``.
+
+A handler returns an async generator, a plain generator (run in the thread pool) or
+any iterable; the client receives each chunk as it is yielded. When the client goes
+away the generator is closed, so its ``finally`` runs and nothing keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+
+from micropie import App
+
+logger = logging.getLogger("examples.streaming")
+
+
+class Streaming(App):
+    async def index(self):
+        return (
+            "<p><a href='count?to=10'>count to 10</a> (one line every 0.2 s) · "
+            "<a href='report.csv'>a CSV report</a></p>"
+        )
+
+    async def count(self, to: int = 10, delay: float = 0.2):
+        """An async generator: one line per number, ``delay`` seconds apart."""
+
+        async def lines():
+            try:
+                for number in range(1, to + 1):
+                    yield f"{number}\n"
+                    await asyncio.sleep(delay)
+            finally:
+                logger.info("count stream closed")
+
+        return 200, lines(), [("Content-Type", "text/plain; charset=utf-8")]
+
+    def report(self, rows: int = 1000):
+        """A plain generator runs in the thread pool: blocking work is fine here."""
+        return 200, _csv_rows(rows), [("Content-Type", "text/csv; charset=utf-8")]
+
+
+def _csv_rows(rows: int):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "square"])
+    for number in range(rows):
+        writer.writerow([number, number * number])
+        if buffer.tell() > 8192 or number == rows - 1:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if rows == 0:
+        yield buffer.getvalue()
+
+
+app = Streaming()
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,1 @@
+"""The uploads example (see app.py)."""

@@ -1,0 +1,47 @@
+"""examples/uploads: the form, saving inside the upload directory, size and hash shown."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from examples.uploads.app import Uploads
+from tests.conftest import ClientFactory
+
+
+def test_uploads_shows_form(client_factory: ClientFactory, tmp_path: Path) -> None:
+    response = client_factory(Uploads(tmp_path)).get("/")
+    assert response.status_code == 200
+    assert 'enctype="multipart/form-data"' in response.text
+    assert "none yet" in response.text
+
+
+def test_uploads_saves_and_reports_hash(client_factory: ClientFactory, tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    client = client_factory(Uploads(tmp_path))
+    files = {"file": ("../../photo <1>.jpg", data, "image/jpeg")}
+    response = client.post("/upload", files=files, data={"note": "<hi>"})
+    assert response.status_code == 200
+    assert hashlib.sha256(data).hexdigest() in response.text
+    assert f"{len(data)} bytes" in response.text
+    assert "photo &lt;1&gt;.jpg" in response.text
+    assert "&lt;hi&gt;" in response.text
+    assert (tmp_path / "photo <1>.jpg").read_bytes() == data
+    assert "photo &lt;1&gt;.jpg (3145745 bytes)" in client.get("/").text
+
+
+def test_uploads_accepts_more_than_the_default_limit(
+    client_factory: ClientFactory, tmp_path: Path
+) -> None:
+    data = b"z" * (17 * 1024 * 1024)
+    response = client_factory(Uploads(tmp_path)).post("/upload", files={"file": ("big", data)})
+    assert response.status_code == 200
+    assert (tmp_path / "big").stat().st_size == len(data)
+
+
+def test_uploads_requires_post_and_file(client_factory: ClientFactory, tmp_path: Path) -> None:
+    client = client_factory(Uploads(tmp_path))
+    assert client.get("/upload").status_code == 405
+    response = client.post("/upload", files={"note": (None, "no file")})
+    assert response.status_code == 400
