@@ -12,7 +12,6 @@ keeps its own session store, so a session started in one demo is not seen by ano
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from dataclasses import dataclass
 from html import escape
@@ -21,7 +20,6 @@ from typing import Any
 
 from micropie import App
 
-logger = logging.getLogger("micropie")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,7 +32,6 @@ class Demo:
     title: str
     blurb: str
     tries: tuple[str, ...] = ("",)
-    optional: bool = False  # written by someone else and possibly not there yet
 
 
 DEMOS = (
@@ -56,12 +53,10 @@ DEMOS = (
     Demo("pastebin", "pastebin", "Pastebin",
          "A complete app: SQLite, templates, sessions and CSRF protection."),
     Demo("chat", "chat", "WebSocket chat", "ws_ handlers: a chat room for every open tab."),
-    Demo("uploads", "uploads", "Uploads", "Streamed file uploads with bounded memory.",
-         optional=True),
+    Demo("uploads", "uploads", "Uploads", "Streamed file uploads with bounded memory."),
     Demo("streaming", "streaming", "Streaming", "Generators streamed to the client.",
-         optional=True),
-    Demo("sse", "sse", "Server-sent events", "An async generator as text/event-stream.",
-         optional=True),
+         ("count?to=5", "report")),
+    Demo("sse", "sse", "Server-sent events", "A live clock and feed over EventSource."),
     Demo("middleware/hooks", "middleware.hook_order", "Middleware hooks",
          "before_request/after_request in list order (see the response headers)."),
     Demo("middleware/rate-limit", "middleware.rate_limit", "Rate limiting",
@@ -72,6 +67,10 @@ DEMOS = (
          "A hook maps URL patterns to private handlers.", ("users/1",)),
     Demo("middleware/csrf", "middleware.csrf", "CSRF protection",
          "A guestbook whose form carries a signed token."),
+    Demo("middleware/honeypot", "middleware.honeypot", "Reading the form in a hook",
+         "A honeypot field refuses spam bots before any handler runs."),
+    Demo("middleware/subapps", "middleware.subapps", "Sub-app hand-off",
+         "A hook hands /blog and /api to other ASGI apps.", ("blog", "api/me")),
     Demo("wsgi", "wsgi", "WSGI", "The same kind of app as served by app.wsgi_app.",
          ("", "countdown")),
     Demo("starlette", "mount_in_starlette", "Inside Starlette",
@@ -79,17 +78,9 @@ DEMOS = (
 )  # fmt: skip
 
 
-def load_example(demo: Demo) -> Any | None:
-    """The ``app`` of ``examples/<module>/app.py``; ``None`` if an optional one is missing."""
-    name = f"examples.{demo.module}.app"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if demo.optional and exc.name is not None and name.startswith(exc.name):
-            logger.info("showcase: %s is not there yet; skipped", name)
-            return None
-        raise
-    return module.app
+def load_example(demo: Demo) -> Any:
+    """The ``app`` of ``examples/<module>/app.py``."""
+    return importlib.import_module(f"examples.{demo.module}.app").app
 
 
 class Showcase(App):
@@ -97,9 +88,7 @@ class Showcase(App):
         super().__init__(**options)
         self._demos: list[Demo] = []
         for demo in DEMOS:
-            example = load_example(demo)
-            if example is not None:
-                self._add(demo, example)
+            self._add(demo, load_example(demo))
 
     def _add(self, demo: Demo, example: Any) -> None:
         self.mount("/" + demo.path, example)
