@@ -262,6 +262,19 @@ def test_disconnect_closes_sleeping_sse_generator_promptly(streaming_server: Uvi
 
 
 @pytest.mark.server
+def test_disconnect_closes_event_source_with_pings(streaming_server: UvicornServer) -> None:
+    with httpx.stream("GET", streaming_server.url + "/pinged") as response:
+        lines = response.iter_lines()
+        assert [next(lines), next(lines), next(lines), next(lines)] == [
+            "data: hello",
+            "",
+            ": ping",
+            "",
+        ]
+    assert wait_for(lambda: state(streaming_server)["pinged_closed"] == 1, timeout=2.0)
+
+
+@pytest.mark.server
 def test_slow_reader_bounds_production(streaming_server: UvicornServer) -> None:
     with socket.create_connection(("127.0.0.1", streaming_server.port)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)

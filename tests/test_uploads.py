@@ -447,6 +447,24 @@ def test_handler_reads_while_the_upload_arrives(uploads_server: UvicornServer) -
 
 
 @pytest.mark.server
+def test_parser_waits_for_a_slow_handler(uploads_server: UvicornServer) -> None:
+    size = 32 * 1024 * 1024
+    digest = hashlib.sha256()
+
+    def body() -> Iterator[bytes]:
+        yield mc.file_head("file", "slow.bin")
+        for chunk in mc.pattern_chunks(size):
+            digest.update(chunk)
+            yield chunk
+        yield mc.tail()
+
+    status, answer = mc.post(uploads_server.port, "/slow", body())
+    assert (status, json.loads(answer)) == (200, {"sha256": digest.hexdigest(), "size": size})
+    # While the handler slept, the parser stopped at its buffer instead of taking it all.
+    assert server_state(uploads_server)["parsed_while_paused"] < 4 * FILE_BUFFER_BYTES
+
+
+@pytest.mark.server
 def test_client_disconnect_mid_upload_raises_in_reader(uploads_server: UvicornServer) -> None:
     with socket.create_connection(("127.0.0.1", uploads_server.port)) as sock:
         head = (

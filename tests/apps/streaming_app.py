@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from micropie import App, sse_event
+from micropie import App, EventSourceResponse, sse_event
 
 STATE: dict[str, int] = {
     "async_closed": 0,
     "sync_closed": 0,
     "sse_closed": 0,
+    "pinged_closed": 0,
     "firehose_closed": 0,
     "produced": 0,
 }
@@ -61,6 +62,16 @@ class StreamingApp(App):
                 STATE["sse_closed"] += 1
 
         return 200, quiet_feed(), [("Content-Type", "text/event-stream")]
+
+    async def pinged(self):
+        async def silent():
+            try:
+                yield "hello"
+                await asyncio.sleep(60)
+            finally:
+                STATE["pinged_closed"] += 1
+
+        return EventSourceResponse(silent(), ping=0.1)
 
     async def firehose(self):
         async def flood():

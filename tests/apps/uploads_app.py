@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from typing import Any
 
 from micropie import App, MultipartFileError, UploadedFile, limits
 
-STATE: dict[str, Any] = {"started": 0, "finished": 0, "errors": []}
+STATE: dict[str, Any] = {"started": 0, "finished": 0, "errors": [], "parsed_while_paused": 0}
 
 
 class UploadsApp(App):
@@ -25,6 +26,17 @@ class UploadsApp(App):
     @limits(max_body_size=2**30)
     async def hash(self, file: UploadedFile, after: str = "unbound"):
         return await self._hash(file, after)
+
+    @limits(max_body_size=2**30)
+    async def slow(self, file: UploadedFile):
+        """Reads one chunk, pauses, and records how much the parser took meanwhile."""
+        first = await file.read(1)
+        await asyncio.sleep(1.0)
+        STATE["parsed_while_paused"] = file.size
+        digest = hashlib.sha256(first)
+        async for chunk in file:
+            digest.update(chunk)
+        return {"sha256": digest.hexdigest(), "size": file.size}
 
     @limits(max_body_size=4 * 1024 * 1024)
     async def medium(self, file: UploadedFile):
