@@ -8,6 +8,7 @@ within ``body_timeout`` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,10 +17,13 @@ from urllib.parse import parse_qs
 import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive
 
 from .exceptions import bad_request
 from .request import Request
 from .streaming import dumps_json
+
+_asyncio_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -88,6 +92,24 @@ def content_length(request: Request) -> int | None:
     return int(value)
 
 
+async def receive_within(receive: Receive, timeout: float | None) -> Message:
+    """``await receive()``, raising ``TimeoutError`` after ``timeout`` seconds."""
+    if timeout is None:
+        return await receive()
+    if _asyncio_timeout is not None and _running_asyncio():
+        async with _asyncio_timeout(timeout):  # cheaper than anyio's cancel scopes
+            return await receive()
+    with anyio.fail_after(timeout):
+        return await receive()
+
+
+def _running_asyncio() -> bool:
+    try:
+        return asyncio.current_task() is not None
+    except RuntimeError:  # another event loop library (e.g. trio through anyio)
+        return False
+
+
 def check_content_length(request: Request, limits: Limits) -> None:
     """Refuse a body whose announced length is over ``max_body_size`` before reading it."""
     length = content_length(request)
@@ -99,8 +121,7 @@ def check_content_length(request: Request, limits: Limits) -> None:
 async def receive_chunk(request: Request, timeout: float | None) -> bytes | None:
     """The next body chunk, ``None`` at the end; 408 when it does not arrive in time."""
     try:
-        with anyio.fail_after(timeout):
-            message = await request._receive()
+        message = await receive_within(request._receive, timeout)
     except TimeoutError:
         raise timed_out() from None
     if message["type"] == "http.disconnect":
