@@ -2,9 +2,11 @@
 
 Both apps from :mod:`benchmarks.dispatch` are served by their own uvicorn process on
 127.0.0.1 (``--log-level warning --no-access-log``); ``wrk --latency`` loads them in
-turn, alternating, for a few rounds per path. Reported: the median requests/s, the
-median latency percentiles, and every socket error and non-2xx/3xx response (all of
-which must be zero). Needs ``wrk`` (Debian: ``apt-get install -y wrk``).
+turn, alternating, for a few rounds per path. Reported: the median and best
+requests/s, the median latency percentiles, the server's CPU time per request (read
+from ``/proc``; it moves less than requests/s when other processes share the
+machine), and every socket error and non-2xx/3xx response (all must be zero).
+Needs ``wrk`` (Debian: ``apt-get install -y wrk``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ class WrkRun:
     socket_errors: int = 0
     non_2xx: int = 0
     requests: int = 0
+    server_cpu_s: float | None = None  # CPU time the server process used meanwhile
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        if self.server_cpu_s is None or not self.requests:
+            return None
+        return self.server_cpu_s / self.requests * 1e6
 
 
 def parse_wrk(output: str) -> WrkRun:
@@ -108,9 +117,35 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 
     raise RuntimeError(f"uvicorn did not answer {url} within {timeout}s")
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running uvicorn process."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time used so far (Linux ``/proc``; ``None`` elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(server: Server, path: str, duration: float, connections: int) -> WrkRun:
+    """One wrk run against ``server``, with the server's CPU time over it."""
+    before = server.cpu_seconds()
+    result = run_wrk(server.url + path, duration, connections)
+    after = server.cpu_seconds()
+    if before is not None and after is not None:
+        result.server_cpu_s = after - before
+    return result
+
+
 @contextmanager
-def uvicorn(target: str) -> Iterator[str]:
-    """Serve ``target`` with one uvicorn worker on 127.0.0.1; yields its base URL."""
+def uvicorn(target: str) -> Iterator[Server]:
+    """Serve ``target`` with one uvicorn worker on 127.0.0.1."""
     port = _free_port()
     command = [
         sys.executable, "-m", "uvicorn", target,
@@ -122,7 +157,7 @@ def uvicorn(target: str) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base + PATHS[0], process)
-        yield base
+        yield Server(base, process.pid)
     finally:
         process.terminate()
         try:
@@ -134,7 +169,11 @@ def uvicorn(target: str) -> Iterator[str]:
 
 @dataclass
 class ServerResult:
-    """Both apps on one path: median requests/s and latency over the rounds."""
+    """Both apps on one path over the rounds.
+
+    The ratio is the median of the per-round ratios: the two runs of a round are
+    back to back, so load from other processes tends to cancel out.
+    """
 
     path: str
     runs: dict[str, list[WrkRun]] = field(default_factory=dict)
@@ -142,12 +181,22 @@ class ServerResult:
     def rate(self, app: str) -> float:
         return statistics.median(run.requests_per_s for run in self.runs[app])
 
+    def best(self, app: str) -> float:
+        return max(run.requests_per_s for run in self.runs[app])
+
     def latency(self, app: str, percentile: str) -> float:
         return statistics.median(run.latency_ms.get(percentile, 0.0) for run in self.runs[app])
 
+    def cpu_us(self, app: str) -> float | None:
+        """Median server CPU time per request, in microseconds."""
+        values = [run.cpu_us_per_request for run in self.runs[app]]
+        known = [value for value in values if value is not None]
+        return statistics.median(known) if known else None
+
     @property
     def ratio(self) -> float:
-        return self.rate("micropie") / self.rate("starlette")
+        pairs = zip(self.runs["micropie"], self.runs["starlette"], strict=True)
+        return statistics.median(a.requests_per_s / b.requests_per_s for a, b in pairs)
 
     @property
     def errors(self) -> int:
@@ -160,8 +209,8 @@ class ServerResult:
 
 
 def run(
-    duration: float = 3.0,
-    rounds: int = 5,
+    duration: float = 2.0,
+    rounds: int = 6,
     connections: int = 64,
     paths: Iterable[str] = PATHS,
     warmup: float = 1.0,
@@ -170,15 +219,15 @@ def run(
     if not wrk_available():
         raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
     results = [ServerResult(path, {name: [] for name in APPS}) for path in paths]
-    with uvicorn(APPS["micropie"]) as micropie_url, uvicorn(APPS["starlette"]) as starlette_url:
-        bases = {"micropie": micropie_url, "starlette": starlette_url}
+    with uvicorn(APPS["micropie"]) as mine, uvicorn(APPS["starlette"]) as theirs:
+        servers = {"micropie": mine, "starlette": theirs}
         for result in results:
-            for base in bases.values():
-                run_wrk(base + result.path, warmup, connections)
+            for server in servers.values():
+                run_wrk(server.url + result.path, warmup, connections)
             for index in range(rounds):
-                order = list(bases) if index % 2 == 0 else list(bases)[::-1]
+                order = list(servers) if index % 2 == 0 else list(servers)[::-1]
                 for name in order:
-                    run = run_wrk(bases[name] + result.path, duration, connections)
+                    run = measure(servers[name], result.path, duration, connections)
                     result.runs[name].append(run)
     return results
 
@@ -186,8 +235,8 @@ def run(
 def format_table(results: list[ServerResult]) -> str:
     """The results as a Markdown table."""
     columns = [
-        "path", "app", ">req/s", *(f">p{p[:-1]} ms" for p in PERCENTILES),
-        ">micropie/starlette", ">errors + non-2xx",
+        "path", "app", ">req/s", ">best req/s", *(f">p{p[:-1]} ms" for p in PERCENTILES),
+        ">server CPU µs/req", ">micropie/starlette", ">errors + non-2xx",
     ]  # fmt: skip
     rows = []
     for result in results:
@@ -197,9 +246,15 @@ def format_table(results: list[ServerResult]) -> str:
                     result.path,
                     name,
                     f"{result.rate(name):,.0f}",
+                    f"{result.best(name):,.0f}",
                     *(f"{result.latency(name, p):.2f}" for p in PERCENTILES),
+                    _optional(result.cpu_us(name)),
                     f"{result.ratio:.2f}×" if name == "micropie" else "",
                     str(sum(run.socket_errors + run.non_2xx for run in runs)),
                 ]
             )
     return markdown_table(columns, rows)
+
+
+def _optional(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
