@@ -45,3 +45,20 @@ def test_uploads_requires_post_and_file(client_factory: ClientFactory, tmp_path:
     assert client.get("/upload").status_code == 405
     response = client.post("/upload", files={"note": (None, "no file")})
     assert response.status_code == 400
+
+
+def test_uploads_note_after_the_file_is_kept(client_factory: ClientFactory, tmp_path: Path) -> None:
+    boundary = "b0und"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="n.bin"\r\n\r\n'
+    ).encode() + b"n" * (3 * 1024 * 1024)
+    body += f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nlate'.encode()
+    body += f"\r\n--{boundary}--\r\n".encode()
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    response = client_factory(Uploads(tmp_path)).post("/upload", content=body, headers=headers)
+    assert "Note: late" in response.text
+
+
+def test_uploads_form_sends_the_note_first(client_factory: ClientFactory, tmp_path: Path) -> None:
+    page = client_factory(Uploads(tmp_path)).get("/").text
+    assert page.index('name="note"') < page.index('name="file"')

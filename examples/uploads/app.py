@@ -4,7 +4,10 @@ Run with ``uvicorn examples.uploads.app:app`` and open http://127.0.0.1:8000/.
 Files go to ``$UPLOAD_DIR`` (default ``./uploads``).
 
 The upload streams: the handler starts while the file is still arriving and memory
-stays bounded whatever its size. ``save()`` keeps the file inside the directory
+stays bounded whatever its size. Browsers send fields in page order, so the form puts
+the note before the file: fields after a large file arrive too late to bind to
+parameters (they are still in ``self.request.form(...)`` after the file is read).
+``save()`` keeps the file inside the directory
 whatever name the client sent; this route accepts up to 1 GiB while the rest of the
 app keeps the default 16 MiB body limit.
 """
@@ -24,8 +27,8 @@ PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Upload</title></head><body>
 <h1>Upload a file</h1>
 <form method="post" action="{action}upload" enctype="multipart/form-data">
-  <p><input type="file" name="file" required></p>
   <p><label>Note <input name="note"></label></p>
+  <p><input type="file" name="file" required></p>
   <button>Upload</button>
 </form>
 <h2>Uploaded</h2>
@@ -59,6 +62,9 @@ class Uploads(App):
     async def upload(self, file: UploadedFile, note: str = ""):
         await anyio.Path(self._upload_dir).mkdir(parents=True, exist_ok=True)
         path = await file.save(self._upload_dir)
+        # Fields sent after a large file arrive once it has been read: too late to
+        # bind, but in the form data now. (This form puts the note first anyway.)
+        note = note or self.request.form("note", "")
         sha256 = await anyio.to_thread.run_sync(_sha256, path)
         return RESULT.format(
             name=escape(path.name),
