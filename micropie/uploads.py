@@ -30,7 +30,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
 from ._optional import require
-from .body import Limits, content_length, timed_out, too_large
+from .body import Limits, check_content_length, receive_within, timed_out, too_large
 from .exceptions import MultipartFileError, bad_request
 from .request import Request
 
@@ -349,8 +349,7 @@ class _MultipartReader:
 
     async def _next_chunk(self) -> tuple[bytes, bool]:
         try:
-            with anyio.fail_after(self.limits.body_timeout):
-                message = await self.receive()
+            message = await receive_within(self.receive, self.limits.body_timeout)
         except TimeoutError:
             raise timed_out() from None
         if message["type"] == "http.disconnect":
@@ -420,10 +419,7 @@ async def start_multipart(request: Request, limits: Limits) -> None:
 
     Raises the 400/408/413 ``HTTPException`` for an error found before then.
     """
-    maximum = limits.max_body_size
-    length = content_length(request)
-    if maximum is not None and length is not None and length > maximum:
-        raise too_large()
+    check_content_length(request, limits)
     reader = _MultipartReader(request, limits, _boundary(request))
     reader.task = asyncio.get_running_loop().create_task(reader.run())
     request._receive = reader.receive_after_body
