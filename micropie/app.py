@@ -33,18 +33,17 @@ from ._optional import require
 from .body import DEFAULT_LIMITS, Limits, check_content_length, parse_body
 from .errors import INTERNAL_ERROR_BODY, ErrorResponder
 from .middleware import HttpMiddleware, WebSocketMiddleware
-from .request import Request, current_request, route_path
-from .responses import Headers, is_generator_function, send_result, split_result
+from .request import Request, current_request
+from .responses import Headers, header_list, is_generator_function, send_result, split_result
 from .routing import HandlerPlan, bind_arguments, build_handler_table, not_found, plan_handler
 from .routing import route_name as _route_name
 from .sessions import SESSION_TIMEOUT, InMemorySessionBackend, SessionBackend, SessionManager
+from .subapps import PARENT_REQUEST_KEY, adopt_parent_state, hand_off
 from .templates import Templates
 
 __all__ = ["App"]
 
 logger = logging.getLogger("micropie")
-
-_REQUEST_SCOPE_KEY = "micropie.parent_request"
 
 
 class _CatchAllRoute(Route):
@@ -327,9 +326,9 @@ class App:
         middlewares = self.middlewares
         if plan is None and not middlewares:
             raise not_found()
-        parent = scope.get(_REQUEST_SCOPE_KEY)
+        parent = scope.get(PARENT_REQUEST_KEY)
         if parent is not None:
-            _adopt_parent_state(request, parent)
+            adopt_parent_state(request, parent)
         else:
             await self._read_request_state(request, plan)
         if middlewares:
@@ -372,7 +371,7 @@ class App:
                 raise TypeError(f"{middleware!r}.before_request must return None or a dict")
             if result:
                 status = result.get("status_code", 200)
-                return status, result.get("body", ""), _as_header_list(result.get("headers"))
+                return status, result.get("body", ""), header_list(result.get("headers"))
         return None
 
     async def _call_handler(self, request: Request, plan: HandlerPlan, segments: list[str]) -> Any:
@@ -399,7 +398,7 @@ class App:
         if self.middlewares:
             status, body, headers = await self._after_request(request, status, body, headers)
         if request.session or request._session_cookie_sent:
-            if _REQUEST_SCOPE_KEY not in request.scope:  # a handing-off parent saves it
+            if PARENT_REQUEST_KEY not in request.scope:  # a handing-off parent saves it
                 await self._sessions.commit(request, headers)
         if _starts_response_early(body):
             request._response_started = True
@@ -416,49 +415,12 @@ class App:
                 status = result.get("status_code", status)
                 body = result.get("body", body)
                 if "headers" in result:
-                    headers = _as_header_list(result["headers"])
+                    headers = header_list(result["headers"])
         return status, body, headers
 
     async def _hand_off(self, request: Request) -> None:
-        """Pass the request to ``request._subapp`` below its mount path (SPEC §7).
-
-        Without ``_subapp_mount_path`` the mount point is what the route path has
-        before ``_subapp_path``. The outermost handing-off app saves the session.
-        """
-        scope = request.scope
-        if request._body == b"" and request.files and not isinstance(request._subapp, App):
-            logger.warning("%r: a parsed multipart body reaches a non-micropie app empty", request)
-        sub_path = "/" + (request._subapp_path or "").lstrip("/")
-        mount = request._subapp_mount_path
-        if mount is None:
-            path, tail = route_path(scope).rstrip("/"), sub_path.rstrip("/")
-            mount = path[: len(path) - len(tail)] if path.endswith(tail) else ""
-        root_path = scope.get("root_path", "") + ("/" + mount.strip("/")).rstrip("/")
-        routing_keys = ("path_params", "raw_path", "router", "endpoint", "route")
-        sub_scope = {key: value for key, value in scope.items() if key not in routing_keys}
-        sub_scope.update(path=root_path + sub_path, root_path=root_path, app_root_path=root_path)
-        sub_scope["session"] = request.session
-        sub_scope[_REQUEST_SCOPE_KEY] = request
-        if sub_scope["path"] == scope["path"] and "raw_path" in scope:
-            sub_scope["raw_path"] = scope["raw_path"]
-        if _REQUEST_SCOPE_KEY in scope:  # handed to us: the outermost app saves the session
-            await request._subapp(sub_scope, _replay_body(request), request._send)
-            return
-
-        async def send_with_session(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                inner = current_request.get(request)  # a micropie sub-app's own request
-                if inner is not request and inner.scope.get(_REQUEST_SCOPE_KEY) is not None:
-                    request.session = inner.session
-                    request._session_regenerate |= inner._session_regenerate
-                headers: Headers = []
-                await self._sessions.commit(request, headers)
-                if headers:
-                    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-                    message = {**message, "headers": [*message.get("headers", []), *raw]}
-            await request._send(message)
-
-        await request._subapp(sub_scope, _replay_body(request), send_with_session)
+        """Pass the request to ``request._subapp`` below its mount path (SPEC §7)."""
+        await hand_off(request, self._sessions)
 
     # -- websockets ------------------------------------------------------------------------
 
@@ -510,44 +472,6 @@ async def _call_maybe_async(func: Callable[[], Any]) -> None:
         await result
 
 
-def _as_header_list(headers: Any) -> Headers:
-    if not headers:
-        return []
-    if isinstance(headers, Mapping):
-        return [(str(k), str(v)) for k, v in headers.items()]
-    return [(str(k), str(v)) for k, v in headers]
-
-
 def _starts_response_early(body: Any) -> bool:
     """Streams and Starlette responses may fail after the response has started."""
     return not isinstance(body, str | bytes | dict | list) and body is not None
-
-
-def _adopt_parent_state(request: Request, parent: Request) -> None:
-    """Take over the parsed body, files and session of the app that handed off."""
-    request.body_params = parent.body_params
-    request.get_json = parent.get_json
-    request._json_object = parent._json_object
-    request.files = parent.files
-    request.session = parent.session
-    request._limits = parent._limits
-    request._body = parent._body
-    request._body_complete = parent._body_complete
-
-
-def _replay_body(request: Request) -> Receive:
-    """A ``receive`` that first replays an already-read body."""
-    body = request._body
-    original = request._receive
-    if body is None and not request._body_complete:
-        return original
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body or b"", "more_body": False}
-        return await original()
-
-    return receive

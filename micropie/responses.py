@@ -22,6 +22,7 @@ from .types import HeaderItems
 __all__ = [
     "Headers",
     "dumps_json",
+    "header_list",
     "send_result",
     "split_result",
 ]
@@ -44,12 +45,13 @@ def split_result(result: Any) -> tuple[int, Any, Headers]:
     if result is None:
         return 204, None, []
     if type(result) is tuple and len(result) in (2, 3) and isinstance(result[0], int):
-        headers = _header_list(result[2]) if len(result) == 3 else []
+        headers = header_list(result[2]) if len(result) == 3 else []
         return result[0], result[1], headers
     return 200, result, []
 
 
-def _header_list(headers: HeaderItems | None) -> Headers:
+def header_list(headers: HeaderItems | None) -> Headers:
+    """Headers given as pairs or a mapping, as a list of ``(name, value)`` strings."""
     if not headers:
         return []
     if isinstance(headers, Mapping):
