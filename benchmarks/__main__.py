@@ -1,7 +1,8 @@
 """Run the benchmarks and print their tables: ``python -m benchmarks [options]``.
 
-By default: the in-process dispatch table, the scaling table and the server table
-(uvicorn under wrk), in about two minutes on two cores. ``--seconds``,
+By default: the in-process dispatch table, the scaling table, uvicorn's protocol
+without sockets and the server table (uvicorn under wrk), in about two minutes on two
+cores. ``--seconds``,
 ``--rounds``, ``--duration`` and ``--server-rounds`` make longer runs;
 ``--profile CASE`` prints a cProfile of micropie for one dispatch case instead.
 """
@@ -19,7 +20,7 @@ import uvicorn
 
 from . import dispatch, scaling, server
 
-SECTIONS = ("dispatch", "scaling", "server")
+SECTIONS = ("dispatch", "scaling", "protocol", "server")
 EXTRA_MODULES = ("upload", "sessions")  # written separately; run as their own scripts
 
 
@@ -77,6 +78,13 @@ def run_scaling(args: argparse.Namespace) -> bool:
     return met
 
 
+def run_protocol(args: argparse.Namespace) -> bool:
+    print("\n## uvicorn's HTTP protocol without sockets (requests per CPU second)\n", flush=True)
+    results = server.run_protocol(args.seconds, args.rounds)
+    print(server.format_protocol_table(results), flush=True)
+    return all(r.ratio >= server.SERVER_TARGET for r in results)
+
+
 def run_server(args: argparse.Namespace) -> bool:
     print(
         f"\n## Server: uvicorn (1 worker) under wrk -t1 -c{args.connections} "
@@ -108,7 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(dispatch.profile(args.profile, kind=args.profile_app))
         return 0
     print(f"# micropie benchmarks\n\n{header()}")
-    runners = {"dispatch": run_dispatch, "scaling": run_scaling, "server": run_server}
+    runners = {
+        "dispatch": run_dispatch,
+        "scaling": run_scaling,
+        "protocol": run_protocol,
+        "server": run_server,
+    }
     met = True
     for section in args.only or SECTIONS:
         met = runners[section](args) and met

@@ -11,6 +11,7 @@ Needs ``wrk`` (Debian: ``apt-get install -y wrk``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -20,12 +21,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import markdown_table
+from .dispatch import Contender, build_micropie_app, build_starlette_app, compare
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = {
@@ -33,6 +37,7 @@ APPS = {
     "starlette": "benchmarks.dispatch:starlette_app",
 }
 PATHS = ("/hello", "/greet/alice")
+EXPECTED_BODIES = {"/hello": b"Hello, world!", "/greet/alice": b"Hello, alice!"}
 PERCENTILES = ("50%", "75%", "90%", "99%")
 #: micropie must reach this share of Starlette's requests/s.
 SERVER_TARGET = 0.95
@@ -258,3 +263,130 @@ def format_table(results: list[ServerResult]) -> str:
 
 def _optional(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
+
+
+# -- uvicorn's HTTP protocol without sockets ----------------------------------------------
+
+
+class _Transport:
+    """Enough of an asyncio transport for uvicorn's protocol; counts the writes."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.last: deque[bytes] = deque(maxlen=2)  # the last response: head, body
+        self.waiter: asyncio.Future[None] | None = None
+        self.expected = 0
+
+    def get_extra_info(self, name: str) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 51000)}.get(name)
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.last.append(data)
+        if self.writes >= self.expected and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class UvicornPipe:
+    """Feeds raw HTTP requests to uvicorn's httptools protocol serving ``app``.
+
+    Called like an ASGI app (the arguments are ignored) so the in-process harness
+    can time it: each call sends one request and waits for the two writes of its
+    response (head, body). Everything uvicorn does per request runs; only the socket
+    system calls are missing, so the figure does not move with machine load.
+    """
+
+    def __init__(self, app: Any, request: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        from uvicorn.config import Config
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        from uvicorn.server import ServerState
+
+        config = Config(app=app, lifespan="off", access_log=False, log_level="warning")
+        config.load()
+        self.request = request
+        self.loop = loop
+        self.transport = _Transport()
+        self.protocol = HttpToolsProtocol(
+            config=config, server_state=ServerState(), app_state={}, _loop=loop
+        )
+        self.protocol.connection_made(self.transport)  # type: ignore[arg-type]
+
+    async def __call__(self, scope: Any = None, receive: Any = None, send: Any = None) -> None:
+        transport = self.transport
+        transport.expected = transport.writes + 2
+        transport.waiter = self.loop.create_future()
+        self.protocol.data_received(self.request)
+        await transport.waiter
+
+    def check(self, body: bytes) -> None:
+        """Serve one request and fail unless the answer is ``200`` with ``body``."""
+        self.loop.run_until_complete(self())
+        head, sent = self.transport.last
+        if not head.startswith(b"HTTP/1.1 200 ") or sent != body:
+            raise AssertionError(f"uvicorn answered {head!r} {sent!r}")
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop when uvloop is installed (as uvicorn picks), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+@dataclass(frozen=True)
+class ProtocolResult:
+    """Requests per CPU second through uvicorn's protocol, both apps, one path."""
+
+    path: str
+    micropie: float
+    starlette: float
+
+    @property
+    def ratio(self) -> float:
+        return self.micropie / self.starlette
+
+
+def run_protocol(
+    seconds: float = 0.1, rounds: int = 15, paths: Iterable[str] = PATHS
+) -> list[ProtocolResult]:
+    """Time both apps behind uvicorn's HTTP protocol (no sockets), per path."""
+    loop = new_loop()
+    results = []
+    try:
+        for path in paths:
+            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n".encode()
+            contenders = {
+                "micropie": Contender(UvicornPipe(build_micropie_app(), request, loop), {}),
+                "starlette": Contender(UvicornPipe(build_starlette_app(), request, loop), {}),
+            }
+            for item in contenders.values():
+                assert isinstance(item.app, UvicornPipe)
+                item.app.check(EXPECTED_BODIES[path])
+            rates = compare(loop, contenders, seconds, rounds)
+            results.append(ProtocolResult(path, rates["micropie"], rates["starlette"]))
+    finally:
+        loop.close()
+    return results
+
+
+def format_protocol_table(results: list[ProtocolResult]) -> str:
+    """The protocol results as a Markdown table."""
+    columns = ["path", ">micropie req/CPU-s", ">starlette req/CPU-s", ">micropie/starlette"]
+    rows = [
+        [r.path, f"{r.micropie:,.0f}", f"{r.starlette:,.0f}", f"{r.ratio:.2f}×"] for r in results
+    ]
+    return markdown_table(columns, rows)

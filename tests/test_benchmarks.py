@@ -91,6 +91,25 @@ def test_server_table_shape():
     assert server.format_table([result]).count("\n") == 3
 
 
+def test_protocol_benchmark_runs_each_path():
+    results = server.run_protocol(seconds=0.001, rounds=1, paths=["/hello", "/greet/alice"])
+    assert [r.path for r in results] == ["/hello", "/greet/alice"]
+    assert all(r.micropie > 0 and r.starlette > 0 for r in results)
+    assert server.format_protocol_table(results).count("\n") == 3
+
+
+def test_uvicorn_pipe_serves_a_request():
+    loop = server.new_loop()
+    try:
+        pipe = server.UvicornPipe(
+            dispatch.build_micropie_app(), b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", loop
+        )
+        pipe.check(b"Hello, world!")
+    finally:
+        loop.close()
+    assert pipe.transport.writes == 2
+
+
 @pytest.mark.server
 @pytest.mark.skipif(not server.wrk_available(), reason="wrk is not installed")
 def test_server_benchmark_under_wrk():
