@@ -15,6 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from starlette.responses import PlainTextResponse
+
 from micropie import App, ConnectionClosed, InMemorySessionBackend, limits
 
 #: Where uploads are saved; every file here is removed again by the handler.
@@ -41,6 +43,10 @@ class SecurityApp(App):
 
     async def data(self):
         return {"items": list(range(10)), "ok": True}
+
+    async def tagged(self, tag: str = ""):
+        """A Starlette response carrying a client-chosen header value."""
+        return PlainTextResponse("tagged", headers={"X-Tag": tag})
 
     async def visit(self):
         """A session write on every request (a new session when no cookie is sent)."""
