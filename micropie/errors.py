@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
 from .request import Request
+from .responses import drop_unsafe_headers
 from .routing import is_async_callable
 
 __all__ = ["INTERNAL_ERROR_BODY", "ErrorResponder"]
@@ -89,6 +90,7 @@ class ErrorResponder:
             )
             response = PlainTextResponse(INTERNAL_ERROR_BODY, status_code=500)
         if response is not None:
+            drop_unsafe_headers(response)
             await response(request.scope, request._receive, request._send)
 
 

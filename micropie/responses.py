@@ -21,6 +21,7 @@ from .types import HeaderItems
 
 __all__ = [
     "Headers",
+    "drop_unsafe_headers",
     "dumps_json",
     "header_list",
     "send_result",
@@ -69,6 +70,21 @@ def _encode_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
     return raw
 
 
+def drop_unsafe_headers(response: Response) -> None:
+    """Remove headers whose name or value holds CR or LF from a Starlette response."""
+    raw = response.raw_headers
+    safe = [(name, value) for name, value in raw if not _has_line_break(name + value)]
+    if len(safe) != len(raw):
+        logger.warning(
+            "dropped %d response header(s): CR or LF in name or value", len(raw) - len(safe)
+        )
+        response.raw_headers = safe
+
+
+def _has_line_break(data: bytes) -> bool:
+    return b"\r" in data or b"\n" in data
+
+
 def _is_stream(body: Any) -> bool:
     if isinstance(body, str | bytes | bytearray | memoryview | dict | list):
         return False
@@ -98,6 +114,7 @@ async def send_result(
         await _send_whole(scope, send, status, raw_headers, content)
         return
     if isinstance(body, Response):
+        drop_unsafe_headers(body)
         if headers:
             body.raw_headers.extend(_encode_headers(headers))
         await body(scope, receive, send)

@@ -130,19 +130,11 @@ class Raw(App):
         return 200, iter(["ok"]), [("X-Echo", value), ("X-Safe", "yes")]
 
 
-UNFILTERED = pytest.mark.xfail(
-    reason="BUG: micropie/responses.py send_result sends a returned starlette Response as "
-    "is, and micropie/errors.py default_http_response passes HTTPException.headers "
-    "unchecked: CR/LF header values reach the server (uvicorn then aborts the connection)",
-    strict=True,
-)
-
-
 @pytest.mark.parametrize(
     "handler",
     [
-        pytest.param("response", marks=UNFILTERED),
-        pytest.param("error", marks=UNFILTERED),
+        "response",
+        "error",
         "streamed",
     ],
 )

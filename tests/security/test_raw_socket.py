@@ -102,12 +102,6 @@ def test_bad_content_length_never_reaches_500(server, length):
     assert_still_serves(server)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a starlette Response returned by a handler is sent with its headers "
-    "unchecked (micropie/responses.py send_result); uvicorn refuses the CR/LF value and "
-    "drops the connection instead of micropie dropping the header (SPEC §3)",
-    strict=True,
-)
 def test_crlf_header_in_a_starlette_response_is_dropped(server):
     status, body = exchange(server, get(b"/tagged?tag=a%0D%0ASet-Cookie:%20pwned=1"))
     assert (status, body) == (200, b"tagged")
