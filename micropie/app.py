@@ -453,6 +453,8 @@ def _body_and_cookie(scope: Scope) -> tuple[bool, bool]:
             has_body = True
         elif name == b"cookie":
             has_cookie = True
+    if not has_body and scope.get("http_version") == "2":  # HTTP/2 may frame bodies itself
+        has_body = scope["method"] not in ("GET", "HEAD", "OPTIONS")
     return has_body, has_cookie
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from micropie import App
 
-from .raw import body_receive, call, stalling_receive
+from .raw import body_receive, call, call_async, http_scope, stalling_receive
 
 BAD_JSON = (400, "400 Bad Request: Bad JSON")
 TOO_LARGE = (413, "413 Payload Too Large")
@@ -182,3 +183,15 @@ def test_many_headers_are_harmless():
     headers = [(f"x-h{i}".encode(), b"v") for i in range(20_000)]
     answer = call(app, b"/hello", headers=headers)
     assert (answer.status, answer.text) == (200, "hello")
+
+
+def test_http2_body_without_length_headers_is_read():
+    """HTTP/2 frames bodies itself: no Content-Length or Transfer-Encoding is needed."""
+    scope = http_scope(
+        b"/save",
+        method="POST",
+        headers=[(b"content-type", b"application/x-www-form-urlencoded")],
+    )
+    scope["http_version"] = "2"
+    answer = asyncio.run(call_async(Store(), scope, body_receive(b"item=h2")))
+    assert (answer.status, answer.body) == (200, b'{"item":"h2"}')
