@@ -198,7 +198,7 @@ class App:
         headers = [("Location", safe_path + mark + safe_query), *(extra_headers or [])]
         return status, "", headers
 
-    async def _render_template(self, name: str, **context: Any) -> str:
+    async def _render_template(self, name: str, /, **context: Any) -> str:
         """Render a Jinja2 template from ``templates_dir`` (needs ``micropie[standard]``)."""
         return await self._templates.render(name, **context)
 

@@ -129,6 +129,12 @@ class Request:
         return URL(scope=self.scope)
 
     @property
+    def root_path(self) -> str:
+        """Where the app is mounted (``""`` at the server root); prefix it to build links."""
+        root_path: str = self.scope.get("root_path", "")
+        return root_path
+
+    @property
     def route_path(self) -> str:
         """The path below where the app is mounted (``root_path`` removed)."""
         return route_path(self.scope)

@@ -36,7 +36,7 @@ class Templates:
             self.globals = self._env.globals
         return self._env
 
-    async def render(self, name: str, **context: Any) -> str:
+    async def render(self, name: str, /, **context: Any) -> str:
         """Render template ``name`` with ``context``."""
         template = self.env.get_template(name)
         rendered: str = await template.render_async(**context)

@@ -271,3 +271,15 @@ def test_body_helper_returns_raw_body(client_factory):
 
     response = client_factory(MyApp()).post("/raw", content=b"bytes!")
     assert response.content == b"bytes!"
+
+
+def test_root_path_and_route_path_below_a_mount(client_factory):
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    class Shop(App):
+        async def where(self):
+            return {"root": self.request.root_path, "route": self.request.route_path}
+
+    client = client_factory(Starlette(routes=[Mount("/shop", app=Shop())]))
+    assert client.get("/shop/where").json() == {"root": "/shop", "route": "/where"}

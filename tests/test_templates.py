@@ -107,3 +107,14 @@ def test_without_jinja2_error_names_the_extra(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert "micropie[standard]" in result.stdout
+
+
+def test_context_variable_called_name(client_factory, tmp_path):
+    (tmp_path / "hi.html").write_text("Hi {{ name }}")
+
+    class MyApp(App):
+        async def index(self):
+            return await self._render_template("hi.html", name="<b>Ann</b>")
+
+    response = client_factory(MyApp(templates_dir=tmp_path)).get("/")
+    assert response.text == "Hi &lt;b&gt;Ann&lt;/b&gt;"

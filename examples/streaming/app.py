@@ -1,7 +1,7 @@
 """Streaming responses: text sent while it is produced.
 
 Run with ``uvicorn examples.streaming.app:app`` and try
-``curl -N http://127.0.0.1:8000/count?to=5`` or ``curl http://127.0.0.1:8000/report.csv``.
+``curl -N http://127.0.0.1:8000/count?to=5`` or ``curl http://127.0.0.1:8000/report``.
 
 A handler returns an async generator, a plain generator (run in the thread pool) or
 any iterable; the client receives each chunk as it is yielded. When the client goes
@@ -24,7 +24,7 @@ class Streaming(App):
     async def index(self):
         return (
             "<p><a href='count?to=10'>count to 10</a> (one line every 0.2 s) · "
-            "<a href='report.csv'>a CSV report</a></p>"
+            "<a href='report'>a CSV report</a></p>"
         )
 
     async def count(self, to: int = 10, delay: float = 0.2):
