@@ -22,6 +22,10 @@ __all__ = ["dumps_json", "iterate_stream", "send_stream"]
 
 logger = logging.getLogger("micropie")
 
+def _dumps_stdlib(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 try:  # orjson is optional (extra "all"); fall back to the standard library.
     import orjson
 
@@ -29,13 +33,13 @@ try:  # orjson is optional (extra "all"); fall back to the standard library.
 
     def dumps_json(value: Any) -> bytes:
         """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
-        return orjson.dumps(value, option=_ORJSON_OPTIONS)
+        try:
+            return orjson.dumps(value, option=_ORJSON_OPTIONS)
+        except TypeError:  # what orjson refuses (e.g. integers over 64 bits) json may take
+            return _dumps_stdlib(value)
 
 except ImportError:  # pragma: no cover - exercised only without orjson
-
-    def dumps_json(value: Any) -> bytes:
-        """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    dumps_json = _dumps_stdlib
 
 
 class _ClosingStreamingResponse(StreamingResponse):

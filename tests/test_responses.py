@@ -324,3 +324,11 @@ def test_tuple_headers_added_to_starlette_response(client_factory):
     value = (200, PlainTextResponse("p"), [("X-Extra", "1")])
     response = client_factory(_app_returning(value)).get("/r")
     assert (response.text, response.headers["x-extra"]) == ("p", "1")
+
+
+def test_json_with_integers_beyond_64_bits(client_factory):
+    class MyApp(App):
+        async def big(self):
+            return {"n": 2**70}
+
+    assert client_factory(MyApp()).get("/big").json() == {"n": 2**70}
