@@ -35,6 +35,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per wrk run")
     parser.add_argument("--server-rounds", type=int, default=6, help="wrk runs per app and path")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument(
+        "--uvicorn-option",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="extra uvicorn option, e.g. --uvicorn-option=--loop=asyncio (repeatable)",
+    )
     parser.add_argument("--profile", metavar="CASE", help="cProfile one dispatch case")
     parser.add_argument("--profile-app", choices=("micropie", "starlette"), default="micropie")
     for name in EXTRA_MODULES:
@@ -79,7 +86,10 @@ def run_scaling(args: argparse.Namespace) -> bool:
 
 
 def run_protocol(args: argparse.Namespace) -> bool:
-    print("\n## uvicorn's HTTP protocol without sockets (requests per CPU second)\n", flush=True)
+    print(
+        "\n## uvicorn's HTTP protocol without sockets, collector on (requests per CPU second)\n",
+        flush=True,
+    )
     results = server.run_protocol(args.seconds, args.rounds)
     print(server.format_protocol_table(results), flush=True)
     return all(r.ratio >= server.SERVER_TARGET for r in results)
@@ -94,7 +104,9 @@ def run_server(args: argparse.Namespace) -> bool:
     if not server.wrk_available():
         print("skipped: wrk is not installed (apt-get install -y wrk; `make bench` does it)")
         return False
-    results = server.run(args.duration, args.server_rounds, args.connections)
+    results = server.run(
+        args.duration, args.server_rounds, args.connections, options=args.uvicorn_option
+    )
     print(server.format_table(results), flush=True)
     errors = sum(r.errors for r in results)
     print(

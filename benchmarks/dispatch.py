@@ -288,11 +288,20 @@ async def call_many(app: ASGIApp, scope: dict[str, Any], body: bytes, count: int
 
 
 def time_round(
-    loop: asyncio.AbstractEventLoop, app: ASGIApp, scope: dict[str, Any], body: bytes, count: int
+    loop: asyncio.AbstractEventLoop,
+    app: ASGIApp,
+    scope: dict[str, Any],
+    body: bytes,
+    count: int,
+    with_gc: bool = False,
 ) -> float:
-    """Requests per CPU second for one round of ``count`` requests (GC paused inside)."""
+    """Calls per CPU second for one round of ``count`` calls.
+
+    The collector runs first; inside the round it is paused unless ``with_gc``.
+    """
     gc.collect()
-    gc.disable()
+    if not with_gc:
+        gc.disable()
     try:
         start = CLOCK()
         loop.run_until_complete(call_many(app, scope, body, count))
@@ -330,6 +339,7 @@ def compare(
     contenders: dict[str, Contender],
     seconds: float,
     rounds: int,
+    with_gc: bool = False,
 ) -> dict[str, float]:
     """Median requests/s of each contender over ``rounds`` rounds of about ``seconds``.
 
@@ -343,7 +353,7 @@ def compare(
         order = names if index % 2 == 0 else names[::-1]
         for name in order:
             item = contenders[name]
-            rate = time_round(loop, item.app, item.scope, item.body, counts[name])
+            rate = time_round(loop, item.app, item.scope, item.body, counts[name], with_gc)
             samples[name].append(rate)
     return {name: statistics.median(values) for name, values in samples.items()}
 

@@ -2,7 +2,7 @@
 
 Both apps from :mod:`benchmarks.dispatch` are served by their own uvicorn process on
 127.0.0.1 (``--log-level warning --no-access-log``); ``wrk --latency`` loads them in
-turn, alternating, for a few rounds per path. Reported: the median and best
+turn, alternating, for a few rounds (a fresh server each round). Reported: the median and best
 requests/s, the median latency percentiles, the server's CPU time per request (read
 from ``/proc``; it moves less than requests/s when other processes share the
 machine), and every socket error and non-2xx/3xx response (all must be zero).
@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.request
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,13 +149,13 @@ def measure(server: Server, path: str, duration: float, connections: int) -> Wrk
 
 
 @contextmanager
-def uvicorn(target: str) -> Iterator[Server]:
-    """Serve ``target`` with one uvicorn worker on 127.0.0.1."""
+def uvicorn(target: str, options: Sequence[str] = ()) -> Iterator[Server]:
+    """Serve ``target`` with one uvicorn worker on 127.0.0.1 (``options`` added)."""
     port = _free_port()
     command = [
         sys.executable, "-m", "uvicorn", target,
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--log-level", "warning", "--no-access-log",
+        "--log-level", "warning", "--no-access-log", *options,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, cwd=ROOT, env=env)
@@ -219,21 +219,23 @@ def run(
     connections: int = 64,
     paths: Iterable[str] = PATHS,
     warmup: float = 1.0,
+    options: Sequence[str] = (),
 ) -> list[ServerResult]:
-    """Alternate wrk runs against both servers, ``rounds`` times for each path."""
+    """Alternate wrk runs against the two apps, ``rounds`` times for each path.
+
+    Each round starts a fresh uvicorn for each app in turn (order alternating), warms
+    it up, then loads every path; only one server runs at a time.
+    """
     if not wrk_available():
         raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
     results = [ServerResult(path, {name: [] for name in APPS}) for path in paths]
-    with uvicorn(APPS["micropie"]) as mine, uvicorn(APPS["starlette"]) as theirs:
-        servers = {"micropie": mine, "starlette": theirs}
-        for result in results:
-            for server in servers.values():
-                run_wrk(server.url + result.path, warmup, connections)
-            for index in range(rounds):
-                order = list(servers) if index % 2 == 0 else list(servers)[::-1]
-                for name in order:
-                    run = measure(servers[name], result.path, duration, connections)
-                    result.runs[name].append(run)
+    for index in range(rounds):
+        order = list(APPS) if index % 2 == 0 else list(APPS)[::-1]
+        for name in order:
+            with uvicorn(APPS[name], options) as server:
+                run_wrk(server.url + results[0].path, warmup, connections)
+                for result in results:
+                    result.runs[name].append(measure(server, result.path, duration, connections))
     return results
 
 
@@ -347,11 +349,32 @@ def new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+class UvicornConnections:
+    """``connections`` uvicorn connections to one app; each call sends a request on all.
+
+    The requests are in flight together, as under ``wrk -c64``, which is what makes
+    objects outliving a request show up as garbage-collector work.
+    """
+
+    def __init__(
+        self, app: Any, request: bytes, loop: asyncio.AbstractEventLoop, connections: int
+    ) -> None:
+        self.pipes = [UvicornPipe(app, request, loop) for _ in range(connections)]
+
+    async def __call__(self, scope: Any = None, receive: Any = None, send: Any = None) -> None:
+        await asyncio.gather(*(pipe() for pipe in self.pipes))
+
+    def check(self, body: bytes) -> None:
+        for pipe in self.pipes:
+            pipe.check(body)
+
+
 @dataclass(frozen=True)
 class ProtocolResult:
     """Requests per CPU second through uvicorn's protocol, both apps, one path."""
 
     path: str
+    connections: int
     micropie: float
     starlette: float
 
@@ -361,23 +384,33 @@ class ProtocolResult:
 
 
 def run_protocol(
-    seconds: float = 0.1, rounds: int = 15, paths: Iterable[str] = PATHS
+    seconds: float = 0.1,
+    rounds: int = 15,
+    paths: Iterable[str] = PATHS,
+    connections: Iterable[int] = (1, 64),
 ) -> list[ProtocolResult]:
-    """Time both apps behind uvicorn's HTTP protocol (no sockets), per path."""
+    """Time both apps behind uvicorn's HTTP protocol (no sockets, collector on).
+
+    For each path and number of concurrent connections; requests per CPU second.
+    """
     loop = new_loop()
     results = []
+    builders: dict[str, Callable[[], Any]] = {
+        "micropie": build_micropie_app,
+        "starlette": build_starlette_app,
+    }
     try:
         for path in paths:
             request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n".encode()
-            contenders = {
-                "micropie": Contender(UvicornPipe(build_micropie_app(), request, loop), {}),
-                "starlette": Contender(UvicornPipe(build_starlette_app(), request, loop), {}),
-            }
-            for item in contenders.values():
-                assert isinstance(item.app, UvicornPipe)
-                item.app.check(EXPECTED_BODIES[path])
-            rates = compare(loop, contenders, seconds, rounds)
-            results.append(ProtocolResult(path, rates["micropie"], rates["starlette"]))
+            for count in connections:
+                contenders = {}
+                for name, build in builders.items():
+                    pipe = UvicornConnections(build(), request, loop, count)
+                    pipe.check(EXPECTED_BODIES[path])
+                    contenders[name] = Contender(pipe, {})
+                rates = compare(loop, contenders, seconds, rounds, with_gc=True)
+                mine, theirs = rates["micropie"] * count, rates["starlette"] * count
+                results.append(ProtocolResult(path, count, mine, theirs))
     finally:
         loop.close()
     return results
@@ -385,8 +418,18 @@ def run_protocol(
 
 def format_protocol_table(results: list[ProtocolResult]) -> str:
     """The protocol results as a Markdown table."""
-    columns = ["path", ">micropie req/CPU-s", ">starlette req/CPU-s", ">micropie/starlette"]
+    columns = [
+        "path", ">connections", ">micropie req/CPU-s", ">starlette req/CPU-s",
+        ">micropie/starlette",
+    ]  # fmt: skip
     rows = [
-        [r.path, f"{r.micropie:,.0f}", f"{r.starlette:,.0f}", f"{r.ratio:.2f}×"] for r in results
+        [
+            r.path,
+            str(r.connections),
+            f"{r.micropie:,.0f}",
+            f"{r.starlette:,.0f}",
+            f"{r.ratio:.2f}×",
+        ]
+        for r in results
     ]
     return markdown_table(columns, rows)

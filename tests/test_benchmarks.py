@@ -92,10 +92,17 @@ def test_server_table_shape():
 
 
 def test_protocol_benchmark_runs_each_path():
-    results = server.run_protocol(seconds=0.001, rounds=1, paths=["/hello", "/greet/alice"])
-    assert [r.path for r in results] == ["/hello", "/greet/alice"]
+    results = server.run_protocol(
+        seconds=0.001, rounds=1, paths=["/hello", "/greet/alice"], connections=(1, 3)
+    )
+    assert [(r.path, r.connections) for r in results] == [
+        ("/hello", 1),
+        ("/hello", 3),
+        ("/greet/alice", 1),
+        ("/greet/alice", 3),
+    ]
     assert all(r.micropie > 0 and r.starlette > 0 for r in results)
-    assert server.format_protocol_table(results).count("\n") == 3
+    assert server.format_protocol_table(results).count("\n") == 5
 
 
 def test_uvicorn_pipe_serves_a_request():
