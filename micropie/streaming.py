@@ -22,6 +22,7 @@ __all__ = ["dumps_json", "iterate_stream", "send_stream"]
 
 logger = logging.getLogger("micropie")
 
+
 def _dumps_stdlib(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
