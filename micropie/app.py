@@ -308,13 +308,13 @@ class App:
 
     async def _handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
-        token = current_request.set(request)
+        request._context_token = current_request.set(request)
         try:
             await self._dispatch(request)
         except Exception as exc:
             await self._errors.respond(request, exc)
         finally:
-            current_request.reset(token)
+            _leave_context(request)
             if request.files:
                 from .uploads import finish_uploads
 
@@ -402,6 +402,10 @@ class App:
                 await self._sessions.commit(request, headers)
         if _starts_response_early(body):
             request._response_started = True
+        else:
+            # The server may copy this task's context while we send (uvicorn's keep-alive
+            # timer does): leave it first, so the request is not kept alive by that copy.
+            _leave_context(request)
         await send_result(request.scope, request._receive, request._send, status, body, headers)
 
     async def _after_request(
@@ -460,6 +464,14 @@ def _body_and_cookie(scope: Scope) -> tuple[bool, bool]:
 
 def _TEXT_PLAIN() -> Headers:
     return [("content-type", "text/plain; charset=utf-8")]
+
+
+def _leave_context(request: Request) -> None:
+    """Unset :data:`current_request` for ``request`` (once)."""
+    token = request._context_token
+    if token is not None:
+        request._context_token = None
+        current_request.reset(token)
 
 
 async def _no_receive() -> Message:

@@ -9,7 +9,7 @@ reachable as :attr:`Request.starlette`.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs
@@ -80,6 +80,9 @@ class Request:
     _body_complete: bool = False
     _limits: Any = None
     _response_started: bool = False
+    _context_token: Token[Request] | None = None
+    # The request of a micropie sub-app this request was handed to (micropie.subapps).
+    _child_request: Request | None = None
 
     def __init__(self, scope: Scope, receive: Receive = _empty_receive, send: Send = _no_send):
         self.scope = scope

@@ -13,7 +13,7 @@ import logging
 
 from starlette.types import Message, Receive, Scope
 
-from .request import Request, current_request, route_path
+from .request import Request, route_path
 from .responses import Headers
 from .sessions import SessionManager
 
@@ -68,8 +68,8 @@ def _sub_scope(request: Request) -> Scope:
 
 def _take_back_session(request: Request) -> None:
     """Pick up what a micropie sub-app did to the session before saving it."""
-    inner = current_request.get(request)
-    if inner is not request and inner.scope.get(PARENT_REQUEST_KEY) is not None:
+    inner = request._child_request
+    if inner is not None:
         request.session = inner.session
         request._session_regenerate |= inner._session_regenerate
 
@@ -82,6 +82,7 @@ def _is_micropie(app: object) -> bool:
 
 def adopt_parent_state(request: Request, parent: Request) -> None:
     """Take over the parsed body, files and session of the app that handed off."""
+    parent._child_request = request
     request.body_params = parent.body_params
     request.get_json = parent.get_json
     request._json_object = parent._json_object

@@ -79,7 +79,7 @@ class FuzzTarget(App):
         body = await self.request.body()
         return {"json": self.request.get_json, "form": self.request.body_params, "len": len(body)}
 
-    async def upload(self, file=None, note: str = ""):
+    async def upload(self, *, file=None, note: str = ""):
         expect("upload", note=(note, str))
         if file is None:
             return "no file"
