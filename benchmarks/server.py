@@ -12,13 +12,16 @@ Needs ``wrk`` (Debian: ``apt-get install -y wrk``).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import deque
@@ -60,6 +63,7 @@ class WrkRun:
     non_2xx: int = 0
     requests: int = 0
     server_cpu_s: float | None = None  # CPU time the server process used meanwhile
+    gc_collections: list[int] | None = None  # the server's collector runs, per generation
 
     @property
     def cpu_us_per_request(self) -> float | None:
@@ -122,12 +126,45 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 
     raise RuntimeError(f"uvicorn did not answer {url} within {timeout}s")
 
 
+#: Runs uvicorn's command line; SIGUSR1 appends the collector's counts to a file.
+_BOOT = """
+import gc, json, os, signal, sys
+def _dump(*_):
+    with open(os.environ["MICROPIE_BENCH_GC_FILE"], "a") as out:
+        out.write(json.dumps([s["collections"] for s in gc.get_stats()]) + "\\n")
+signal.signal(signal.SIGUSR1, _dump)
+sys.argv = ["uvicorn", *sys.argv[1:]]
+from uvicorn.main import main
+main()
+"""
+
+
 @dataclass(frozen=True)
 class Server:
     """A running uvicorn process."""
 
     url: str
     pid: int
+    gc_file: Path
+
+    def gc_collections(self, timeout: float = 2.0) -> list[int] | None:
+        """The server's garbage-collector runs so far, per generation."""
+        lines = self._gc_lines()
+        os.kill(self.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self._gc_lines()
+            if len(now) > len(lines):
+                counts: list[int] = json.loads(now[-1])
+                return counts
+            time.sleep(0.01)
+        return None
+
+    def _gc_lines(self) -> list[str]:
+        try:
+            return self.gc_file.read_text().splitlines()
+        except FileNotFoundError:
+            return []
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time used so far (Linux ``/proc``; ``None`` elsewhere)."""
@@ -139,12 +176,16 @@ class Server:
 
 
 def measure(server: Server, path: str, duration: float, connections: int) -> WrkRun:
-    """One wrk run against ``server``, with the server's CPU time over it."""
+    """One wrk run against ``server``, with the server's CPU time and GC runs over it."""
+    gc_before = server.gc_collections()
     before = server.cpu_seconds()
     result = run_wrk(server.url + path, duration, connections)
     after = server.cpu_seconds()
+    gc_after = server.gc_collections()
     if before is not None and after is not None:
         result.server_cpu_s = after - before
+    if gc_before is not None and gc_after is not None:
+        result.gc_collections = [b - a for a, b in zip(gc_before, gc_after, strict=True)]
     return result
 
 
@@ -152,17 +193,18 @@ def measure(server: Server, path: str, duration: float, connections: int) -> Wrk
 def uvicorn(target: str, options: Sequence[str] = ()) -> Iterator[Server]:
     """Serve ``target`` with one uvicorn worker on 127.0.0.1 (``options`` added)."""
     port = _free_port()
+    gc_file = Path(tempfile.mkdtemp(prefix="micropie-bench-")) / "gc.jsonl"
     command = [
-        sys.executable, "-m", "uvicorn", target,
+        sys.executable, "-c", _BOOT, target,
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--log-level", "warning", "--no-access-log", *options,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MICROPIE_BENCH_GC_FILE": str(gc_file)}
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base + PATHS[0], process)
-        yield Server(base, process.pid)
+        yield Server(base, process.pid, gc_file)
     finally:
         process.terminate()
         try:
@@ -170,6 +212,7 @@ def uvicorn(target: str, options: Sequence[str] = ()) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        shutil.rmtree(gc_file.parent, ignore_errors=True)
 
 
 @dataclass
@@ -197,6 +240,16 @@ class ServerResult:
         values = [run.cpu_us_per_request for run in self.runs[app]]
         known = [value for value in values if value is not None]
         return statistics.median(known) if known else None
+
+    def gc_per_10k(self, app: str) -> list[float] | None:
+        """Collector runs per generation per 10,000 requests, over all rounds."""
+        runs = [run for run in self.runs[app] if run.gc_collections is not None]
+        requests = sum(run.requests for run in runs)
+        if not runs or not requests:
+            return None
+        counts = [run.gc_collections or [] for run in runs]
+        totals = [sum(generation) for generation in zip(*counts, strict=True)]
+        return [total * 10_000 / requests for total in totals]
 
     @property
     def ratio(self) -> float:
@@ -243,7 +296,8 @@ def format_table(results: list[ServerResult]) -> str:
     """The results as a Markdown table."""
     columns = [
         "path", "app", ">req/s", ">best req/s", *(f">p{p[:-1]} ms" for p in PERCENTILES),
-        ">server CPU µs/req", ">micropie/starlette", ">errors + non-2xx",
+        ">server CPU µs/req", ">GC runs per 10k req (gen 0/1/2)", ">micropie/starlette",
+        ">errors + non-2xx",
     ]  # fmt: skip
     rows = []
     for result in results:
@@ -256,11 +310,16 @@ def format_table(results: list[ServerResult]) -> str:
                     f"{result.best(name):,.0f}",
                     *(f"{result.latency(name, p):.2f}" for p in PERCENTILES),
                     _optional(result.cpu_us(name)),
+                    _gc_cell(result.gc_per_10k(name)),
                     f"{result.ratio:.2f}×" if name == "micropie" else "",
                     str(sum(run.socket_errors + run.non_2xx for run in runs)),
                 ]
             )
     return markdown_table(columns, rows)
+
+
+def _gc_cell(values: list[float] | None) -> str:
+    return "n/a" if values is None else " / ".join(f"{value:.1f}" for value in values)
 
 
 def _optional(value: float | None) -> str:

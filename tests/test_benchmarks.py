@@ -124,6 +124,8 @@ def test_server_benchmark_under_wrk():
     assert set(result.runs) == {"micropie", "starlette"}
     assert result.errors == 0
     assert result.rate("micropie") > 0
+    assert all(run.gc_collections is not None for run in result.runs["micropie"])
+    assert "n/a" not in server.format_table([result])
 
 
 def test_main_prints_tables(capsys):
