@@ -40,7 +40,43 @@ APPS = {
     "starlette": "benchmarks.dispatch:starlette_app",
 }
 PATHS = ("/hello", "/greet/alice")
-EXPECTED_BODIES = {"/hello": b"Hello, world!", "/greet/alice": b"Hello, alice!"}
+_HOST = b"Host: 127.0.0.1:8000\r\n"
+
+
+@dataclass(frozen=True)
+class RawCase:
+    """A raw HTTP/1.1 request for the protocol benchmark, and the answer both apps give."""
+
+    name: str
+    request: bytes
+    status: int
+    body: bytes
+
+
+PROTOCOL_CASES = (
+    RawCase("GET /hello", b"GET /hello HTTP/1.1\r\n" + _HOST + b"\r\n", 200, b"Hello, world!"),
+    RawCase(
+        "GET /greet/alice",
+        b"GET /greet/alice HTTP/1.1\r\n" + _HOST + b"\r\n",
+        200,
+        b"Hello, alice!",
+    ),
+    RawCase(
+        "POST /submit (form)",
+        b"POST /submit HTTP/1.1\r\n"
+        + _HOST
+        + b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 17\r\n\r\n"
+        + b"name=alice&age=30",
+        200,
+        b"alice is 30",
+    ),  # fmt: skip
+    RawCase(
+        "GET /missing/page (404)",
+        b"GET /missing/page HTTP/1.1\r\n" + _HOST + b"\r\n",
+        404,
+        b"404 Not Found",
+    ),
+)
 PERCENTILES = ("50%", "75%", "90%", "99%")
 #: micropie must reach this share of Starlette's requests/s.
 SERVER_TARGET = 0.95
@@ -391,11 +427,11 @@ class UvicornPipe:
         self.protocol.data_received(self.request)
         await transport.waiter
 
-    def check(self, body: bytes) -> None:
-        """Serve one request and fail unless the answer is ``200`` with ``body``."""
+    def check(self, status: int, body: bytes) -> None:
+        """Serve one request and fail unless the answer has ``status`` and ``body``."""
         self.loop.run_until_complete(self())
         head, sent = self.transport.last
-        if not head.startswith(b"HTTP/1.1 200 ") or sent != body:
+        if not head.startswith(f"HTTP/1.1 {status} ".encode()) or sent != body:
             raise AssertionError(f"uvicorn answered {head!r} {sent!r}")
 
 
@@ -423,16 +459,16 @@ class UvicornConnections:
     async def __call__(self, scope: Any = None, receive: Any = None, send: Any = None) -> None:
         await asyncio.gather(*(pipe() for pipe in self.pipes))
 
-    def check(self, body: bytes) -> None:
+    def check(self, status: int, body: bytes) -> None:
         for pipe in self.pipes:
-            pipe.check(body)
+            pipe.check(status, body)
 
 
 @dataclass(frozen=True)
 class ProtocolResult:
-    """Requests per CPU second through uvicorn's protocol, both apps, one path."""
+    """Requests per CPU second through uvicorn's protocol, both apps, one case."""
 
-    path: str
+    case: str
     connections: int
     micropie: float
     starlette: float
@@ -445,12 +481,12 @@ class ProtocolResult:
 def run_protocol(
     seconds: float = 0.1,
     rounds: int = 15,
-    paths: Iterable[str] = PATHS,
+    cases: Iterable[RawCase] = PROTOCOL_CASES,
     connections: Iterable[int] = (1, 64),
 ) -> list[ProtocolResult]:
     """Time both apps behind uvicorn's HTTP protocol (no sockets, collector on).
 
-    For each path and number of concurrent connections; requests per CPU second.
+    For each case and number of concurrent connections; requests per CPU second.
     """
     loop = new_loop()
     results = []
@@ -459,17 +495,16 @@ def run_protocol(
         "starlette": build_starlette_app,
     }
     try:
-        for path in paths:
-            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n".encode()
+        for case in cases:
             for count in connections:
                 contenders = {}
                 for name, build in builders.items():
-                    pipe = UvicornConnections(build(), request, loop, count)
-                    pipe.check(EXPECTED_BODIES[path])
+                    pipe = UvicornConnections(build(), case.request, loop, count)
+                    pipe.check(case.status, case.body)
                     contenders[name] = Contender(pipe, {})
                 rates = compare(loop, contenders, seconds, rounds, with_gc=True)
                 mine, theirs = rates["micropie"] * count, rates["starlette"] * count
-                results.append(ProtocolResult(path, count, mine, theirs))
+                results.append(ProtocolResult(case.name, count, mine, theirs))
     finally:
         loop.close()
     return results
@@ -478,12 +513,12 @@ def run_protocol(
 def format_protocol_table(results: list[ProtocolResult]) -> str:
     """The protocol results as a Markdown table."""
     columns = [
-        "path", ">connections", ">micropie req/CPU-s", ">starlette req/CPU-s",
+        "request", ">connections", ">micropie req/CPU-s", ">starlette req/CPU-s",
         ">micropie/starlette",
     ]  # fmt: skip
     rows = [
         [
-            r.path,
+            r.case,
             str(r.connections),
             f"{r.micropie:,.0f}",
             f"{r.starlette:,.0f}",

@@ -91,30 +91,24 @@ def test_server_table_shape():
     assert server.format_table([result]).count("\n") == 3
 
 
-def test_protocol_benchmark_runs_each_path():
-    results = server.run_protocol(
-        seconds=0.001, rounds=1, paths=["/hello", "/greet/alice"], connections=(1, 3)
-    )
-    assert [(r.path, r.connections) for r in results] == [
-        ("/hello", 1),
-        ("/hello", 3),
-        ("/greet/alice", 1),
-        ("/greet/alice", 3),
-    ]
+def test_protocol_benchmark_runs_each_case():
+    results = server.run_protocol(seconds=0.001, rounds=1, connections=(1, 3))
+    expected = [(case.name, n) for case in server.PROTOCOL_CASES for n in (1, 3)]
+    assert [(r.case, r.connections) for r in results] == expected
     assert all(r.micropie > 0 and r.starlette > 0 for r in results)
-    assert server.format_protocol_table(results).count("\n") == 5
+    assert server.format_protocol_table(results).count("\n") == len(expected) + 1
 
 
-def test_uvicorn_pipe_serves_a_request():
+@pytest.mark.parametrize("case", server.PROTOCOL_CASES, ids=lambda case: case.name)
+def test_uvicorn_pipe_serves_each_case(case):
     loop = server.new_loop()
     try:
-        pipe = server.UvicornPipe(
-            dispatch.build_micropie_app(), b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", loop
-        )
-        pipe.check(b"Hello, world!")
+        for app in (dispatch.build_micropie_app(), dispatch.build_starlette_app()):
+            pipe = server.UvicornPipe(app, case.request, loop)
+            pipe.check(case.status, case.body)
+            assert pipe.transport.writes == 2
     finally:
         loop.close()
-    assert pipe.transport.writes == 2
 
 
 @pytest.mark.server
