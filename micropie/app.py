@@ -308,10 +308,10 @@ class App:
 
     async def _handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
-        request._context_token = current_request.set(request)
         try:
             await self._dispatch(request)
         except Exception as exc:
+            _leave_context(request)
             await self._errors.respond(request, exc)
         finally:
             _leave_context(request)
@@ -331,6 +331,9 @@ class App:
             adopt_parent_state(request, parent)
         else:
             await self._read_request_state(request, plan)
+        # Set only now: a timer armed while reading the body would otherwise copy a
+        # context holding the request and keep it alive after the response.
+        request._context_token = current_request.set(request)
         if middlewares:
             answered = await self._before_request(request)
             if answered is not None:
