@@ -8,12 +8,30 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``check`` every 50 ms until it is true (``True``) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def server_state(server: UvicornServer) -> dict[str, Any]:
+    """The JSON a test app's ``/state`` handler reports."""
+    result: dict[str, Any] = httpx.get(server.url + "/state").json()
+    return result
 
 
 def free_port() -> int:

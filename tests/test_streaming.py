@@ -14,7 +14,7 @@ import pytest
 from micropie import App, EventSourceResponse, sse_event
 from micropie.sse import SSE_HEADERS, sse_comment
 from tests.conftest import ClientFactory
-from tests.support import UvicornServer
+from tests.support import UvicornServer, server_state, wait_until
 
 # -- TestClient ---------------------------------------------------------------------------
 
@@ -221,20 +221,6 @@ def streaming_server(uvicorn_server: Callable[..., UvicornServer]) -> UvicornSer
     return uvicorn_server("tests.apps.streaming_app:app")
 
 
-def state(server: UvicornServer) -> dict[str, int]:
-    result: dict[str, int] = httpx.get(server.url + "/state").json()
-    return result
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.server
 @pytest.mark.parametrize(
     ("path", "key"), [("/ticks", "async_closed"), ("/sync_ticks", "sync_closed")]
@@ -244,7 +230,7 @@ def test_disconnect_closes_generator(streaming_server: UvicornServer, path: str,
         lines = response.iter_lines()
         assert next(lines) == "tick 0"
         assert next(lines) == "tick 1"
-    assert wait_for(lambda: state(streaming_server)[key] == 1)
+    assert wait_until(lambda: server_state(streaming_server)[key] == 1)
 
 
 @pytest.mark.server
@@ -258,7 +244,7 @@ def test_disconnect_closes_sleeping_sse_generator_promptly(streaming_server: Uvi
             "data: hello",
         ]
     # The generator sleeps for 60 s; it is cancelled as soon as the client leaves.
-    assert wait_for(lambda: state(streaming_server)["sse_closed"] == 1, timeout=2.0)
+    assert wait_until(lambda: server_state(streaming_server)["sse_closed"] == 1, timeout=2.0)
 
 
 @pytest.mark.server
@@ -271,7 +257,7 @@ def test_disconnect_closes_event_source_with_pings(streaming_server: UvicornServ
             ": ping",
             "",
         ]
-    assert wait_for(lambda: state(streaming_server)["pinged_closed"] == 1, timeout=2.0)
+    assert wait_until(lambda: server_state(streaming_server)["pinged_closed"] == 1, timeout=2.0)
 
 
 @pytest.mark.server
@@ -280,12 +266,12 @@ def test_slow_reader_bounds_production(streaming_server: UvicornServer) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         sock.sendall(b"GET /firehose HTTP/1.1\r\nHost: test\r\n\r\n")
         time.sleep(1.0)  # read nothing: socket buffers fill, the generator must wait
-        produced = state(streaming_server)["produced"]
+        produced = server_state(streaming_server)["produced"]
         assert 0 < produced < 32 * 1024 * 1024
         time.sleep(0.3)
-        assert state(streaming_server)["produced"] - produced < 1024 * 1024
+        assert server_state(streaming_server)["produced"] - produced < 1024 * 1024
         assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
-    assert wait_for(lambda: state(streaming_server)["firehose_closed"] == 1)
-    stopped = state(streaming_server)["produced"]
+    assert wait_until(lambda: server_state(streaming_server)["firehose_closed"] == 1)
+    stopped = server_state(streaming_server)["produced"]
     time.sleep(0.2)
-    assert state(streaming_server)["produced"] == stopped
+    assert server_state(streaming_server)["produced"] == stopped

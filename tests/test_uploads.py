@@ -7,10 +7,8 @@ import hashlib
 import json
 import os
 import socket
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +17,7 @@ from micropie import App, MultipartFileError, UploadedFile
 from micropie.uploads import FILE_BUFFER_BYTES, safe_filename
 from tests import multipart_client as mc
 from tests.conftest import ClientFactory
-from tests.support import UvicornServer
+from tests.support import UvicornServer, server_state, wait_until
 
 BOUNDARY = "testboundary"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
@@ -402,20 +400,6 @@ def test_streamed_response_reads_the_upload(client_factory: ClientFactory) -> No
 @pytest.fixture
 def uploads_server(uvicorn_server: Callable[..., UvicornServer]) -> UvicornServer:
     return uvicorn_server("tests.apps.uploads_app:app")
-
-
-def server_state(server: UvicornServer) -> dict[str, Any]:
-    result: dict[str, Any] = httpx.get(server.url + "/state").json()
-    return result
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.server
