@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketR
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ._optional import require
-from .body import DEFAULT_LIMITS, Limits, check_content_length, parse_body
+from .body import DEFAULT_LIMITS, Limits, parse_body
 from .errors import INTERNAL_ERROR_BODY, ErrorResponder
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, current_request
@@ -359,7 +359,6 @@ class App:
         if has_body:
             limits = self._limits if plan is None else self._limits.with_overrides(plan.limits)
             request._limits = limits
-            check_content_length(request, limits)
             await parse_body(request, limits)
         else:
             request._limits = self._limits

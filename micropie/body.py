@@ -135,8 +135,13 @@ async def receive_chunk(request: Request, timeout: float | None) -> bytes | None
 async def read_body(request: Request, limits: Limits | None) -> bytes:
     """Read the whole body, enforcing ``max_body_size`` and ``body_timeout``."""
     limits = limits or request._limits or DEFAULT_LIMITS
-    maximum = limits.max_body_size
     check_content_length(request, limits)
+    return await _read_checked_body(request, limits)
+
+
+async def _read_checked_body(request: Request, limits: Limits) -> bytes:
+    """Read the whole body whose announced length was already checked."""
+    maximum = limits.max_body_size
     chunks: list[bytes] = []
     size = 0
     request._body_complete = False
@@ -218,13 +223,17 @@ def media_type(request: Request) -> str:
 
 
 async def parse_body(request: Request, limits: Limits) -> None:
-    """Parse a form, JSON or multipart body into the request's body attributes."""
+    """Parse a form, JSON or multipart body into the request's body attributes.
+
+    An announced length over ``max_body_size`` is refused whatever the content type.
+    """
+    check_content_length(request, limits)
     kind = media_type(request)
     if kind == "multipart/form-data":
         from .uploads import start_multipart
 
         await start_multipart(request, limits)
     elif kind == "application/x-www-form-urlencoded":
-        _parse_urlencoded(request, await read_body(request, limits), limits)
+        _parse_urlencoded(request, await _read_checked_body(request, limits), limits)
     elif kind == "application/json" or kind.endswith("+json"):
-        _parse_json(request, await read_body(request, limits))
+        _parse_json(request, await _read_checked_body(request, limits))

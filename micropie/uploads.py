@@ -30,7 +30,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
 from ._optional import require
-from .body import Limits, check_content_length, receive_within, timed_out, too_large
+from .body import Limits, receive_within, timed_out, too_large
 from .exceptions import MultipartFileError, bad_request
 from .request import Request
 
@@ -417,9 +417,9 @@ def _boundary(request: Request) -> bytes:
 async def start_multipart(request: Request, limits: Limits) -> None:
     """Start parsing a multipart body; return once the handler can be called.
 
-    Raises the 400/408/413 ``HTTPException`` for an error found before then.
+    Raises the 400/408/413 ``HTTPException`` for an error found before then; the
+    announced length was already checked by :func:`micropie.body.parse_body`.
     """
-    check_content_length(request, limits)
     reader = _MultipartReader(request, limits, _boundary(request))
     reader.task = asyncio.get_running_loop().create_task(reader.run())
     request._receive = reader.receive_after_body
