@@ -35,7 +35,14 @@ from .errors import INTERNAL_ERROR_BODY, ErrorResponder
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, current_request
 from .responses import Headers, header_list, is_generator_function, send_result, split_result
-from .routing import HandlerPlan, bind_arguments, build_handler_table, not_found, plan_handler
+from .routing import (
+    HandlerPlan,
+    bind_arguments,
+    build_handler_table,
+    not_found,
+    plan_handler,
+    resolve_path,
+)
 from .routing import route_name as _route_name
 from .sessions import SESSION_TIMEOUT, InMemorySessionBackend, SessionBackend, SessionManager
 from .subapps import PARENT_REQUEST_KEY, adopt_parent_state, hand_off
@@ -290,20 +297,6 @@ class App:
             plan = self._dynamic_plans[name] = plan_handler(name, getattr(self, name))
         return plan
 
-    def _resolve(self, path: str) -> tuple[HandlerPlan | None, list[str]]:
-        """The handler for a route path and the segments left for its parameters."""
-        stripped = path.strip("/")
-        if not stripped:
-            return self._find_handler("index"), []
-        parts = stripped.split("/")
-        plan = self._find_handler(parts[0])
-        if plan is not None:
-            return plan, parts[1:]
-        index = self._find_handler("index")
-        if index is not None and index.takes_path:
-            return index, parts
-        return None, parts
-
     # -- HTTP dispatch --------------------------------------------------------------------
 
     async def _handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -322,7 +315,7 @@ class App:
 
     async def _dispatch(self, request: Request) -> None:
         scope = request.scope
-        plan, segments = self._resolve(request.route_path)
+        plan, segments = resolve_path(request.route_path, self._find_handler)
         middlewares = self.middlewares
         if plan is None and not middlewares:
             raise not_found()

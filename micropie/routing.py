@@ -11,7 +11,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
@@ -29,6 +29,8 @@ __all__ = [
     "methods",
     "not_found",
     "plan_handler",
+    "resolve_path",
+    "without_socket_param",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -196,7 +198,8 @@ def build_handler_table(app: object, base: type, ws: bool = False) -> dict[str, 
     """Plans for every routable handler of ``app``'s class chain below ``base``.
 
     With ``ws=False`` these are the HTTP handlers (public, not ``ws_``); with
-    ``ws=True`` the websocket handlers, keyed without their ``ws_`` prefix.
+    ``ws=True`` the websocket handlers, keyed without their ``ws_`` prefix and planned
+    without the first parameter, which receives the websocket.
     """
     base_classes = set(base.__mro__)
     seen: set[str] = set()
@@ -211,8 +214,37 @@ def build_handler_table(app: object, base: type, ws: bool = False) -> dict[str, 
             route = route_name(name, ws)
             if route is None or not is_routable_value(raw):
                 continue
-            table[route] = plan_handler(name, getattr(app, name))
+            plan = plan_handler(name, getattr(app, name))
+            table[route] = without_socket_param(plan) if ws else plan
     return table
+
+
+def without_socket_param(plan: HandlerPlan) -> HandlerPlan:
+    """``plan`` without its first positional parameter (a ``ws_`` handler's websocket)."""
+    if not plan.positional:
+        return plan
+    return replace(plan, positional=plan.positional[1:])
+
+
+def resolve_path(
+    path: str, find: Callable[[str], HandlerPlan | None]
+) -> tuple[HandlerPlan | None, list[str]]:
+    """The handler for a route path and the segments left for its parameters (SPEC §1).
+
+    The first segment names the handler (``/`` is ``index``); when it names none,
+    ``index`` takes every segment if it accepts path parameters.
+    """
+    stripped = path.strip("/")
+    if not stripped:
+        return find("index"), []
+    parts = stripped.split("/")
+    plan = find(parts[0])
+    if plan is not None:
+        return plan, parts[1:]
+    index = find("index")
+    if index is not None and index.takes_path:
+        return index, parts
+    return None, parts
 
 
 def route_name(name: str, ws: bool) -> str | None:

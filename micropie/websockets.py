@@ -12,7 +12,6 @@ refused before it is accepted, with close code 1008 and a reason saying why.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import logging
@@ -30,7 +29,13 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from .exceptions import ConnectionClosed
 from .middleware import WebSocketMiddleware
 from .request import WebSocketRequest, current_request
-from .routing import HandlerPlan, bind_arguments, plan_handler
+from .routing import (
+    HandlerPlan,
+    bind_arguments,
+    plan_handler,
+    resolve_path,
+    without_socket_param,
+)
 from .sessions import CookieSessionBackend, SessionManager
 from .streaming import dumps_json
 
@@ -246,7 +251,7 @@ async def _serve(app: App, ws: WebSocket, path: str) -> None:
     request = ws.request
     if request.headers.get("cookie"):
         await app._sessions.open(request)
-    plan, segments = _resolve(app._ws_handlers, path)
+    plan, segments = resolve_path(path, app._ws_handlers.get)
     middlewares = app.ws_middlewares
     if middlewares:
         refusal = await _before_websocket(middlewares, request)
@@ -295,36 +300,11 @@ async def _refuse_origin(ws: WebSocket) -> None:
         await ws.close(CLOSE_POLICY_VIOLATION, "Origin not allowed")
 
 
-def _socket_plan(plan: HandlerPlan) -> HandlerPlan:
-    """``plan`` without its first positional parameter, which receives the websocket."""
-    if not plan.positional:
-        return plan
-    return dataclasses.replace(plan, positional=plan.positional[1:])
-
-
-def _resolve(handlers: dict[str, HandlerPlan], path: str) -> tuple[HandlerPlan | None, list[str]]:
-    """The ``ws_`` handler for a route path and the segments left for its parameters."""
-    stripped = path.strip("/")
-    if not stripped:
-        index = handlers.get("index")
-        return (None if index is None else _socket_plan(index)), []
-    parts = stripped.split("/")
-    plan = handlers.get(parts[0])
-    if plan is not None:
-        return _socket_plan(plan), parts[1:]
-    index = handlers.get("index")
-    if index is not None:
-        index = _socket_plan(index)
-        if index.takes_path:
-            return index, parts
-    return None, parts
-
-
 def _explicit_plan(app: App, name: str) -> HandlerPlan | None:
     """The handler a middleware chose: ``"chat"`` (or ``"ws_chat"``) or a ``_private`` one."""
     plan = app._ws_handlers.get(name.removeprefix("ws_"))
     if plan is not None:
-        return _socket_plan(plan)
+        return plan
     from .app import App
 
     if not name.startswith("_") or name.startswith("__") or hasattr(App, name):
@@ -332,7 +312,7 @@ def _explicit_plan(app: App, name: str) -> HandlerPlan | None:
     func = getattr(app, name, None)
     if func is None or not callable(func) or isinstance(func, type):
         return None
-    return _socket_plan(plan_handler(name, func))
+    return without_socket_param(plan_handler(name, func))
 
 
 async def _before_websocket(
