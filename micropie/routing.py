@@ -101,6 +101,9 @@ class HandlerPlan:
     var_keyword: bool = False
     methods: frozenset[str] | None = None
     limits: dict[str, Any] = field(default_factory=dict)
+    #: Names ``**kwargs`` never collects: the named parameters and the function's own
+    #: ``self`` (and a ``ws_`` handler's websocket), which a keyword would collide with.
+    reserved: frozenset[str] = frozenset()
 
     @property
     def takes_path(self) -> bool:
@@ -114,10 +117,6 @@ class HandlerPlan:
     def rejects_extra(self, segments: Sequence[str]) -> bool:
         """True when more path segments arrive than the parameters can take (404)."""
         return self.var_positional is None and len(segments) > len(self.positional)
-
-    @property
-    def named(self) -> frozenset[str]:
-        return frozenset(p.name for p in self.positional + self.keyword_only)
 
     @property
     def allow_header(self) -> str:
@@ -172,6 +171,7 @@ def plan_handler(name: str, func: Callable[..., Any]) -> HandlerPlan:
         else:
             positional.append(_param(parameter, hints))
     target = getattr(func, "__func__", func)
+    named = {p.name for p in positional + keyword_only}
     return HandlerPlan(
         name=name,
         func=func,
@@ -182,7 +182,23 @@ def plan_handler(name: str, func: Callable[..., Any]) -> HandlerPlan:
         var_keyword=var_keyword,
         methods=getattr(target, _METHODS_ATTR, None),
         limits=getattr(target, _LIMITS_ATTR, {}),
+        reserved=frozenset(named | _keyword_names(func)),
     )
+
+
+def _keyword_names(func: Callable[..., Any]) -> set[str]:
+    """Every name the function behind ``func`` takes by keyword, a bound ``self`` included."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    target = getattr(func, "__func__", None)
+    if target is None:
+        target = func if inspect.isroutine(func) else getattr(type(func), "__call__", func)
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    by_keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in parameters if p.kind in by_keyword}
 
 
 def is_routable_value(raw: Any) -> bool:
@@ -293,7 +309,7 @@ def _resolve(param: Param, request: Request) -> Any:
 
 
 def _extra_fields(plan: HandlerPlan, request: Request) -> dict[str, Any]:
-    named = plan.named
+    reserved = plan.reserved
     extra: dict[str, Any] = {}
     json_object = request._json_object
     body: Iterable[tuple[str, Any]]
@@ -302,10 +318,10 @@ def _extra_fields(plan: HandlerPlan, request: Request) -> dict[str, Any]:
     else:
         body = ((k, v[0]) for k, v in request.body_params.items() if v)
     for key, value in body:
-        if key not in named and key.isidentifier():
+        if key not in reserved and key.isidentifier():
             extra[key] = value
     for key, values in request.query_params.items():
-        if key not in named and key.isidentifier() and values:
+        if key not in reserved and key.isidentifier() and values:
             extra[key] = values[0]
     return extra
 
