@@ -192,7 +192,7 @@ def _keyword_names(func: Callable[..., Any]) -> set[str]:
         func = func.func
     target = getattr(func, "__func__", None)
     if target is None:
-        target = func if inspect.isroutine(func) else getattr(type(func), "__call__", func)
+        target = func if inspect.isroutine(func) else type(func).__call__
     try:
         parameters = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):
