@@ -115,12 +115,10 @@ class App:
         self.startup_handlers: list[Callable[[], Any]] = []
         #: Callables (sync or async) run at lifespan shutdown, in order.
         self.shutdown_handlers: list[Callable[[], Any]] = []
-        #: Where sessions are stored (in memory unless given).
-        self.session_backend: SessionBackend = (
-            InMemorySessionBackend() if session_backend is None else session_backend
-        )
         self._sessions = SessionManager(
-            self.session_backend, session_timeout, session_cookie_secure
+            InMemorySessionBackend() if session_backend is None else session_backend,
+            session_timeout,
+            session_cookie_secure,
         )
         self._limits = Limits(max_body_size, max_form_field_size, max_form_parts, body_timeout)
         self._templates = Templates(templates_dir)
@@ -133,8 +131,9 @@ class App:
         self._handlers = build_handler_table(self, App)
         self._ws_handlers = build_handler_table(self, App, ws=True)
         self._dynamic_plans: dict[str, HandlerPlan] = {}
-        #: The Starlette router: mounts first, then the catch-all HTTP and websocket routes.
-        self.router = Router(
+        # The Starlette router: mounts first, then the catch-all HTTP and websocket routes.
+        # Private, so a subclass may keep its own ``self.router`` (MicroPie's examples do).
+        self._router = Router(
             routes=[
                 _CatchAllRoute("/{path:path}", endpoint=_Endpoint(self._handle_http)),
                 _CatchAllWebSocketRoute("/{path:path}", endpoint=_Endpoint(self._handle_websocket)),
@@ -155,10 +154,19 @@ class App:
         """Shortcut for ``self.request.session``."""
         return current_request.get().session
 
+    @property
+    def session_backend(self) -> SessionBackend:
+        """Where sessions are stored (in memory unless given); assignable."""
+        return self._sessions.backend
+
+    @session_backend.setter
+    def session_backend(self, backend: SessionBackend) -> None:
+        self._sessions.use_backend(backend)
+
     def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
         """Serve ``app`` (e.g. ``StaticFiles``) under ``path``, matched before handlers."""
         mounted = Mount(path, app=self._errors.wrap_mounted(app), name=name)
-        self.router.routes.insert(self._mount_index(), mounted)
+        self._router.routes.insert(self._mount_index(), mounted)
 
     def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
         """Wrap the whole app in a Starlette middleware (CORS, GZip, ...)."""
@@ -231,7 +239,7 @@ class App:
     # -- set-up -------------------------------------------------------------------------
 
     def _mount_index(self) -> int:
-        routes: list[BaseRoute] = self.router.routes
+        routes: list[BaseRoute] = self._router.routes
         return max(len(routes) - 2, 0)
 
     def _build_middleware_stack(self) -> ASGIApp:
@@ -242,7 +250,7 @@ class App:
             Middleware(ServerErrorMiddleware, handler=error_handler, debug=self._debug),
             *self._user_middleware,
         ]
-        app: ASGIApp = self.router
+        app: ASGIApp = self._router
         for cls, args, kwargs in reversed(stack):
             app = cls(app, *args, **kwargs)
         return app
@@ -328,7 +336,10 @@ class App:
         # context holding the request and keep it alive after the response.
         request._context_token = current_request.set(request)
         if middlewares:
+            session = request.session
             answered = await self._before_request(request)
+            if request.session is not session:  # a hook keeps its own session scheme
+                request._session_managed = False
             if answered is not None:
                 await self._finish(request, *answered)
                 return
@@ -392,7 +403,7 @@ class App:
     async def _finish(self, request: Request, status: int, body: Any, headers: Headers) -> None:
         if self.middlewares:
             status, body, headers = await self._after_request(request, status, body, headers)
-        if request.session or request._session_cookie_sent:
+        if request._session_managed and (request.session or request._session_cookie_sent):
             if PARENT_REQUEST_KEY not in request.scope:  # a handing-off parent saves it
                 await self._sessions.commit(request, headers)
         if _starts_response_early(body):
@@ -436,7 +447,6 @@ _APP_ATTRIBUTES = frozenset(name for name in dir(App) if not name.startswith("__
         "startup_handlers",
         "shutdown_handlers",
         "session_backend",
-        "router",
         "wsgi_app",
     }
 )

@@ -74,6 +74,8 @@ class Request:
     _session_snapshot: Any = None
     _session_regenerate: bool = False
     _session_cookie_sent: bool = False
+    # False once a before_request hook replaced ``session``: that hook keeps it.
+    _session_managed: bool = True
     # The JSON object body, when the body was one (keeps JSON types for binding).
     _json_object: dict[str, Any] | None = None
     # Body reading state (micropie.body) and the limits in force for this request.

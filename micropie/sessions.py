@@ -280,12 +280,16 @@ class SessionManager:
     def __init__(
         self, backend: SessionBackend, timeout: int = SESSION_TIMEOUT, secure: bool | None = None
     ) -> None:
-        self.backend = backend
         self.timeout = timeout
         self.secure = secure
-        self._in_cookie = backend if isinstance(backend, CookieSessionBackend) else None
+        self.use_backend(backend)
         # Cookie sessions are re-signed (to restart their idle clock) at most this often.
         self._resign_after = min(60.0, timeout / 10)
+
+    def use_backend(self, backend: SessionBackend) -> None:
+        """Store sessions in ``backend`` from now on."""
+        self.backend = backend
+        self._in_cookie = backend if isinstance(backend, CookieSessionBackend) else None
 
     async def open(self, request: Request) -> None:
         """Load the session named by the request's cookie, if it names a live one."""

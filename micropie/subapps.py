@@ -39,7 +39,8 @@ async def hand_off(request: Request, sessions: SessionManager) -> None:
         if message["type"] == "http.response.start":
             _take_back_session(request)
             headers: Headers = []
-            await sessions.commit(request, headers)
+            if request._session_managed:
+                await sessions.commit(request, headers)
             if headers:
                 raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
                 message = {**message, "headers": [*message.get("headers", []), *raw]}
@@ -72,6 +73,7 @@ def _take_back_session(request: Request) -> None:
     if inner is not None:
         request.session = inner.session
         request._session_regenerate |= inner._session_regenerate
+        request._session_managed &= inner._session_managed
 
 
 def _is_micropie(app: object) -> bool:

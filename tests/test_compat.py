@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from micropie import App, HttpMiddleware, InMemorySessionBackend, SessionBackend
@@ -70,8 +72,6 @@ def test_parse_cookies(header, expected):
 
 
 def test_render_template_helper_exists(tmp_path):
-    import asyncio
-
     (tmp_path / "t.html").write_text("{{ x }}")
     assert (
         asyncio.run(App(templates_dir=tmp_path)._render_template("t.html", x="<i>")) == "&lt;i&gt;"
@@ -337,3 +337,149 @@ def test_redirect_with_non_latin1_query_is_sent(client_factory):
 def test_redirect_absolute_url_encodes_path_only():
     location = App()._redirect("https://example.com/café?q=é")[2][0][1]
     assert location == "https://example.com/caf%C3%A9?q=é"
+
+
+# -- user attributes of natural names never clobber App's own state (issue 13) --------
+
+
+class _PathRouter(HttpMiddleware):
+    """A MicroPie-style explicit router a subclass keeps as ``self.router``."""
+
+    def __init__(self):
+        self.routes: dict[str, str] = {}
+
+    def add_route(self, path: str, handler: str) -> None:
+        self.routes[path] = handler
+
+    async def before_request(self, request):
+        handler = self.routes.get(request.scope["path"])
+        if handler is not None:
+            request._route_handler = handler
+        return None
+
+    async def after_request(self, request, status_code, response_body, extra_headers):
+        return None
+
+
+def test_subclass_may_keep_its_own_router(client_factory):
+    class MyApp(App):
+        def __init__(self):
+            super().__init__()
+            self.router = _PathRouter()
+            self.ws_router = _PathRouter()
+            self.middlewares.append(self.router)
+            self.router.add_route("/api/records", "_records")
+
+        async def _records(self):
+            return {"records": [1, 2]}
+
+        async def index(self):
+            return "home"
+
+    client = client_factory(MyApp())
+    assert client.get("/api/records").json() == {"records": [1, 2]}
+    assert client.get("/").text == "home"
+    assert client.get("/router").status_code == 404  # an attribute, not a handler
+
+
+_NATURAL_NAMES = ["router", "routes", "sessions", "limits", "templates", "handlers",
+                  "ws_handlers", "debug", "errors", "lifespan", "websocket_origins",
+                  "middleware", "middleware_stack", "env"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", _NATURAL_NAMES)
+def test_user_attribute_of_a_natural_name_leaves_the_app_working(client_factory, name):
+    from starlette.responses import PlainTextResponse
+
+    class MyApp(App):
+        def __init__(self):
+            super().__init__()
+            setattr(self, name, {"mine": True})
+
+        async def index(self):
+            self.request.session["n"] = self.request.session.get("n", 0) + 1
+            return f"{self.request.session['n']} {getattr(self, name)['mine']}"
+
+    app = MyApp()
+    app.mount("/static", PlainTextResponse("mounted"))
+    client = client_factory(app)
+    assert [client.get("/").text for _ in range(2)] == ["1 True", "2 True"]
+    assert client.get("/static/x").text == "mounted"
+    assert client.get("/missing").status_code == 404
+
+
+def test_app_sets_only_micropie_public_attributes_on_the_instance():
+    public = {name for name in vars(App()) if not name.startswith("_")}
+    assert public == {"middlewares", "ws_middlewares", "startup_handlers", "shutdown_handlers"}
+
+
+def test_session_backend_assigned_after_init_is_used(client_factory):
+    backend = InMemorySessionBackend()
+
+    class MyApp(App):
+        def __init__(self):
+            super().__init__()
+            self.session_backend = backend
+
+        async def index(self):
+            self.request.session["seen"] = True
+            return "ok"
+
+    client = client_factory(MyApp())
+    client.get("/")
+    assert asyncio.run(backend.load(client.cookies["session_id"])) == {"seen": True}
+
+
+class _SignedSessionIds(HttpMiddleware):
+    """MicroPie's signed-session example: its own signed ``session_id`` cookie in hooks."""
+
+    def __init__(self, app: App, secret_key: str):
+        from itsdangerous import URLSafeTimedSerializer
+
+        self.app = app
+        self.serializer = URLSafeTimedSerializer(secret_key)
+
+    def _verified_id(self, request) -> str | None:
+        from itsdangerous import BadSignature
+
+        cookie = self.app._parse_cookies(request.headers.get("cookie", "")).get("session_id")
+        try:
+            return self.serializer.loads(cookie or "")
+        except BadSignature:
+            return None
+
+    async def before_request(self, request):
+        session_id = self._verified_id(request)
+        request.session = await self.app.session_backend.load(session_id) if session_id else {}
+        return None
+
+    async def after_request(self, request, status_code, response_body, extra_headers):
+        import uuid
+
+        if request.session:
+            session_id = self._verified_id(request)
+            if session_id is None:
+                session_id = str(uuid.uuid4())
+                signed = self.serializer.dumps(session_id)
+                extra_headers.append(("Set-Cookie", f"session_id={signed}; Path=/; HttpOnly"))
+            await self.app.session_backend.save(session_id, request.session, 3600)
+        return None
+
+
+def test_hook_that_sets_the_session_keeps_its_own_cookie(client_factory):
+    class Root(App):
+        async def index(self):
+            self.request.session["visits"] = self.request.session.get("visits", 0) + 1
+            return f"You have visited {self.request.session['visits']} times."
+
+    app = Root()
+    app.middlewares.append(_SignedSessionIds(app, "my-secret-key"))
+    client = client_factory(app)
+    first = client.get("/")
+    assert len(first.headers.get_list("set-cookie")) == 1  # the hook's, not micropie's
+    signed = client.cookies["session_id"]
+    assert "." in signed  # itsdangerous-signed, not micropie's bare UUID
+    texts = [client.get("/").text for _ in range(2)]
+    assert texts == ["You have visited 2 times.", "You have visited 3 times."]
+    assert client.cookies["session_id"] == signed
+    assert "set-cookie" not in client.get("/").headers

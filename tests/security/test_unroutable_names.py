@@ -97,8 +97,10 @@ def assert_still_serves(client):
 
 
 def test_app_public_names_were_computed():
-    assert {"run", "mount", "request", "add_middleware", "wsgi_app"} <= set(APP_PUBLIC)
-    assert {"middlewares", "router", "session_backend", "startup_handlers"} <= set(INSTANCE_PUBLIC)
+    assert {"run", "mount", "request", "add_middleware", "wsgi_app", "session_backend"} <= set(
+        APP_PUBLIC
+    )
+    assert {"middlewares", "ws_middlewares", "startup_handlers"} <= set(INSTANCE_PUBLIC)
 
 
 @pytest.mark.parametrize("name", APP_PUBLIC + INSTANCE_PUBLIC)
