@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from .converters import Converter, converter_for, is_list_annotation
 from .exceptions import bad_request
 from .request import Request
+from .uploads import is_file_annotation
 
 __all__ = [
     "HandlerPlan",
@@ -82,6 +83,9 @@ class Param:
     default: Any
     convert: Converter | None
     many: bool
+    #: Annotated ``UploadedFile``: binds only from an uploaded file, never a path
+    #: segment, query or body field.
+    file: bool = False
 
     @property
     def required(self) -> bool:
@@ -144,6 +148,8 @@ def _param(parameter: inspect.Parameter, hints: dict[str, Any]) -> Param:
     annotation = hints.get(parameter.name, _EMPTY)
     if annotation is _EMPTY or isinstance(annotation, str):
         return Param(parameter.name, parameter.default, None, False)
+    if is_file_annotation(annotation):
+        return Param(parameter.name, parameter.default, None, False, file=True)
     return Param(
         parameter.name,
         parameter.default,
@@ -274,6 +280,8 @@ def route_name(name: str, ws: bool) -> str | None:
 
 def _lookup(param: Param, request: Request) -> Any:
     """The value for a named parameter from query, body or files; ``_EMPTY`` if none."""
+    if param.file:
+        return request.files.get(param.name, _EMPTY)
     values = request.query_params.get(param.name)
     if values is not None:
         return values if param.many else values[0]
@@ -343,7 +351,7 @@ def bind_arguments(
     count = len(segments)
     index = 0
     for param in plan.positional:
-        if index < count:
+        if index < count and not param.file:
             args.append(_convert(param, segments[index]))
             index += 1
         else:

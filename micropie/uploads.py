@@ -19,6 +19,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import types
+import typing
 import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,7 +36,14 @@ from .body import Limits, receive_within, timed_out, too_large
 from .exceptions import MultipartFileError, bad_request
 from .request import Request
 
-__all__ = ["UploadError", "UploadedFile", "finish_uploads", "safe_filename", "start_multipart"]
+__all__ = [
+    "UploadError",
+    "UploadedFile",
+    "finish_uploads",
+    "is_file_annotation",
+    "safe_filename",
+    "start_multipart",
+]
 
 logger = logging.getLogger("micropie")
 
@@ -192,6 +201,17 @@ class UploadedFile:
 
 
 _ITEM_KEYS = frozenset({"filename", "content_type", "content", "headers", "name", "raw_filename"})
+
+
+def is_file_annotation(annotation: Any) -> bool:
+    """True for ``UploadedFile`` and ``UploadedFile | None``: such parameters bind files only."""
+    if annotation is UploadedFile:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        args = typing.get_args(annotation)
+        return UploadedFile in args and all(a in (UploadedFile, type(None)) for a in args)
+    return False
 
 
 def _path_inside(directory: Path, name: str) -> Path:

@@ -62,3 +62,19 @@ def test_uploads_note_after_the_file_is_kept(client_factory: ClientFactory, tmp_
 def test_uploads_form_sends_the_note_first(client_factory: ClientFactory, tmp_path: Path) -> None:
     page = client_factory(Uploads(tmp_path)).get("/").text
     assert page.index('name="note"') < page.index('name="file"')
+
+
+def test_uploads_file_never_comes_from_the_query_or_a_text_field(
+    client_factory: ClientFactory, tmp_path: Path
+) -> None:
+    client = client_factory(Uploads(tmp_path))
+    missing = (400, "400 Bad Request: Missing required parameter 'file'")
+    for response in (
+        client.post("/upload?file=x"),
+        client.post("/upload", data={"file": "x"}),
+    ):
+        assert (response.status_code, response.text) == missing
+    response = client.post("/upload?file=x", files={"file": ("real.txt", b"real")})
+    assert response.status_code == 200
+    assert (tmp_path / "real.txt").read_bytes() == b"real"
+    assert [p.name for p in tmp_path.iterdir()] == ["real.txt"]

@@ -18,7 +18,7 @@ from urllib.parse import quote_from_bytes
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from micropie import App, methods
+from micropie import App, UploadedFile, methods
 from tests.security.raw import body_receive, call
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -79,7 +79,7 @@ class FuzzTarget(App):
         body = await self.request.body()
         return {"json": self.request.get_json, "form": self.request.body_params, "len": len(body)}
 
-    async def upload(self, *, file=None, note: str = ""):
+    async def upload(self, *, file: UploadedFile | None = None, note: str = ""):
         expect("upload", note=(note, str))
         if file is None:
             return "no file"

@@ -177,6 +177,51 @@ def test_missing_required_file_is_400(client_factory: ClientFactory) -> None:
     assert response.text == "400 Bad Request: Missing required parameter 'file'"
 
 
+class FileOnly(App):
+    async def upload(self, file: UploadedFile, name: str = "-"):
+        return {"type": type(file).__name__, "data": (await file.read()).decode(), "name": name}
+
+    async def maybe(self, file: UploadedFile | None = None):
+        return "none" if file is None else (await file.read()).decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        ("/upload?file=x", {}),
+        ("/upload?file", {}),
+        ("/upload", {"data": {"file": "x"}}),
+        ("/upload", {"files": {"file": (None, "x")}}),
+        ("/upload", {"json": {"file": "x"}}),
+    ],
+    ids=["query", "bare-query", "urlencoded", "multipart-text", "json"],
+)
+def test_file_parameter_never_binds_a_string(
+    client_factory: ClientFactory, path: str, kwargs: dict[str, object]
+) -> None:
+    client = client_factory(FileOnly())
+    response = client.post(path, **kwargs)
+    assert (response.status_code, response.text) == (
+        400,
+        "400 Bad Request: Missing required parameter 'file'",
+    )
+    assert client.post(path.replace("upload", "maybe"), **kwargs).text == "none"
+
+
+def test_file_parameter_takes_no_path_segment(client_factory: ClientFactory) -> None:
+    client = client_factory(FileOnly())
+    files = {"file": ("f.txt", b"real")}
+    answer = client.post("/upload/bob", files=files).json()
+    assert answer == {"type": "UploadedFile", "data": "real", "name": "bob"}
+    assert client.post("/maybe/x", files=files).status_code == 404
+
+
+def test_real_upload_wins_over_query_and_text_field(client_factory: ClientFactory) -> None:
+    files = [("file", (None, "text")), ("file", ("f.txt", b"real"))]
+    response = client_factory(FileOnly()).post("/upload?file=query", files=files)
+    assert response.json() == {"type": "UploadedFile", "data": "real", "name": "-"}
+
+
 def test_unread_upload_is_drained(client_factory: ClientFactory) -> None:
     class Ignore(App):
         async def upload(self, file):
