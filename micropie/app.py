@@ -16,6 +16,7 @@ import contextlib
 import inspect
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -205,11 +206,14 @@ class App:
         extra_headers: Sequence[tuple[str, str]] | None = None,
         status: int = 302,
     ) -> tuple[int, str, list[tuple[str, str]]]:
-        """A redirect response tuple; non-ASCII in the path is percent-encoded."""
+        """A redirect response tuple; non-ASCII in the path is percent-encoded.
+
+        The query string is left as it is, except that spaces, control characters and
+        text beyond latin-1 (which a header cannot carry) are percent-encoded too.
+        """
         path, mark, query = location.partition("?")
         safe_path = quote(path, safe="/:@!$&'()*+,;=%#~-._")
-        # The query is left as it is, except characters a header cannot carry at all.
-        safe_query = "".join(char if ord(char) < 256 else quote(char) for char in query)
+        safe_query = _UNSENDABLE_IN_QUERY.sub(_percent_encode, query)
         headers = [("Location", safe_path + mark + safe_query), *(extra_headers or [])]
         return status, "", headers
 
@@ -450,6 +454,13 @@ _APP_ATTRIBUTES = frozenset(name for name in dir(App) if not name.startswith("__
         "wsgi_app",
     }
 )
+
+
+_UNSENDABLE_IN_QUERY = re.compile("[\x00-\x20\x7f\u0100-\U0010ffff]")
+
+
+def _percent_encode(match: re.Match[str]) -> str:
+    return quote(match.group(), safe="")
 
 
 def _body_and_cookie(scope: Scope) -> tuple[bool, bool]:

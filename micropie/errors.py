@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
 from .request import Request
-from .responses import drop_unsafe_headers
+from .responses import drop_unsafe_headers, sendable_headers
 from .routing import is_async_callable
 
 __all__ = ["INTERNAL_ERROR_BODY", "ErrorResponder"]
@@ -96,9 +96,10 @@ class ErrorResponder:
 
 def default_http_response(exc: HTTPException) -> Response:
     """``HTTPException(code, detail)`` as ``code`` with ``detail`` as plain text."""
+    headers = sendable_headers(exc.headers) if exc.headers else None
     if exc.status_code in (204, 304):
-        return Response(status_code=exc.status_code, headers=exc.headers)
-    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+        return Response(status_code=exc.status_code, headers=headers)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=headers)
 
 
 async def _call_handler(handler: ExceptionHandler, request: Request, exc: Exception) -> Any:

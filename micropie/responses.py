@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,6 +25,8 @@ __all__ = [
     "drop_unsafe_headers",
     "dumps_json",
     "header_list",
+    "sendable_headers",
+    "sendable_value",
     "send_result",
     "split_result",
 ]
@@ -39,6 +42,18 @@ _CONTENT_TYPE = b"content-type"
 _CONTENT_LENGTH = b"content-length"
 _HTML_HEADER = (_CONTENT_TYPE, HTML_CONTENT_TYPE)
 _JSON_HEADER = (_CONTENT_TYPE, JSON_CONTENT_TYPE)
+
+# What HTTP/1.1 servers (h11, httptools) accept: a token as name; a value without control
+# characters other than TAB, without DEL and within latin-1, with no surrounding blanks.
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_RAW_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
+_RAW_UNSENDABLE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+_BLANKS = " \t"
+_DROPPED = (
+    "dropped response header %r: CR or LF, another control character or text beyond "
+    "latin-1 in its name or value"
+)
 
 
 def split_result(result: Any) -> tuple[int, Any, Headers]:
@@ -60,29 +75,48 @@ def header_list(headers: HeaderItems | None) -> Headers:
     return [(str(k), str(v)) for k, v in headers]
 
 
+def sendable_value(name: str, value: str) -> str | None:
+    """``value`` without surrounding blanks, or ``None`` (logged) if no server can send it.
+
+    A server sends a token ``name`` with a value free of CR, LF, NUL, DEL and other
+    control characters (TAB aside) and within latin-1; anything else is dropped.
+    """
+    value = value.strip(_BLANKS)
+    if _TOKEN.fullmatch(name) and not _UNSENDABLE.search(value):
+        return value
+    logger.warning(_DROPPED, name)
+    return None
+
+
+def sendable_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers of ``headers`` a server can send (see :func:`sendable_value`)."""
+    sendable = {name: sendable_value(name, value) for name, value in headers.items()}
+    return {name: value for name, value in sendable.items() if value is not None}
+
+
 def _encode_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
     raw: list[tuple[bytes, bytes]] = []
     for name, value in headers:
-        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
-            logger.warning("dropped response header %r: CR or LF in name or value", name)
-            continue
-        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        sendable = sendable_value(name, value)
+        if sendable is not None:
+            raw.append((name.lower().encode("ascii"), sendable.encode("latin-1")))
     return raw
 
 
 def drop_unsafe_headers(response: Response) -> None:
-    """Remove headers whose name or value holds CR or LF from a Starlette response."""
+    """Remove headers a server cannot send (see :func:`sendable_value`) from ``response``."""
     raw = response.raw_headers
-    safe = [(name, value) for name, value in raw if not _has_line_break(name + value)]
-    if len(safe) != len(raw):
-        logger.warning(
-            "dropped %d response header(s): CR or LF in name or value", len(raw) - len(safe)
-        )
-        response.raw_headers = safe
+    safe = [(name, value.strip(b" \t")) for name, value in raw]
+    safe = [(name, value) for name, value in safe if _is_sendable_raw(name, value)]
+    if safe != raw:
+        raw[:] = safe  # in place: the response's MutableHeaders share this list
 
 
-def _has_line_break(data: bytes) -> bool:
-    return b"\r" in data or b"\n" in data
+def _is_sendable_raw(name: bytes, value: bytes) -> bool:
+    if _RAW_TOKEN.fullmatch(name) and not _RAW_UNSENDABLE.search(value):
+        return True
+    logger.warning(_DROPPED, name.decode("latin-1"))
+    return False
 
 
 def _is_stream(body: Any) -> bool:
