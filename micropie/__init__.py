@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from .app import App
 from .csrf import CSRFMiddleware
-from .exceptions import ConnectionClosed, HTTPException, MissingDependencyError, MultipartFileError
+from .exceptions import (
+    ConnectionClosed,
+    HTTPException,
+    MissingDependencyError,
+    MultipartFileError,
+    RequestValidationError,
+)
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, WebSocketRequest, current_request
 from .routing import limits, methods
@@ -47,6 +53,7 @@ __all__ = [
     "MultipartFileError",
     "RedisSessionBackend",
     "Request",
+    "RequestValidationError",
     "SessionBackend",
     "SessionCookieTooLarge",
     "UploadedFile",

@@ -32,10 +32,17 @@ from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ._optional import require
 from .body import DEFAULT_LIMITS, Limits, parse_body
-from .errors import INTERNAL_ERROR_BODY, ErrorResponder
+from .errors import ErrorResponder
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, current_request
-from .responses import Headers, header_list, is_generator_function, send_result, split_result
+from .responses import (
+    Headers,
+    header_list,
+    is_generator_function,
+    is_whole_body,
+    send_result,
+    split_result,
+)
 from .routing import (
     HandlerPlan,
     bind_arguments,
@@ -107,6 +114,7 @@ class App:
         max_form_parts: int | None = DEFAULT_LIMITS.max_form_parts,
         body_timeout: float | None = DEFAULT_LIMITS.body_timeout,
         websocket_origins: Sequence[str] | None = None,
+        json_errors: bool = False,
     ) -> None:
         #: :class:`HttpMiddleware` hooks, run in order around every HTTP handler.
         self.middlewares: list[HttpMiddleware] = []
@@ -124,7 +132,7 @@ class App:
         self._limits = Limits(max_body_size, max_form_field_size, max_form_parts, body_timeout)
         self._templates = Templates(templates_dir)
         self._debug = debug
-        self._errors = ErrorResponder(exception_handlers or {}, debug)
+        self._errors = ErrorResponder(exception_handlers or {}, debug, json_errors)
         self._user_lifespan = lifespan
         self._user_middleware = list(middleware or [])
         self._middleware_stack: ASGIApp | None = None
@@ -249,7 +257,7 @@ class App:
     def _build_middleware_stack(self) -> ASGIApp:
         # HTTPException and exception handlers are answered by self._errors inside the
         # catch-all routes (and around each mount), so no ExceptionMiddleware is needed.
-        error_handler = self._errors.server_error_handler
+        error_handler = self._errors.last_resort_handler
         stack = [
             Middleware(ServerErrorMiddleware, handler=error_handler, debug=self._debug),
             *self._user_middleware,
@@ -402,7 +410,7 @@ class App:
             if not self._errors.answers_as_500(exc):
                 raise
             logger.exception("Handler %r raised", plan.name)
-            return 500, INTERNAL_ERROR_BODY, _TEXT_PLAIN()
+            return self._errors.internal_error()
 
     async def _finish(self, request: Request, status: int, body: Any, headers: Headers) -> None:
         if self.middlewares:
@@ -410,7 +418,7 @@ class App:
         if request._session_managed and (request.session or request._session_cookie_sent):
             if PARENT_REQUEST_KEY not in request.scope:  # a handing-off parent saves it
                 await self._sessions.commit(request, headers)
-        if _starts_response_early(body):
+        if not is_whole_body(body):  # streams and Responses may fail after starting
             request._response_started = True
         else:
             # The server may copy this task's context while we send (uvicorn's keep-alive
@@ -478,10 +486,6 @@ def _body_and_cookie(scope: Scope) -> tuple[bool, bool]:
     return has_body, has_cookie
 
 
-def _TEXT_PLAIN() -> Headers:
-    return [("content-type", "text/plain; charset=utf-8")]
-
-
 def _leave_context(request: Request) -> None:
     """Unset :data:`current_request` for ``request`` (once)."""
     token = request._context_token
@@ -500,8 +504,3 @@ async def _call_maybe_async(func: Callable[[], Any]) -> None:
     result = func()
     if inspect.isawaitable(result):
         await result
-
-
-def _starts_response_early(body: Any) -> bool:
-    """Streams and Starlette responses may fail after the response has started."""
-    return not isinstance(body, str | bytes | dict | list) and body is not None

@@ -3,7 +3,10 @@
 :class:`ErrorResponder` answers what dispatch raises: an ``HTTPException`` becomes its
 status and detail, any exception may go to a handler registered Starlette-style with
 ``App(exception_handlers={404: fn, ValueError: fn})``, and anything else is logged to
-the ``micropie`` logger and answered ``500 Internal Server Error``.
+the ``micropie`` logger and answered ``500 Internal Server Error``. A model parameter's
+invalid body (:class:`~micropie.exceptions.RequestValidationError`) answers 422 with the
+JSON list of its errors. With ``json_errors`` every one of these answers is JSON,
+``{"detail": ...}``, as API clients expect.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import ClientDisconnect
+from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp
 
+from .exceptions import RequestValidationError
 from .request import Request
-from .responses import drop_unsafe_headers, sendable_headers
+from .responses import Headers, drop_unsafe_headers, dumps_json, sendable_headers
 from .routing import is_async_callable
 
 __all__ = ["INTERNAL_ERROR_BODY", "ErrorResponder"]
@@ -28,14 +33,18 @@ __all__ = ["INTERNAL_ERROR_BODY", "ErrorResponder"]
 logger = logging.getLogger("micropie")
 
 INTERNAL_ERROR_BODY = "500 Internal Server Error"
+_JSON = "application/json"
 ExceptionHandler = Callable[..., Any]
 
 
 class ErrorResponder:
     """Answers exceptions raised while handling a request."""
 
-    def __init__(self, handlers: Mapping[Any, ExceptionHandler], debug: bool) -> None:
+    def __init__(
+        self, handlers: Mapping[Any, ExceptionHandler], debug: bool, json_errors: bool = False
+    ) -> None:
         self.debug = debug
+        self.json_errors = json_errors
         self.status_handlers: dict[int, ExceptionHandler] = {
             k: v for k, v in handlers.items() if isinstance(k, int)
         }
@@ -44,6 +53,10 @@ class ErrorResponder:
         }
         #: 500 / Exception handlers run in Starlette's ServerErrorMiddleware.
         self.server_error_handler = handlers.get(500, handlers.get(Exception))
+        #: What Starlette's ServerErrorMiddleware answers with (None: its plain 500).
+        self.last_resort_handler = self.server_error_handler or (
+            _json_server_error if json_errors else None
+        )
 
     def wrap_mounted(self, app: ASGIApp) -> ASGIApp:
         """Give a mounted app the same handling of ``HTTPException`` and handlers."""
@@ -81,17 +94,53 @@ class ErrorResponder:
         if handler is not None:
             response = await _call_handler(handler, request, exc)
         elif isinstance(exc, HTTPException):
-            response = default_http_response(exc)
+            response = self.http_response(exc)
         elif self.debug or self.server_error_handler is not None:
             raise exc
         else:
             logger.error(
                 "Unhandled error in %s %s", request.method, request.scope.get("path"), exc_info=exc
             )
-            response = PlainTextResponse(INTERNAL_ERROR_BODY, status_code=500)
+            status, body, headers = self.internal_error()
+            response = Response(body, 500, dict(headers))
         if response is not None:
             drop_unsafe_headers(response)
             await response(request.scope, request._receive, request._send)
+
+    def http_response(self, exc: HTTPException) -> Response:
+        """The answer for an ``HTTPException`` micropie raised or let through."""
+        headers = sendable_headers(exc.headers) if exc.headers else None
+        if isinstance(exc, RequestValidationError):
+            body: Any = {"detail": exc.errors} if self.json_errors else exc.errors
+            return Response(dumps_json(body), 422, headers, media_type=_JSON)
+        if self.json_errors and exc.status_code not in (204, 304):
+            content = dumps_json({"detail": plain_detail(exc)})
+            return Response(content, exc.status_code, headers, media_type=_JSON)
+        return default_http_response(exc)
+
+    def internal_error(self) -> tuple[int, str | bytes, Headers]:
+        """The 500 answer micropie gives for a handler that raised."""
+        if self.json_errors:
+            return 500, _JSON_SERVER_ERROR, [("content-type", _JSON)]
+        return 500, INTERNAL_ERROR_BODY, [("content-type", "text/plain; charset=utf-8")]
+
+
+_JSON_SERVER_ERROR = dumps_json({"detail": "Internal Server Error"})
+
+
+async def _json_server_error(request: StarletteRequest, exc: Exception) -> Response:
+    return Response(_JSON_SERVER_ERROR, 500, media_type=_JSON)
+
+
+def plain_detail(exc: HTTPException) -> str:
+    """An error's detail without micropie's ``"400 Bad Request: "`` prefix."""
+    detail = exc.detail
+    prefix = f"{exc.status_code} "
+    if not detail.startswith(prefix):
+        return detail
+    rest = detail[len(prefix) :]
+    _, colon, reason = rest.partition(": ")
+    return reason if colon else rest
 
 
 def default_http_response(exc: HTTPException) -> Response:

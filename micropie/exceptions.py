@@ -7,9 +7,12 @@ Exception tree::
      ├── MultipartFileError                     an upload broke while being read
      ├── ConnectionClosed                       the websocket peer has gone
      └── starlette.exceptions.HTTPException     turned into a response (4xx/5xx)
+          └── RequestValidationError            a model parameter's body is invalid (422)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.exceptions import HTTPException
 
@@ -18,6 +21,7 @@ __all__ = [
     "HTTPException",
     "MissingDependencyError",
     "MultipartFileError",
+    "RequestValidationError",
     "bad_request",
 ]
 
@@ -48,3 +52,15 @@ class ConnectionClosed(Exception):
 def bad_request(detail: str) -> HTTPException:
     """Build the 400 answer micropie gives for client input it cannot use."""
     return HTTPException(400, f"400 Bad Request: {detail}")
+
+
+class RequestValidationError(HTTPException):
+    """A model parameter could not be built from the body: answered 422 with ``errors``.
+
+    ``errors`` is a list of ``{"loc": [...], "msg": str, "type": str}``; ``loc`` starts
+    with ``"body"`` (and the parameter's name when the body held it under that key).
+    """
+
+    def __init__(self, errors: list[dict[str, Any]], loc: tuple[str | int, ...] = ()) -> None:
+        super().__init__(422, "422 Unprocessable Content")
+        self.errors = [{**error, "loc": [*loc, *error["loc"]]} for error in errors]

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .streaming import dumps_json, send_stream
+from .typed import model_encoder
 from .types import HeaderItems
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "header_list",
     "sendable_headers",
     "sendable_value",
+    "is_whole_body",
     "send_result",
     "split_result",
 ]
@@ -122,7 +124,16 @@ def _is_sendable_raw(name: bytes, value: bytes) -> bool:
 def _is_stream(body: Any) -> bool:
     if isinstance(body, str | bytes | bytearray | memoryview | dict | list):
         return False
+    if model_encoder(type(body)) is not None:  # a model is iterable only by accident
+        return False
     return hasattr(body, "__aiter__") or isinstance(body, Iterable)
+
+
+def is_whole_body(body: Any) -> bool:
+    """Whether ``body`` is sent in one piece (not a stream or a Starlette response)."""
+    if body is None or isinstance(body, str | bytes | dict | list):
+        return True
+    return model_encoder(type(body)) is not None
 
 
 def _body_bytes(body: Any) -> tuple[bytes, tuple[bytes, bytes]]:
@@ -135,6 +146,9 @@ def _body_bytes(body: Any) -> tuple[bytes, tuple[bytes, bytes]]:
         return dumps_json(body), _JSON_HEADER
     if body is None:
         return b"", _HTML_HEADER
+    encode = model_encoder(type(body))
+    if encode is not None:
+        return encode(body), _JSON_HEADER
     return str(body).encode("utf-8"), _HTML_HEADER
 
 

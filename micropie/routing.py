@@ -20,6 +20,7 @@ from .converters import Converter, converter_for, is_list_annotation
 from .exceptions import bad_request
 from .request import Request
 from .uploads import is_file_annotation
+from .typed import BodyModel, body_model
 
 __all__ = [
     "HandlerPlan",
@@ -86,6 +87,7 @@ class Param:
     #: Annotated ``UploadedFile``: binds only from an uploaded file, never a path
     #: segment, query or body field.
     file: bool = False
+    annotation: Any = _EMPTY
 
     @property
     def required(self) -> bool:
@@ -108,6 +110,8 @@ class HandlerPlan:
     #: Names ``**kwargs`` never collects: the named parameters and the function's own
     #: ``self`` (and a ``ws_`` handler's websocket), which a keyword would collide with.
     reserved: frozenset[str] = frozenset()
+    #: Model parameters, built from the body and passed by keyword (micropie.typed).
+    models: tuple[BodyModel, ...] = ()
 
     @property
     def takes_path(self) -> bool:
@@ -116,7 +120,13 @@ class HandlerPlan:
 
     @property
     def takes_nothing(self) -> bool:
-        return not (self.positional or self.keyword_only or self.var_positional or self.var_keyword)
+        return not (
+            self.positional
+            or self.keyword_only
+            or self.var_positional
+            or self.var_keyword
+            or self.models
+        )
 
     def rejects_extra(self, segments: Sequence[str]) -> bool:
         """True when more path segments arrive than the parameters can take (404)."""
@@ -149,13 +159,24 @@ def _param(parameter: inspect.Parameter, hints: dict[str, Any]) -> Param:
     if annotation is _EMPTY or isinstance(annotation, str):
         return Param(parameter.name, parameter.default, None, False)
     if is_file_annotation(annotation):
-        return Param(parameter.name, parameter.default, None, False, file=True)
+        return Param(parameter.name, parameter.default, None, False, True, annotation)
     return Param(
         parameter.name,
         parameter.default,
         converter_for(annotation),
         is_list_annotation(annotation),
+        annotation=annotation,
     )
+
+
+def _body_model(parameter: inspect.Parameter, hints: dict[str, Any]) -> BodyModel | None:
+    """The body model a parameter is built from, when its annotation is a model type."""
+    if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+        return None
+    model = body_model(parameter.name, hints.get(parameter.name), parameter.default)
+    if model is not None and parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+        raise TypeError(f"model parameter {parameter.name!r} must not be positional-only")
+    return model
 
 
 def plan_handler(name: str, func: Callable[..., Any]) -> HandlerPlan:
@@ -166,18 +187,28 @@ def plan_handler(name: str, func: Callable[..., Any]) -> HandlerPlan:
     keyword_only: list[Param] = []
     var_positional: Param | None = None
     var_keyword = False
+    models: list[BodyModel] = []
+    positional_model = False
     for parameter in signature.parameters.values():
         kind = parameter.kind
-        if kind is inspect.Parameter.VAR_POSITIONAL:
+        model = _body_model(parameter, hints)
+        if model is not None:
+            models.append(model)
+            positional_model = positional_model or kind is not inspect.Parameter.KEYWORD_ONLY
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
             var_positional = _param(parameter, hints)
         elif kind is inspect.Parameter.VAR_KEYWORD:
             var_keyword = True
-        elif kind is inspect.Parameter.KEYWORD_ONLY:
+        elif kind is inspect.Parameter.KEYWORD_ONLY or positional_model:
+            # Path segments fill positional parameters up to the first model parameter;
+            # the ones after it bind by name.
             keyword_only.append(_param(parameter, hints))
         else:
             positional.append(_param(parameter, hints))
+    if positional_model and var_positional is not None:
+        raise TypeError(f"handler {name!r}: model parameters cannot be combined with *args")
     target = getattr(func, "__func__", func)
-    named = {p.name for p in positional + keyword_only}
+    named = {p.name for p in positional + keyword_only} | {model.name for model in models}
     return HandlerPlan(
         name=name,
         func=func,
@@ -189,6 +220,7 @@ def plan_handler(name: str, func: Callable[..., Any]) -> HandlerPlan:
         methods=getattr(target, _METHODS_ATTR, None),
         limits=getattr(target, _LIMITS_ATTR, {}),
         reserved=frozenset(named | _keyword_names(func)),
+        models=tuple(models),
     )
 
 
@@ -344,8 +376,9 @@ def bind_arguments(
 ) -> tuple[list[Any], dict[str, Any]]:
     """Bind path segments, query, body and files to ``plan``'s parameters (SPEC §2).
 
-    Raises a 400 ``HTTPException`` for a missing or unconvertible value and a 404
-    one when path segments are left over that no parameter accepts.
+    Raises a 400 ``HTTPException`` for a missing or unconvertible value, a 404 one
+    when path segments are left over that no parameter accepts, and a 422
+    ``RequestValidationError`` when a model parameter's body is invalid.
     """
     args: list[Any] = []
     count = len(segments)
@@ -363,6 +396,9 @@ def bind_arguments(
     elif index < count:
         raise not_found()
     kwargs = {param.name: _resolve(param, request) for param in plan.keyword_only}
+    if plan.models:
+        for model in plan.models:
+            kwargs[model.name] = model.bind(request)
     if plan.var_keyword:
         extra = _extra_fields(plan, request)
         extra.update(kwargs)

@@ -18,13 +18,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from .typed import json_default
+
 __all__ = ["dumps_json", "iterate_stream", "send_stream"]
 
 logger = logging.getLogger("micropie")
 
 
 def _dumps_stdlib(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    return text.encode("utf-8")
 
 
 try:  # orjson is optional (extra "all"); fall back to the standard library.
@@ -35,7 +38,7 @@ try:  # orjson is optional (extra "all"); fall back to the standard library.
     def dumps_json(value: Any) -> bytes:
         """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
         try:
-            return orjson.dumps(value, option=_ORJSON_OPTIONS)
+            return orjson.dumps(value, default=json_default, option=_ORJSON_OPTIONS)
         except TypeError:  # what orjson refuses (e.g. integers over 64 bits) json may take
             return _dumps_stdlib(value)
 

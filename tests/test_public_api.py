@@ -19,6 +19,7 @@ EXPECTED = [
     "MultipartFileError",
     "RedisSessionBackend",
     "Request",
+    "RequestValidationError",
     "SessionBackend",
     "SessionCookieTooLarge",
     "UploadedFile",

@@ -1,0 +1,438 @@
+"""Models: typed values returned as JSON and typed parameters built from bodies (SPEC §13).
+
+A *model* is a dataclass, a Pydantic model, a msgspec ``Struct``, a ``NamedTuple`` or a
+``TypedDict``. Returned, one (or a list of them) answers JSON through the fast encoder
+(:func:`model_encoder`, :func:`json_default`). As a parameter annotation, a dataclass,
+Pydantic model or Struct is built from the request body by a :class:`BodyModel`, planned
+once per handler; invalid input raises :class:`~micropie.exceptions.RequestValidationError`.
+
+Pydantic and msgspec are optional (``micropie[typed]``): nothing here imports them unless
+a type that belongs to them is in use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib
+import inspect
+import types
+import typing
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Union
+
+from .converters import converter_for, is_list_annotation
+from .exceptions import RequestValidationError
+
+if TYPE_CHECKING:
+    from .request import Request
+
+__all__ = [
+    "BodyModel",
+    "ErrorItem",
+    "body_model",
+    "is_model",
+    "json_default",
+    "model_encoder",
+    "model_fields",
+    "model_kind",
+    "optional_inner",
+]
+
+#: One validation error as answered in a 422 body.
+ErrorItem = dict[str, Any]
+#: Builds a model from received data; ``(data, from_form)`` → value, or raises _Invalid.
+Validator = Callable[[Any, bool], Any]
+#: Encodes one value as JSON bytes.
+Encoder = Callable[[Any], bytes]
+
+PYDANTIC = "pydantic"
+MSGSPEC = "msgspec"
+DATACLASS = "dataclass"
+NAMEDTUPLE = "namedtuple"
+TYPEDDICT = "typeddict"
+#: Kinds a parameter may be built from (TypedDict/NamedTuple are returned only).
+BODY_KINDS = frozenset({PYDANTIC, MSGSPEC, DATACLASS})
+
+_EMPTY = inspect.Parameter.empty
+_KINDS: dict[Any, str | None] = {}
+_ENCODERS: dict[type, Encoder | None] = {}
+
+
+# -- what a model is ------------------------------------------------------------------
+
+
+def model_kind(annotation: Any) -> str | None:
+    """Which kind of model the type ``annotation`` is, or ``None`` for anything else."""
+    try:
+        return _KINDS[annotation]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable annotations are never models
+        return None
+    kind = _KINDS[annotation] = _kind_of(annotation)
+    return kind
+
+
+def _kind_of(cls: Any) -> str | None:
+    if not isinstance(cls, type):
+        return None
+    if typing.is_typeddict(cls):
+        return TYPEDDICT
+    if "__pydantic_validator__" in dir(cls) and hasattr(cls, "__pydantic_fields__"):
+        return PYDANTIC
+    if hasattr(cls, "__struct_fields__") and hasattr(cls, "__struct_config__"):
+        return MSGSPEC
+    if dataclasses.is_dataclass(cls):
+        return DATACLASS
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        return NAMEDTUPLE
+    return None
+
+
+def is_model(value: Any) -> bool:
+    """Whether ``value`` is a model instance, answered as JSON and never streamed."""
+    return model_encoder(type(value)) is not None
+
+
+def optional_inner(annotation: Any) -> Any | None:
+    """``T`` for ``Optional[T]`` / ``T | None``, else ``None``."""
+    origin = typing.get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        args = typing.get_args(annotation)
+        rest = [arg for arg in args if arg is not type(None)]
+        if len(rest) == 1 and len(args) == 2:
+            return rest[0]
+    return None
+
+
+def model_fields(cls: type) -> dict[str, Any]:
+    """A model's field names and their annotations, in declaration order."""
+    kind = model_kind(cls)
+    if kind == PYDANTIC:
+        fields: Mapping[str, Any] = cls.__pydantic_fields__  # type: ignore[attr-defined]
+        return {name: info.annotation for name, info in fields.items()}
+    if kind == MSGSPEC:
+        structs = importlib.import_module("msgspec.structs")
+        return {info.name: info.type for info in structs.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    if kind == DATACLASS:
+        return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+    if kind == NAMEDTUPLE:
+        return {name: hints.get(name, Any) for name in cls._fields}  # type: ignore[attr-defined]
+    if kind == TYPEDDICT:
+        return hints
+    raise TypeError(f"{cls!r} is not a model")
+
+
+# -- models answered as JSON ----------------------------------------------------------
+
+
+def model_encoder(cls: type) -> Encoder | None:
+    """The JSON encoder for instances of ``cls`` when it is a model, else ``None``.
+
+    Pydantic and msgspec types use their own encoders; dataclasses and named tuples go
+    through micropie's JSON encoder (orjson when installed). Decided once per type.
+    """
+    try:
+        return _ENCODERS[cls]
+    except KeyError:
+        encoder = _ENCODERS[cls] = _encoder_for(cls)
+        return encoder
+
+
+def _encoder_for(cls: type) -> Encoder | None:
+    kind = model_kind(cls)
+    if kind is None or kind == TYPEDDICT:  # a TypedDict value is a plain dict
+        return None
+    if kind == PYDANTIC:
+        to_json: Encoder = cls.__pydantic_serializer__.to_json  # type: ignore[attr-defined]
+        return to_json
+    if kind == MSGSPEC:
+        msgspec_json = importlib.import_module("msgspec.json")
+        encode: Encoder = msgspec_json.Encoder().encode
+        return encode
+    from .streaming import dumps_json
+
+    return dumps_json
+
+
+def json_default(value: Any) -> Any:
+    """Plain JSON data for a model nested in a body (the JSON encoders' ``default``)."""
+    kind = model_kind(type(value))
+    if kind == PYDANTIC:
+        serializer = type(value).__pydantic_serializer__
+        return serializer.to_python(value, mode="json")
+    if kind == MSGSPEC:
+        return importlib.import_module("msgspec").to_builtins(value)
+    if kind == DATACLASS:
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if kind == NAMEDTUPLE:
+        return value._asdict()
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# -- models built from the request body --------------------------------------------------
+
+
+class _Invalid(Exception):
+    """Raised by a validator: the errors, located relative to the model."""
+
+    def __init__(self, errors: list[ErrorItem]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+@dataclasses.dataclass(frozen=True)
+class BodyModel:
+    """How one model parameter is built from the body; planned once per handler.
+
+    A JSON object holding a key named like the parameter gives that key's value,
+    unless the model itself has a field of that name; otherwise the whole body is
+    the model's data. A form body is always the whole model.
+    """
+
+    name: str
+    annotation: Any
+    default: Any
+    nullable: bool
+    embeddable: bool
+    list_fields: frozenset[str]
+    validate: Validator
+
+    def bind(self, request: Request) -> Any:
+        """The validated model for ``request``; raises ``RequestValidationError`` (422)."""
+        json_object = request._json_object
+        loc: tuple[str, ...] = ("body",)
+        form = False
+        if json_object is not None:
+            data: Any = json_object
+            if self.embeddable and self.name in json_object:
+                data = json_object[self.name]
+                loc = ("body", self.name)
+        elif not isinstance(request.get_json, dict):  # a JSON body that is not an object
+            data = request.get_json
+        elif request.body_params:
+            data = self._form_data(request.body_params)
+            form = True
+        elif self.default is not _EMPTY:
+            return self.default
+        else:
+            raise RequestValidationError([_error([], "Field required", "missing")], loc)
+        if data is None and self.nullable:
+            return None
+        try:
+            return self.validate(data, form)
+        except _Invalid as exc:
+            raise RequestValidationError(exc.errors, loc) from None
+
+    def _form_data(self, fields: dict[str, list[str]]) -> dict[str, Any]:
+        many = self.list_fields
+        return {key: values if key in many else values[0] for key, values in fields.items()}
+
+
+def body_model(name: str, annotation: Any, default: Any) -> BodyModel | None:
+    """The :class:`BodyModel` for a parameter, or ``None`` when it is not a model type."""
+    inner = optional_inner(annotation)
+    target = annotation if inner is None else inner
+    kind = model_kind(target)
+    if kind not in BODY_KINDS:
+        return None
+    fields = model_fields(target)
+    return BodyModel(
+        name=name,
+        annotation=target,
+        default=default,
+        nullable=inner is not None,
+        embeddable=name not in fields,
+        list_fields=frozenset(key for key, value in fields.items() if is_list_annotation(value)),
+        validate=_validator(target, kind),
+    )
+
+
+def _error(loc: list[str | int], msg: str, kind: str) -> ErrorItem:
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+def _validator(cls: type, kind: str | None) -> Validator:
+    if kind == PYDANTIC:
+        return _pydantic_validator(cls)
+    if kind == MSGSPEC:
+        return _msgspec_validator(cls)
+    check = _check_for(cls, {})
+
+    def validate_dataclass(data: Any, form: bool) -> Any:
+        errors: list[ErrorItem] = []
+        value = check(data, [], errors)
+        if errors:
+            raise _Invalid(errors)
+        return value
+
+    return validate_dataclass
+
+
+def _pydantic_validator(cls: type) -> Validator:
+    pydantic = importlib.import_module("pydantic")
+    validate_python = cls.__pydantic_validator__.validate_python  # type: ignore[attr-defined]
+
+    def validate_pydantic(data: Any, form: bool) -> Any:
+        try:
+            return validate_python(data)
+        except pydantic.ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            raise _Invalid([_error(list(e["loc"]), e["msg"], e["type"]) for e in errors]) from None
+
+    return validate_pydantic
+
+
+def _msgspec_validator(cls: type) -> Validator:
+    msgspec = importlib.import_module("msgspec")
+
+    def validate_msgspec(data: Any, form: bool) -> Any:
+        try:
+            return msgspec.convert(data, cls, strict=not form)
+        except msgspec.ValidationError as exc:
+            raise _Invalid([_msgspec_error(str(exc))]) from None
+
+    return validate_msgspec
+
+
+def _msgspec_error(message: str) -> ErrorItem:
+    """msgspec's one-line error (``Expected `int`, got `str` - at `$.a[0]```) as an item."""
+    text, _, where = message.partition(" - at `$")
+    loc = _msgspec_loc(where.rstrip("`"))
+    missing = "missing required field `"
+    if missing in text:
+        loc.append(text.split(missing, 1)[1].rstrip("`"))
+        return _error(loc, "Field required", "missing")
+    return _error(loc, text, "invalid")
+
+
+def _msgspec_loc(path: str) -> list[str | int]:
+    loc: list[str | int] = []
+    for part in path.replace("[", ".[").split("."):
+        if not part:
+            continue
+        if part.startswith("[") and part.endswith("]"):
+            index = part[1:-1]
+            loc.append(int(index) if index.lstrip("-").isdigit() else index)
+        else:
+            loc.append(part)
+    return loc
+
+
+# -- micropie's own validation of plain dataclasses ---------------------------------------
+
+#: Checks one value at a location, appending errors; returns the converted value.
+_Check = Callable[[Any, list[str | int], list[ErrorItem]], Any]
+
+_TYPE_NAMES: dict[Any, str] = {
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    str: "string",
+    bytes: "string",
+    uuid.UUID: "UUID",
+    datetime.date: "date",
+    datetime.datetime: "datetime",
+}
+
+
+def _check_for(annotation: Any, building: dict[type, _Check]) -> _Check:
+    """The check for one annotation: nested dataclasses, Optional, lists, §2 scalars."""
+    kind = model_kind(annotation)
+    if kind == DATACLASS:
+        return _dataclass_check(annotation, building)
+    if kind in (PYDANTIC, MSGSPEC):
+        return _delegated_check(_validator(annotation, kind))
+    inner = optional_inner(annotation)
+    if inner is not None:
+        return _nullable_check(_check_for(inner, building))
+    if annotation is list or typing.get_origin(annotation) is list:
+        args = typing.get_args(annotation)
+        return _list_check(_check_for(args[0], building) if args else None)
+    convert = converter_for(annotation)
+    if convert is None:
+        return _accept
+    return _scalar_check(convert, _TYPE_NAMES.get(annotation, "value"))
+
+
+def _accept(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+    return value
+
+
+def _scalar_check(convert: Callable[[Any], Any], name: str) -> _Check:
+    message = f"Input should be a valid {name}"
+
+    def check_scalar(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+        try:
+            return convert(value)
+        except (ValueError, TypeError, OverflowError):
+            errors.append(_error(loc, message, "invalid"))
+            return None
+
+    return check_scalar
+
+
+def _nullable_check(check: _Check) -> _Check:
+    def check_nullable(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+        return None if value is None else check(value, loc, errors)
+
+    return check_nullable
+
+
+def _list_check(item: _Check | None) -> _Check:
+    def check_list(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+        if not isinstance(value, list):
+            errors.append(_error(loc, "Input should be a valid list", "list_type"))
+            return None
+        if item is None:
+            return value
+        return [item(v, [*loc, i], errors) for i, v in enumerate(value)]
+
+    return check_list
+
+
+def _delegated_check(validate: Validator) -> _Check:
+    def check_delegated(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+        try:
+            return validate(value, False)
+        except _Invalid as exc:
+            errors.extend({**e, "loc": [*loc, *e["loc"]]} for e in exc.errors)
+            return None
+
+    return check_delegated
+
+
+def _dataclass_check(cls: type, building: dict[type, _Check]) -> _Check:
+    """Check a mapping into ``cls``: required fields present, each field's type."""
+    if cls in building:
+        return building[cls]
+    checks: list[tuple[str, bool, _Check]] = []
+
+    def check_dataclass(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+        if not isinstance(value, Mapping):
+            errors.append(_error(loc, "Input should be an object", "model_type"))
+            return None
+        kwargs: dict[str, Any] = {}
+        before = len(errors)
+        for name, required, check in checks:
+            if name in value:
+                kwargs[name] = check(value[name], [*loc, name], errors)
+            elif required:
+                errors.append(_error([*loc, name], "Field required", "missing"))
+        return cls(**kwargs) if len(errors) == before else None
+
+    building[cls] = check_dataclass
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        checks.append((f.name, required, _check_for(hints.get(f.name, Any), building)))
+    return check_dataclass

@@ -1,0 +1,419 @@
+"""SPEC §13: models returned as JSON, model parameters built from bodies, 422s, json_errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import NamedTuple, Optional, TypedDict
+
+import msgspec
+import pydantic
+import pytest
+from starlette.exceptions import HTTPException
+
+from micropie import App, RequestValidationError, methods
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int = 0
+
+
+@dataclasses.dataclass
+class Path:
+    name: str
+    points: list[Point]
+    closed: bool = False
+    created: Optional[datetime.date] = None
+
+
+class User(pydantic.BaseModel):
+    id: int
+    name: str
+    tags: list[str] = []
+
+
+class Item(msgspec.Struct):
+    sku: str
+    qty: int = 1
+
+
+class Pair(NamedTuple):
+    left: int
+    right: str
+
+
+class Movie(TypedDict):
+    title: str
+    year: int
+
+
+class Note(pydantic.BaseModel):
+    note: str
+
+
+class Returns(App):
+    async def dataclass(self):
+        return Point(1, 2)
+
+    async def pydantic(self):
+        return User(id=1, name="Ada")
+
+    async def struct(self):
+        return Item("abc", 2)
+
+    async def namedtuple(self):
+        return Pair(1, "one")
+
+    async def typeddict(self) -> Movie:
+        return Movie(title="Brazil", year=1985)
+
+    async def many(self):
+        return [User(id=1, name="Ada"), Point(3, 4), Item("x"), Pair(2, "two")]
+
+    async def nested(self):
+        return {"user": User(id=2, name="Bob"), "when": datetime.date(2024, 1, 2)}
+
+    async def created(self):
+        return 201, User(id=3, name="Cy"), {"x-id": "3"}
+
+    def sync_model(self):
+        return User(id=4, name="Di")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/dataclass", {"x": 1, "y": 2}),
+        ("/pydantic", {"id": 1, "name": "Ada", "tags": []}),
+        ("/struct", {"sku": "abc", "qty": 2}),
+        ("/namedtuple", {"left": 1, "right": "one"}),
+        ("/typeddict", {"title": "Brazil", "year": 1985}),
+        (
+            "/many",
+            [
+                {"id": 1, "name": "Ada", "tags": []},
+                {"x": 3, "y": 4},
+                {"sku": "x", "qty": 1},
+                {"left": 2, "right": "two"},
+            ],
+        ),
+        ("/nested", {"user": {"id": 2, "name": "Bob", "tags": []}, "when": "2024-01-02"}),
+        ("/sync_model", {"id": 4, "name": "Di", "tags": []}),
+    ],
+)
+def test_models_are_returned_as_json(client_factory, path, expected):
+    response = client_factory(Returns()).get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert response.json() == expected
+
+
+def test_model_return_in_a_tuple_keeps_status_and_headers(client_factory):
+    response = client_factory(Returns()).get("/created")
+    assert (response.status_code, response.headers["x-id"]) == (201, "3")
+    assert response.json() == {"id": 3, "name": "Cy", "tags": []}
+
+
+def test_model_head_answers_headers_only(client_factory):
+    response = client_factory(Returns()).head("/pydantic")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == b""
+
+
+class Params(App):
+    @methods("POST")
+    async def point(self, point: Point):
+        return {"type": type(point).__name__, "value": dataclasses.asdict(point)}
+
+    @methods("POST")
+    async def path(self, path: Path):
+        return path
+
+    @methods("POST")
+    async def user(self, user: User):
+        return {"type": type(user).__name__, "value": user.model_dump()}
+
+    @methods("POST")
+    async def item(self, item: Item):
+        return {"type": type(item).__name__, "value": msgspec.to_builtins(item)}
+
+    @methods("POST")
+    async def note(self, note: Note):
+        return note
+
+    @methods("POST")
+    async def both(self, user: User, item: Item):
+        return {"user": user.name, "item": item.sku}
+
+    @methods("POST", "PUT")
+    async def update(self, user_id: int, user: User, dry_run: bool = False):
+        return {"user_id": user_id, "name": user.name, "dry_run": dry_run}
+
+    @methods("POST")
+    async def maybe(self, point: Optional[Point] = None):
+        return {"point": None if point is None else dataclasses.asdict(point)}
+
+    @methods("POST")
+    def sync_user(self, user: User):
+        return user
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/point", {"x": 1, "y": 2}, {"type": "Point", "value": {"x": 1, "y": 2}}),
+        ("/point", {"x": "7"}, {"type": "Point", "value": {"x": 7, "y": 0}}),
+        (
+            "/user",
+            {"id": 1, "name": "Ada"},
+            {"type": "User", "value": {"id": 1, "name": "Ada", "tags": []}},
+        ),
+        ("/item", {"sku": "abc"}, {"type": "Item", "value": {"sku": "abc", "qty": 1}}),
+    ],
+)
+def test_model_parameter_from_the_whole_json_body(client_factory, path, body, expected):
+    response = client_factory(Params()).post(path, json=body)
+    assert response.status_code == 200, response.text
+    assert response.json() == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/point", {"point": {"x": 5}}, {"type": "Point", "value": {"x": 5, "y": 0}}),
+        (
+            "/user",
+            {"user": {"id": 2, "name": "Bo"}},
+            {"type": "User", "value": {"id": 2, "name": "Bo", "tags": []}},
+        ),
+        (
+            "/item",
+            {"item": {"sku": "q", "qty": 3}},
+            {"type": "Item", "value": {"sku": "q", "qty": 3}},
+        ),
+    ],
+)
+def test_model_parameter_from_the_body_key_of_its_name(client_factory, path, body, expected):
+    """The key named like the parameter wins over the whole body when present."""
+    response = client_factory(Params()).post(path, json=body)
+    assert response.status_code == 200, response.text
+    assert response.json() == expected
+
+
+def test_a_field_named_like_the_parameter_means_the_whole_body(client_factory):
+    response = client_factory(Params()).post("/note", json={"note": "hello"})
+    assert response.json() == {"note": "hello"}
+
+
+def test_two_model_parameters_each_take_their_key(client_factory):
+    body = {"user": {"id": 1, "name": "Ada"}, "item": {"sku": "abc"}}
+    response = client_factory(Params()).post("/both", json=body)
+    assert response.json() == {"user": "Ada", "item": "abc"}
+
+
+def test_path_segments_fill_parameters_before_the_model(client_factory):
+    client = client_factory(Params())
+    response = client.put("/update/7?dry_run=yes", json={"id": 1, "name": "Ada"})
+    assert response.json() == {"user_id": 7, "name": "Ada", "dry_run": True}
+    assert client.put("/update/7/8", json={"id": 1, "name": "Ada"}).status_code == 404
+
+
+def test_nested_dataclasses_and_lists_are_built(client_factory):
+    body = {"name": "tri", "points": [{"x": 0}, {"x": 1, "y": "2"}], "created": "2024-05-06"}
+    response = client_factory(Params()).post("/path", json=body)
+    assert response.json() == {
+        "name": "tri",
+        "points": [{"x": 0, "y": 0}, {"x": 1, "y": 2}],
+        "closed": False,
+        "created": "2024-05-06",
+    }
+
+
+@pytest.mark.parametrize("path", ["/point", "/user", "/item"])
+def test_model_parameter_from_a_form_body(client_factory, path):
+    fields = {
+        "/point": {"x": "3"},
+        "/user": {"id": "4", "name": "Fo"},
+        "/item": {"sku": "z", "qty": "2"},
+    }
+    response = client_factory(Params()).post(path, data=fields[path])
+    assert response.status_code == 200, response.text
+    value = response.json()["value"]
+    assert all(not isinstance(v, str) or k in ("name", "sku") for k, v in value.items())
+
+
+def test_form_list_fields_take_every_value(client_factory):
+    response = client_factory(Params()).post(
+        "/user",
+        content=b"id=1&name=A&tags=a&tags=b",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.json()["value"]["tags"] == ["a", "b"]
+
+
+def test_optional_model_parameter_takes_its_default_without_a_body(client_factory):
+    client = client_factory(Params())
+    assert client.post("/maybe").json() == {"point": None}
+    assert client.post("/maybe", json={"x": 1}).json() == {"point": {"x": 1, "y": 0}}
+
+
+def test_sync_handler_with_model_parameter(client_factory):
+    response = client_factory(Params()).post("/sync_user", json={"id": "5", "name": "E"})
+    assert response.json() == {"id": 5, "name": "E", "tags": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc", "kind"),
+    [
+        ("/point", {"x": "seven"}, ["body", "x"], "invalid"),
+        ("/point", {"y": 1}, ["body", "x"], "missing"),
+        ("/point", [1, 2], ["body"], "model_type"),
+        (
+            "/path",
+            {"name": "p", "points": [{"x": 1}, {"x": "a"}]},
+            ["body", "points", 1, "x"],
+            "invalid",
+        ),
+        ("/user", {"id": "x", "name": "Ada"}, ["body", "id"], "int_parsing"),
+        ("/user", {"name": "Ada"}, ["body", "id"], "missing"),
+        ("/user", {"user": {"id": "x", "name": "A"}}, ["body", "user", "id"], "int_parsing"),
+        ("/item", {"sku": 1}, ["body", "sku"], "invalid"),
+        ("/item", {"qty": 1}, ["body", "sku"], "missing"),
+        ("/item", "text", ["body"], "invalid"),
+    ],
+)
+def test_invalid_model_input_answers_422_with_errors(client_factory, path, body, loc, kind):
+    response = client_factory(Params()).post(path, json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    errors = response.json()
+    assert isinstance(errors, list) and errors
+    assert {"loc": loc, "type": kind} == {"loc": errors[0]["loc"], "type": errors[0]["type"]}
+    assert all(isinstance(error["msg"], str) and error["msg"] for error in errors)
+
+
+def test_missing_body_for_a_required_model_is_422(client_factory):
+    response = client_factory(Params()).post("/user")
+    assert response.status_code == 422
+    assert response.json() == [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
+
+
+def test_bad_json_stays_400_and_plain_types_keep_their_400s(client_factory):
+    client = client_factory(Params())
+    bad = client.post("/user", content=b"{", headers={"content-type": "application/json"})
+    assert (bad.status_code, bad.text) == (400, "400 Bad Request: Bad JSON")
+    response = client.put("/update/x", json={"id": 1, "name": "A"})
+    assert (response.status_code, response.text) == (
+        400,
+        "400 Bad Request: Invalid value for parameter 'user_id'",
+    )
+
+
+def test_validation_errors_reach_exception_handlers(client_factory):
+    async def handle(request, exc):
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"problems": len(exc.errors)}, status_code=400)
+
+    app = Params(exception_handlers={RequestValidationError: handle})
+    response = client_factory(app).post("/point", json={})
+    assert (response.status_code, response.json()) == (400, {"problems": 1})
+
+
+def test_model_parameters_plan_errors_are_raised_at_setup():
+    class Bad(App):
+        async def star(self, point: Point, *rest):
+            return "never"
+
+    with pytest.raises(TypeError, match="args"):
+        Bad()
+
+
+class Errors(App):
+    @methods("GET")
+    async def need(self, count: int):
+        return count
+
+    async def boom(self):
+        raise RuntimeError("boom")
+
+    async def teapot(self):
+        raise HTTPException(418, "short and stout")
+
+    @methods("POST")
+    async def point(self, point: Point):
+        return point
+
+
+@pytest.mark.parametrize(
+    ("call", "status", "detail"),
+    [
+        (lambda c: c.get("/nowhere"), 404, "Not Found"),
+        (lambda c: c.get("/need"), 400, "Missing required parameter 'count'"),
+        (lambda c: c.get("/need?count=x"), 400, "Invalid value for parameter 'count'"),
+        (lambda c: c.post("/need"), 405, "Method Not Allowed"),
+        (
+            lambda c: c.post("/point", content=b"{", headers={"content-type": "application/json"}),
+            400,
+            "Bad JSON",
+        ),
+        (lambda c: c.get("/boom"), 500, "Internal Server Error"),
+        (lambda c: c.get("/teapot"), 418, "short and stout"),
+        (
+            lambda c: c.post(
+                "/point", content=b"x" * 2048, headers={"content-type": "application/json"}
+            ),
+            413,
+            "Payload Too Large",
+        ),
+    ],
+)
+def test_json_errors_answer_every_error_as_json(client_factory, call, status, detail):
+    client = client_factory(
+        Errors(json_errors=True, max_body_size=1024), raise_server_exceptions=False
+    )
+    response = call(client)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": detail}
+
+
+def test_json_errors_wrap_validation_errors_in_detail(client_factory):
+    response = client_factory(Errors(json_errors=True)).post("/point", json={"x": "a"})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {"loc": ["body", "x"], "msg": "Input should be a valid integer", "type": "invalid"}
+        ]
+    }
+
+
+def test_json_errors_keep_the_allow_header(client_factory):
+    response = client_factory(Errors(json_errors=True)).post("/need")
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+def test_without_json_errors_errors_stay_text(client_factory):
+    client = client_factory(Errors(), raise_server_exceptions=False)
+    assert client.get("/nowhere").text == "404 Not Found"
+    assert client.get("/boom").text == "500 Internal Server Error"
+
+
+def test_json_errors_for_errors_raised_by_middleware(client_factory):
+    from micropie import HttpMiddleware
+
+    class Broken(HttpMiddleware):
+        async def before_request(self, request):
+            raise RuntimeError("hook")
+
+        async def after_request(self, request, status_code, response_body, extra_headers):
+            return None
+
+    app = Errors(json_errors=True)
+    app.middlewares.append(Broken())
+    response = client_factory(app, raise_server_exceptions=False).get("/need?count=1")
+    assert (response.status_code, response.json()) == (500, {"detail": "Internal Server Error"})
