@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import NamedTuple, Optional, TypedDict
+from typing import NamedTuple, TypedDict
 
 import msgspec
 import pydantic
@@ -25,7 +25,7 @@ class Path:
     name: str
     points: list[Point]
     closed: bool = False
-    created: Optional[datetime.date] = None
+    created: datetime.date | None = None
 
 
 class User(pydantic.BaseModel):
@@ -154,7 +154,7 @@ class Params(App):
         return {"user_id": user_id, "name": user.name, "dry_run": dry_run}
 
     @methods("POST")
-    async def maybe(self, point: Optional[Point] = None):
+    async def maybe(self, point: Point | None = None):
         return {"point": None if point is None else dataclasses.asdict(point)}
 
     @methods("POST")
