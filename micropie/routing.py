@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException
 from .converters import Converter, converter_for, is_list_annotation
 from .exceptions import bad_request
 from .request import Request
-from .uploads import is_file_annotation
 from .typed import BodyModel, body_model
+from .uploads import is_file_annotation
 
 __all__ = [
     "HandlerPlan",
