@@ -37,7 +37,7 @@ from .sse import EventSourceResponse, sse_event
 from .uploads import UploadedFile
 from .websockets import WebSocket
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 __all__ = [
     "SESSION_TIMEOUT",

@@ -17,6 +17,7 @@ import inspect
 import logging
 import os
 import re
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -52,6 +53,7 @@ from .routing import (
     resolve_path,
 )
 from .routing import route_name as _route_name
+from .serving import debug_from_environ, import_string, needs_import_string, serve, server_address
 from .sessions import SESSION_TIMEOUT, InMemorySessionBackend, SessionBackend, SessionManager
 from .subapps import PARENT_REQUEST_KEY, adopt_parent_state, hand_off
 from .templates import Templates
@@ -131,7 +133,7 @@ class App:
         )
         self._limits = Limits(max_body_size, max_form_field_size, max_form_parts, body_timeout)
         self._templates = Templates(templates_dir)
-        self._debug = debug
+        self._debug = debug = debug or debug_from_environ()
         self._errors = ErrorResponder(exception_handlers or {}, debug, json_errors)
         self._user_lifespan = lifespan
         self._user_middleware = list(middleware or [])
@@ -195,10 +197,28 @@ class App:
             wsgi = self.__dict__["_wsgi_adapter"] = a2wsgi.ASGIMiddleware(self)
         return wsgi
 
-    def run(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
-        """Serve the app with uvicorn (``pip install "micropie[standard]"``)."""
-        uvicorn = require("uvicorn", feature="App.run()", package="uvicorn")
-        uvicorn.run(self, host=host, port=port, **options)
+    def run(self, host: str | None = None, port: int | None = None, **options: Any) -> None:
+        """Serve the app with uvicorn (needs ``micropie[standard]``).
+
+        ``host`` and ``port`` default to ``$HOST`` and ``$PORT``, then ``127.0.0.1:8000``;
+        other keywords go to ``uvicorn.run``. ``debug=True`` shows tracebacks on the error
+        page. ``reload=True`` and ``workers=N`` re-import the app in new processes from
+        the module-level variable that holds it.
+        """
+        host, port = server_address(host, port)
+        debug = bool(options.pop("debug", False))
+        target: Any = self
+        if needs_import_string(options):
+            target = import_string(self, _caller_namespace())
+            if target is None:
+                raise RuntimeError(
+                    "app.run(reload=True) and app.run(workers=N) import the app again in new "
+                    "processes, so it must be a module-level variable (app = MyApp() at the "
+                    "top of a module); or run it with: micropie run module:app --reload"
+                )
+        elif debug:
+            self._enable_debug()
+        serve(target, host=host, port=port, debug=debug, **options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
@@ -249,6 +269,11 @@ class App:
         await send_result(scope, _no_receive, send, status_code, body, list(extra_headers or []))
 
     # -- set-up -------------------------------------------------------------------------
+
+    def _enable_debug(self) -> None:
+        if self._middleware_stack is not None:
+            raise RuntimeError("debug cannot be turned on after the application has started")
+        self._debug = self._errors.debug = True
 
     def _mount_index(self) -> int:
         routes: list[BaseRoute] = self._router.routes
@@ -498,6 +523,14 @@ async def _no_receive() -> Message:
     """A receive for hand-written ASGI code: the client never goes away."""
     await anyio.sleep_forever()
     raise AssertionError("unreachable")
+
+
+def _caller_namespace() -> dict[str, Any]:
+    """The globals of the nearest calling frame outside micropie (where the app lives)."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("micropie."):
+        frame = frame.f_back
+    return frame.f_globals
 
 
 async def _call_maybe_async(func: Callable[[], Any]) -> None:

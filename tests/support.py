@@ -86,31 +86,44 @@ def run_uvicorn(
     environment variables (the test can pass configuration this way).
     """
     port = free_port()
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"micropie-uvicorn-{port}.log"
     command = [
         sys.executable, "-m", "uvicorn", target,
         "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(workers), "--log-level", "warning",
         *(args or []),
     ]  # fmt: skip
+    env = {"PYTHONPATH": str(ROOT), **(env or {})}
+    return start_server(command, port, env=env, cwd=cwd, timeout=timeout)
+
+
+def start_server(
+    command: list[str],
+    port: int,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 20.0,
+) -> UvicornServer:
+    """Start ``command`` (a server that will listen on 127.0.0.1:``port``) and wait until
+    it answers HTTP; its output goes to a log file (``server.log()``)."""
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"micropie-uvicorn-{port}.log"
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
             command,
             cwd=cwd,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            env={**os.environ, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    log.close()  # the child has its own handle
     server = UvicornServer(process, port, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited early:\n{server.log()}")
+            raise RuntimeError(f"server exited early:\n{server.log()}")
         try:
             httpx.get(server.url + "/", timeout=1.0)
             return server
         except httpx.HTTPError:
             time.sleep(0.1)
     server.stop()
-    raise RuntimeError(f"uvicorn did not start within {timeout}s:\n{server.log()}")
+    raise RuntimeError(f"server did not start within {timeout}s:\n{server.log()}")

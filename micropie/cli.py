@@ -1,0 +1,107 @@
+"""The ``micropie`` command line.
+
+``micropie run module:app`` serves an app with uvicorn. Each subcommand is one
+``add_<name>_command`` function that adds its parser and sets ``handler``, the function
+that runs it and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .exceptions import MissingDependencyError
+from .serving import DEFAULT_HOST, DEFAULT_PORT, serve, server_address
+
+__all__ = ["build_parser", "main"]
+
+Subcommands = Any  # argparse's _SubParsersAction is private
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``micropie`` parser with one subparser per command."""
+    parser = argparse.ArgumentParser(
+        prog="micropie", description="MicroPie, the ultra-micro ASGI web framework."
+    )
+    parser.add_argument("--version", action="version", version=f"micropie {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add_run_command(commands)
+    return parser
+
+
+def import_target(text: str) -> str:
+    """Check the ``module:attribute`` form of an app's import string."""
+    module, _, attribute = text.partition(":")
+    if not module or not attribute:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an import string: write module:attribute, e.g. app:app"
+        )
+    return text
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def add_run_command(commands: Subcommands) -> None:
+    """``micropie run module:app [--host H] [--port P] [--reload | --workers N] [--debug]``."""
+    run = commands.add_parser(
+        "run",
+        help="serve an app with uvicorn",
+        description="Serve an app with uvicorn, importing it from the current directory.",
+    )
+    run.add_argument("app", type=import_target, metavar="MODULE:APP", help="e.g. app:app")
+    run.add_argument("--host", help=f"address to bind (default: $HOST or {DEFAULT_HOST})")
+    run.add_argument("--port", type=int, help=f"port to bind (default: $PORT or {DEFAULT_PORT})")
+    processes = run.add_mutually_exclusive_group()
+    processes.add_argument(
+        "--reload", action="store_true", help="restart when a file under this directory changes"
+    )
+    processes.add_argument(
+        "--workers", type=positive_int, help="number of worker processes (default: 1)"
+    )
+    run.add_argument("--debug", action="store_true", help="show tracebacks on the error page")
+    run.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Serve ``args.app`` until interrupted."""
+    try:
+        host, port = server_address(args.host, args.port)
+    except ValueError as exc:
+        print(f"micropie run: {exc}", file=sys.stderr)
+        return 2
+    # Like ``python -m uvicorn``: the app's module is found from the current directory.
+    sys.path.insert(0, os.getcwd())
+    try:
+        serve(
+            args.app,
+            host=host,
+            port=port,
+            debug=args.debug,
+            reload=args.reload,
+            workers=args.workers,
+        )
+    except MissingDependencyError as exc:
+        print(f"micropie run: {exc}", file=sys.stderr)
+        return 1
+    return 0

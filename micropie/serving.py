@@ -1,0 +1,88 @@
+"""Serving an app with uvicorn: what ``App.run()`` and ``micropie run`` share.
+
+The address comes from the arguments, else the ``HOST`` / ``PORT`` environment variables,
+else ``127.0.0.1:8000``. Reloading and several workers make uvicorn import the app afresh
+in child processes, so they need the app as an import string (``"module:attribute"``);
+:func:`import_string` finds it for an app held in a module-level variable. ``debug``
+reaches those children through the ``MICROPIE_DEBUG`` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ._optional import require
+
+__all__ = [
+    "DEBUG_ENV",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "debug_from_environ",
+    "import_string",
+    "serve",
+    "server_address",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+#: Set to ``1`` to turn on the debug error page of every ``App`` created afterwards.
+DEBUG_ENV = "MICROPIE_DEBUG"
+
+
+def server_address(
+    host: str | None, port: int | None, default_port: int = DEFAULT_PORT
+) -> tuple[str, int]:
+    """``(host, port)``: the given values, else ``$HOST`` / ``$PORT``, else the defaults."""
+    if host is None:
+        host = os.environ.get("HOST") or DEFAULT_HOST
+    if port is None:
+        text = os.environ.get("PORT") or str(default_port)
+        try:
+            port = int(text)
+        except ValueError:
+            raise ValueError(f"PORT must be a port number, not {text!r}") from None
+    return host, port
+
+
+def debug_from_environ() -> bool:
+    """Whether ``$MICROPIE_DEBUG`` asks for the debug error page."""
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def needs_import_string(options: Mapping[str, Any]) -> bool:
+    """Whether uvicorn will import the app in child processes (reload, several workers)."""
+    return bool(options.get("reload")) or (options.get("workers") or 1) > 1
+
+
+def serve(app: Any, *, host: str, port: int, debug: bool = False, **options: Any) -> None:
+    """Run uvicorn on ``app`` (an ASGI app, or an import string for reload/workers)."""
+    uvicorn = require("uvicorn", feature="serving an app", package="uvicorn")
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+    uvicorn.run(app, host=host, port=port, **options)
+
+
+def import_string(app: object, namespace: Mapping[str, Any]) -> str | None:
+    """``"module:name"`` for the module-level variable of ``namespace`` that holds ``app``."""
+    module = _module_name(namespace)
+    if module is None:
+        return None
+    for name, value in namespace.items():
+        if value is app and not name.startswith("__"):
+            return f"{module}:{name}"
+    return None
+
+
+def _module_name(namespace: Mapping[str, Any]) -> str | None:
+    name = namespace.get("__name__")
+    if name not in ("__main__", "__mp_main__"):
+        return name if isinstance(name, str) else None
+    spec = namespace.get("__spec__")
+    if spec is not None:  # python -m package.module
+        module: str = spec.name
+        return module
+    path = namespace.get("__file__")  # python app.py: its directory is sys.path[0]
+    return Path(path).stem if isinstance(path, str) else None

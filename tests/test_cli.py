@@ -1,0 +1,224 @@
+"""The ``micropie`` command line and ``app.run()``, each serving a real uvicorn process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from micropie import __version__
+from micropie.serving import import_string
+from tests.support import UvicornServer, free_port, start_server, wait_until
+
+pytestmark = pytest.mark.server
+
+MICROPIE = str(Path(sys.executable).with_name("micropie"))
+
+APP_SOURCE = """
+import os
+
+from micropie import App
+
+
+class MyApp(App):
+    async def index(self):
+        return "{greeting}"
+
+    async def pid(self):
+        return {{"pid": os.getpid()}}
+
+    async def boom(self):
+        raise ValueError("kaboom")
+
+
+app = MyApp()
+
+if __name__ == "__main__":
+    app.run({run_arguments})
+"""
+
+
+def write_app(directory: Path, greeting: str = "one", run_arguments: str = "") -> Path:
+    path = directory / "app.py"
+    path.write_text(APP_SOURCE.format(greeting=greeting, run_arguments=run_arguments))
+    return path
+
+
+StartServer = Callable[..., UvicornServer]
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[StartServer]:
+    """Start ``command`` in ``tmp_path`` on a free port (``{port}`` in it is replaced)."""
+    servers: list[UvicornServer] = []
+
+    def run(command: list[str], env: dict[str, str] | None = None) -> UvicornServer:
+        port = free_port()
+        command = [part.replace("{port}", str(port)) for part in command]
+        server = start_server(command, port, env={"PORT": str(port), **(env or {})}, cwd=tmp_path)
+        servers.append(server)
+        return server
+
+    yield run
+    for server in servers:
+        server.stop()
+
+
+def get_text(url: str) -> str:
+    return httpx.get(url, timeout=5).text
+
+
+def test_run_serves_the_app_on_the_given_port(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path)
+    server = start([MICROPIE, "run", "app:app", "--host", "127.0.0.1", "--port", "{port}"])
+    assert get_text(server.url + "/") == "one"
+    assert httpx.get(server.url + "/boom", timeout=5).text == "500 Internal Server Error"
+
+
+def test_run_takes_host_and_port_from_the_environment(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path)
+    server = start([MICROPIE, "run", "app:app"], env={"HOST": "127.0.0.1"})
+    assert get_text(server.url + "/") == "one"
+
+
+def test_run_with_workers_starts_that_many_processes(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path)
+    server = start([sys.executable, "-m", "micropie", "run", "app:app", "--workers", "2"])
+    assert wait_until(lambda: server.log().count("Application startup complete.") == 2, 30)
+    assert httpx.get(server.url + "/pid", timeout=5).json()["pid"] != server.pid
+
+
+def test_run_with_reload_serves_the_edited_code(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path, "one")
+    server = start([MICROPIE, "run", "app:app", "--reload"])
+    assert get_text(server.url + "/") == "one"
+    write_app(tmp_path, "two")
+    assert wait_until(lambda: _text_or_none(server.url + "/") == "two", 30), server.log()
+
+
+def test_run_with_debug_shows_the_traceback(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path)
+    server = start([MICROPIE, "run", "app:app", "--debug"])
+    response = httpx.get(server.url + "/boom", timeout=5)
+    assert response.status_code == 500
+    assert "ValueError: kaboom" in response.text
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["run", "app"], "'app' is not an import string: write module:attribute"),
+        (["run", "app:app", "--workers", "0"], "0 is less than 1"),
+        (["run", "app:app", "--reload", "--workers", "2"], "not allowed with argument"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(arguments: list[str], message: str) -> None:
+    result = subprocess.run([MICROPIE, *arguments], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_a_bad_port_in_the_environment_is_reported(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [MICROPIE, "run", "app:app"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "PORT": "eighty"},
+    )
+    assert result.returncode == 2
+    assert "PORT must be a port number, not 'eighty'" in result.stderr
+
+
+def test_a_missing_module_is_reported(tmp_path: Path) -> None:
+    port = str(free_port())
+    result = subprocess.run(
+        [MICROPIE, "run", "nowhere:app", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert 'Could not import module "nowhere"' in result.stdout + result.stderr
+
+
+def test_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "micropie", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == f"micropie {__version__}"
+
+
+# -- app.run() ----------------------------------------------------------------------------
+
+
+def test_app_run_takes_the_port_from_the_environment(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path)
+    server = start([sys.executable, "app.py"])
+    assert get_text(server.url + "/") == "one"
+
+
+def test_app_run_reload_reimports_the_script(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path, "one", "reload=True")
+    server = start([sys.executable, "app.py"])
+    assert get_text(server.url + "/") == "one"
+    write_app(tmp_path, "two", "reload=True")
+    assert wait_until(lambda: _text_or_none(server.url + "/") == "two", 30), server.log()
+
+
+def test_app_run_debug_shows_the_traceback(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path, run_arguments="debug=True")
+    server = start([sys.executable, "app.py"])
+    assert "ValueError: kaboom" in get_text(server.url + "/boom")
+
+
+def test_app_run_debug_reaches_reloaded_processes(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path, run_arguments="reload=True, debug=True")
+    server = start([sys.executable, "app.py"])
+    assert "ValueError: kaboom" in get_text(server.url + "/boom")
+
+
+def test_app_run_reload_needs_a_module_level_app(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from micropie import App
+
+            def main():
+                App().run(reload=True)
+
+            main()
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "it must be a module-level variable" in result.stderr
+    assert "micropie run module:app --reload" in result.stderr
+
+
+def test_import_string_names_the_module_variable() -> None:
+    app = object()
+    assert import_string(app, {"__name__": "shop.web", "app": app}) == "shop.web:app"
+    script = {"__name__": "__main__", "__spec__": None, "__file__": "/srv/site.py", "web": app}
+    assert import_string(app, script) == "site:web"
+    assert import_string(app, {"__name__": "shop.web", "other": object()}) is None
+
+
+def _text_or_none(url: str) -> str | None:
+    try:
+        return get_text(url)
+    except httpx.HTTPError:
+        return None
