@@ -1,9 +1,9 @@
 """The :class:`App` base class: set-up, the ASGI entry point and HTTP dispatch.
 
-A request flows through Starlette's error and exception middleware, any user
-Starlette middleware and the :class:`~starlette.routing.Router`; mounts are matched
-first and the last two routes are catch-alls that hand HTTP requests to
-:meth:`App._handle_http` and websockets to :mod:`micropie.websockets`.
+A request flows through Starlette's error middleware, any user Starlette middleware
+and the app's :class:`~micropie.routes.AppRouter`; mounts and explicit routes are
+matched first, then HTTP requests go to :meth:`App._handle_http` and websockets to
+:mod:`micropie.websockets`, which find their handler with one dictionary lookup.
 
 HTTP dispatch reads as steps: resolve the handler → parse the body → load the
 session → ``before_request`` hooks → bind arguments → call → ``after_request`` hooks
@@ -24,11 +24,12 @@ from urllib.parse import quote
 
 import anyio
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import cookie_parser
-from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ._optional import require
@@ -44,6 +45,7 @@ from .responses import (
     send_result,
     split_result,
 )
+from .routes import AppRouter, attach_route
 from .routing import (
     HandlerPlan,
     bind_arguments,
@@ -61,36 +63,6 @@ from .templates import Templates
 __all__ = ["App"]
 
 logger = logging.getLogger("micropie")
-
-
-class _CatchAllRoute(Route):
-    """The last HTTP route: matches every path without a regex."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http":
-            return Match.NONE, {}
-        return Match.FULL, {"endpoint": self.endpoint, "path_params": {}}
-
-
-class _CatchAllWebSocketRoute(WebSocketRoute):
-    """The last websocket route: matches every path without a regex."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "websocket":
-            return Match.NONE, {}
-        return Match.FULL, {"endpoint": self.endpoint, "path_params": {}}
-
-
-class _Endpoint:
-    """The ASGI app behind a catch-all route (an object, so Starlette calls it as ASGI)."""
-
-    __slots__ = ("handle",)
-
-    def __init__(self, handle: Callable[[Scope, Receive, Send], Any]) -> None:
-        self.handle = handle
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.handle(scope, receive, send)
 
 
 class App:
@@ -141,17 +113,14 @@ class App:
         self._websocket_origins = None if websocket_origins is None else set(websocket_origins)
         self._handlers = build_handler_table(self, App)
         self._ws_handlers = build_handler_table(self, App, ws=True)
+        for key, plan in self._handlers.items():
+            attach_route(self, key, plan)
+        for key, plan in self._ws_handlers.items():
+            attach_route(self, key, plan, ws=True)
         self._dynamic_plans: dict[str, HandlerPlan] = {}
-        # The Starlette router: mounts first, then the catch-all HTTP and websocket routes.
+        # The Starlette router: mounts and explicit routes, then one route per handler.
         # Private, so a subclass may keep its own ``self.router`` (MicroPie's examples do).
-        self._router = Router(
-            routes=[
-                _CatchAllRoute("/{path:path}", endpoint=_Endpoint(self._handle_http)),
-                _CatchAllWebSocketRoute("/{path:path}", endpoint=_Endpoint(self._handle_websocket)),
-            ],
-            redirect_slashes=False,
-            lifespan=self._lifespan,
-        )
+        self._router = AppRouter(self, self._lifespan, self._errors.wrap_mounted)
 
     # -- public API -----------------------------------------------------------------
 
@@ -174,10 +143,46 @@ class App:
     def session_backend(self, backend: SessionBackend) -> None:
         self._sessions.use_backend(backend)
 
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """The route table: mounts and explicit routes, then one route per handler.
+
+        Each handler's route is a Starlette ``Route`` (``WebSocketRoute`` for ``ws_``
+        handlers) whose ``path`` is its template, ``name`` the handler's name,
+        ``endpoint`` the handler and ``plan`` its parameters.
+        """
+        return self._router.routes
+
     def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
         """Serve ``app`` (e.g. ``StaticFiles``) under ``path``, matched before handlers."""
-        mounted = Mount(path, app=self._errors.wrap_mounted(app), name=name)
-        self._router.routes.insert(self._mount_index(), mounted)
+        self._router.mount(path, app, name=name)
+
+    def add_route(
+        self,
+        path: str,
+        route: Callable[..., Any],
+        methods: list[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> None:
+        """Add a Starlette route (``route(request) -> Response``), matched before handlers."""
+        self._router.add_route(
+            path, route, methods=methods, name=name, include_in_schema=include_in_schema
+        )
+
+    def add_websocket_route(
+        self, path: str, route: Callable[..., Any], name: str | None = None
+    ) -> None:
+        """Add a Starlette websocket route (``route(websocket)``), matched before handlers."""
+        self._router.add_websocket_route(path, route, name=name)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        """The URL path of handler or route ``name`` (Starlette's ``NoMatchFound`` if none).
+
+        Path parameters fill the handler's template; other parameters it binds go to
+        the query string.
+        """
+        return self._router.url_path_for(name, **path_params)
 
     def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
         """Wrap the whole app in a Starlette middleware (CORS, GZip, ...)."""
@@ -275,10 +280,6 @@ class App:
             raise RuntimeError("debug cannot be turned on after the application has started")
         self._debug = self._errors.debug = True
 
-    def _mount_index(self) -> int:
-        routes: list[BaseRoute] = self._router.routes
-        return max(len(routes) - 2, 0)
-
     def _build_middleware_stack(self) -> ASGIApp:
         # HTTPException and exception handlers are answered by self._errors inside the
         # catch-all routes (and around each mount), so no ExceptionMiddleware is needed.
@@ -328,6 +329,8 @@ class App:
         plan = self._dynamic_plans.get(name)
         if plan is None or plan.func is not value:
             plan = self._dynamic_plans[name] = plan_handler(name, value)
+            if _route_name(name, ws=False) is not None:
+                attach_route(self, name, plan)
         return plan
 
     def _private_plan(self, name: str) -> HandlerPlan | None:
@@ -340,6 +343,32 @@ class App:
         plan = self._dynamic_plans.get(name)
         if plan is None:
             plan = self._dynamic_plans[name] = plan_handler(name, getattr(self, name))
+        return plan
+
+    def _plan_named(self, name: str) -> HandlerPlan | None:
+        """The routed plan of the handler called ``name`` (``ws_`` ones included)."""
+        if name.startswith("ws_"):
+            return self._ws_handlers.get(name[3:])
+        plan = self._find_handler(name)
+        return plan if plan is not None and plan.route is not None else None
+
+    def _names_a_handler(self, segment: str, protocol: str) -> bool:
+        """Whether a first path segment would reach a handler of its own."""
+        if protocol == "websocket":
+            return segment in self._ws_handlers
+        return self._find_handler(segment) is not None
+
+    def _explicit_handler(self, request: Request) -> HandlerPlan | None:
+        """The handler a middleware chose with ``request._route_handler`` (SPEC §7)."""
+        scope = request.scope
+        scope.pop("route", None)
+        scope.pop("endpoint", None)
+        plan = self._find_handler(request._route_handler or "", allow_private=True)
+        if plan is None or plan.rejects_extra(request.path_params):
+            return None
+        if plan.route is not None:
+            scope["route"] = plan.route
+        scope["endpoint"] = plan.func
         return plan
 
     # -- HTTP dispatch --------------------------------------------------------------------
@@ -361,6 +390,12 @@ class App:
     async def _dispatch(self, request: Request) -> None:
         scope = request.scope
         plan, segments = resolve_path(request.route_path, self._find_handler)
+        if plan is not None:
+            if plan.rejects_extra(segments):
+                plan = None
+            else:  # the Starlette convention monitoring tools read (404s carry no route)
+                scope["route"] = plan.route
+                scope["endpoint"] = plan.func
         middlewares = self.middlewares
         if plan is None and not middlewares:
             raise not_found()
@@ -384,9 +419,9 @@ class App:
                 await self._hand_off(request)
                 return
             if request._route_handler is not None:
-                plan = self._find_handler(request._route_handler, allow_private=True)
+                plan = self._explicit_handler(request)
                 segments = list(request.path_params)
-        if plan is None or plan.rejects_extra(segments):
+        if plan is None:
             raise not_found()
         request.path_params = segments
         if plan.methods is not None and request.method not in plan.methods:

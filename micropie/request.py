@@ -139,6 +139,19 @@ class Request:
         root_path: str = self.scope.get("root_path", "")
         return root_path
 
+    def url_for(self, name: str, /, **params: Any) -> URL:
+        """The absolute URL of this app's handler or route ``name``, below its mount point.
+
+        Path parameters fill the handler's template, other parameters it binds go to the
+        query string; Starlette's ``NoMatchFound`` when nothing has that name.
+        """
+        app = self.scope.get("app")
+        if app is None:
+            raise RuntimeError("url_for needs the request of an app (scope['app'] is unset)")
+        base = {**self.scope, "path": self.root_path.rstrip("/") + "/", "query_string": b""}
+        url: URL = app.url_path_for(name, **params).make_absolute_url(URL(scope=base))
+        return url
+
     @property
     def route_path(self) -> str:
         """The path below where the app is mounted (``root_path`` removed)."""

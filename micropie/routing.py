@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
 
 from .converters import Converter, converter_for, is_list_annotation
 from .exceptions import bad_request
@@ -112,6 +113,8 @@ class HandlerPlan:
     reserved: frozenset[str] = frozenset()
     #: Model parameters, built from the body and passed by keyword (micropie.typed).
     models: tuple[BodyModel, ...] = ()
+    #: The handler's route in the app's route table (:mod:`micropie.routes`), once built.
+    route: BaseRoute | None = field(default=None, compare=False, repr=False)
 
     @property
     def takes_path(self) -> bool:

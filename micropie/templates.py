@@ -5,21 +5,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._optional import require
+from starlette.datastructures import URL
 
-__all__ = ["Templates"]
+from ._optional import require
+from .request import current_request
+
+__all__ = ["Templates", "url_for"]
 
 
 class Templates:
     """A lazily created async Jinja2 environment over one templates directory.
 
     Autoescaping is on for ``.html``, ``.htm`` and ``.xml`` templates. Functions and
-    values put in :attr:`globals` are visible in every template.
+    values put in :attr:`globals` are visible in every template; ``url_for(name,
+    **params)`` builds the URL of a handler of the app rendering it.
     """
 
     def __init__(self, directory: str | os.PathLike[str] = "templates") -> None:
         self.directory = directory
-        self.globals: dict[str, Any] = {}
+        self.globals: dict[str, Any] = {"url_for": url_for}
         self._env: Any = None
 
     @property
@@ -41,3 +45,8 @@ class Templates:
         template = self.env.get_template(name)
         rendered: str = await template.render_async(**context)
         return rendered
+
+
+def url_for(name: str, /, **params: Any) -> URL:
+    """``url_for`` in templates: the URL of handler or route ``name`` for the current request."""
+    return current_request.get().url_for(name, **params)

@@ -252,6 +252,8 @@ async def _serve(app: App, ws: WebSocket, path: str) -> None:
     if request.headers.get("cookie"):
         await app._sessions.open(request)
     plan, segments = resolve_path(path, app._ws_handlers.get)
+    if plan is not None and not plan.rejects_extra(segments):
+        _set_route(request.scope, plan)
     middlewares = app.ws_middlewares
     if middlewares:
         refusal = await _before_websocket(middlewares, request)
@@ -261,6 +263,9 @@ async def _serve(app: App, ws: WebSocket, path: str) -> None:
         if request._ws_route_handler is not None:
             plan = _explicit_plan(app, request._ws_route_handler)
             segments = list(request.path_params)
+            request.scope.pop("route", None)
+            if plan is not None:
+                _set_route(request.scope, plan)
     if plan is None:
         await ws.close(CLOSE_POLICY_VIOLATION, NO_ROUTE_REASON)
         return
@@ -279,6 +284,13 @@ async def _serve(app: App, ws: WebSocket, path: str) -> None:
 
 
 # -- steps ---------------------------------------------------------------------------------
+
+
+def _set_route(scope: Scope, plan: HandlerPlan) -> None:
+    """Record the chosen handler where Starlette tools look for it."""
+    if plan.route is not None:
+        scope["route"] = plan.route
+    scope["endpoint"] = plan.func
 
 
 def _origin_allowed(allowed: set[str] | None, origin: str | None) -> bool:
