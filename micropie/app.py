@@ -149,9 +149,15 @@ class App:
 
         Each handler's route is a Starlette ``Route`` (``WebSocketRoute`` for ``ws_``
         handlers) whose ``path`` is its template, ``name`` the handler's name,
-        ``endpoint`` the handler and ``plan`` its parameters.
+        ``endpoint`` the handler and ``plan`` its parameters. A subclass that sets its
+        own ``self.routes`` keeps it (MicroPie applications may).
         """
-        return self._router.routes
+        own: list[BaseRoute] | None = self.__dict__.get("routes")
+        return self._router.routes if own is None else own
+
+    @routes.setter
+    def routes(self, value: Any) -> None:
+        self.__dict__["routes"] = value
 
     def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
         """Serve ``app`` (e.g. ``StaticFiles``) under ``path``, matched before handlers."""

@@ -131,9 +131,26 @@ def test_handlers_assigned_on_the_instance_appear_and_win():
     assert sum(route.name == "greet" for route in app.routes) == 1
 
 
-def test_router_routes_is_the_same_table():
+def test_the_router_in_the_scope_lists_the_same_table(client_factory):
     app = Shop()
-    assert [route.name for route in app.router.routes] == [route.name for route in app.routes]
+    recorder = ScopeRecorder(app)
+    client_factory(recorder).get("/about")
+    router_routes = recorder.scopes[-1]["router"].routes
+    assert [route.name for route in router_routes] == [route.name for route in app.routes]
+
+
+def test_a_subclass_may_keep_its_own_routes_attribute(client_factory):
+    class Own(App):
+        def __init__(self):
+            super().__init__()
+            self.routes = {"/a": "b"}
+
+        async def about(self):
+            return "about"
+
+    app = Own()
+    assert app.routes == {"/a": "b"}
+    assert client_factory(app).get("/about").text == "about"
 
 
 # -- matches() answers as dispatch -------------------------------------------------------
