@@ -1,10 +1,12 @@
 """Run the benchmarks and print their tables: ``python -m benchmarks [options]``.
 
 By default: the in-process dispatch table, the scaling table, uvicorn's protocol
-without sockets and the server table (uvicorn under wrk), in about two minutes on two
-cores. ``--seconds``,
-``--rounds``, ``--duration`` and ``--server-rounds`` make longer runs;
-``--profile CASE`` prints a cProfile of micropie for one dispatch case instead.
+without sockets and the peers tables (micropie, Starlette, FastAPI, BlackSheep, Muffin
+and a raw ASGI app under wrk, at c64 with one worker and at c1000 with two), in about
+five minutes on two cores. ``--only server`` adds the older micropie-against-Starlette
+server table. ``--seconds``, ``--rounds``, ``--duration``, ``--server-rounds``,
+``--peers-duration`` and ``--peers-rounds`` make longer runs; ``--profile CASE`` prints
+a cProfile of micropie for one dispatch case instead.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from collections.abc import Sequence
 import starlette
 import uvicorn
 
-from . import dispatch, scaling, server
+from . import dispatch, frameworks, scaling, server
+from .peers import CASES as PEER_CASES
 
-SECTIONS = ("dispatch", "scaling", "protocol", "server")
+SECTIONS = ("dispatch", "scaling", "protocol", "server", "peers")
+DEFAULT_SECTIONS = ("dispatch", "scaling", "protocol", "peers")
 EXTRA_MODULES = ("upload", "sessions")  # written separately; run as their own scripts
 
 
@@ -42,6 +46,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="OPTION",
         help="extra uvicorn option, e.g. --uvicorn-option=--loop=asyncio (repeatable)",
     )
+    parser.add_argument(
+        "--peers-duration", type=float, default=1.0, help="seconds per wrk run (peers)"
+    )
+    parser.add_argument(
+        "--peers-rounds", type=int, default=3, help="rounds per app and case at c64 (peers)"
+    )
+    parser.add_argument(
+        "--peers-c1000-rounds", type=int, default=2, help="rounds per app and case at c1000"
+    )
+    parser.add_argument(
+        "--peers-setup", choices=tuple(frameworks.SETUPS), action="append",
+        help="peers set-up to run (repeatable; default both)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--peers-app", choices=tuple(frameworks.APPS), action="append",
+        help="peer app to serve (repeatable; default all)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--peers-case", choices=[case.name for case in PEER_CASES], action="append",
+        help="peers case to load (repeatable; default all)",
+    )  # fmt: skip
     parser.add_argument("--profile", metavar="CASE", help="cProfile one dispatch case")
     parser.add_argument("--profile-app", choices=("micropie", "starlette"), default="micropie")
     for name in EXTRA_MODULES:
@@ -52,12 +77,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+PEER_PACKAGES = ("fastapi", "blacksheep", "muffin", "jinja2", "itsdangerous", "uvloop", "httptools")
+
+
 def header() -> str:
+    versions = ", ".join(f"{name} {_version(name)}" for name in PEER_PACKAGES)
     return (
         f"Python {platform.python_version()}, Starlette {starlette.__version__}, "
-        f"uvicorn {uvicorn.__version__}, {platform.machine()}, "
-        f"{_cpu_count()} CPU(s)"
+        f"uvicorn {uvicorn.__version__}, {versions}; {platform.machine()}, "
+        f"{_cpu_count()} CPU(s), load average {_load()} at the start"
     )
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _load() -> str:
+    import os
+
+    return " / ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def _cpu_count() -> int:
@@ -116,6 +160,26 @@ def run_server(args: argparse.Namespace) -> bool:
     return all(r.met for r in results)
 
 
+def run_peers(args: argparse.Namespace) -> bool:
+    print(
+        "\n## Peers: the same app in six frameworks under wrk (uvicorn, httptools, uvloop)\n",
+        flush=True,
+    )
+    if not server.wrk_available():
+        print("skipped: wrk is not installed (apt-get install -y wrk; `make bench` does it)")
+        return False
+    apps = args.peers_app or list(frameworks.APPS)
+    cases = [c for c in PEER_CASES if not args.peers_case or c.name in args.peers_case]
+    met = True
+    for name in args.peers_setup or list(frameworks.SETUPS):
+        setup = frameworks.SETUPS[name]
+        rounds = args.peers_c1000_rounds if name == "c1000" else args.peers_rounds
+        results = frameworks.run(setup, args.peers_duration, rounds, apps, cases)
+        print(frameworks.report(results) + "\n", flush=True)
+        met = all(goal.met for goal in frameworks.goals(results)) and met
+    return met
+
+
 def run_extra(name: str) -> bool:
     print(f"\n## benchmarks.{name}\n", flush=True)
     done = subprocess.run([sys.executable, "-m", f"benchmarks.{name}"], check=False)
@@ -133,9 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scaling": run_scaling,
         "protocol": run_protocol,
         "server": run_server,
+        "peers": run_peers,
     }
     met = True
-    for section in args.only or SECTIONS:
+    for section in args.only or DEFAULT_SECTIONS:
         met = runners[section](args) and met
     for name in EXTRA_MODULES:
         if getattr(args, name):

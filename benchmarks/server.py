@@ -131,24 +131,26 @@ def parse_wrk(output: str) -> WrkRun:
     )
 
 
-def run_wrk(url: str, duration: float, connections: int, threads: int = 1) -> WrkRun:
-    """Load ``url`` with wrk for ``duration`` seconds."""
+def run_wrk(
+    url: str, duration: float, connections: int, threads: int = 1, script: str | None = None
+) -> WrkRun:
+    """Load ``url`` with wrk for ``duration`` seconds (``script``: a wrk Lua file)."""
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(int(duration), 1)}s",
-        "--latency", url,
+        "--latency", *(["-s", script] if script else []), url,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return parse_wrk(done.stdout)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -228,7 +230,7 @@ def measure(server: Server, path: str, duration: float, connections: int) -> Wrk
 @contextmanager
 def uvicorn(target: str, options: Sequence[str] = ()) -> Iterator[Server]:
     """Serve ``target`` with one uvicorn worker on 127.0.0.1 (``options`` added)."""
-    port = _free_port()
+    port = free_port()
     gc_file = Path(tempfile.mkdtemp(prefix="micropie-bench-")) / "gc.jsonl"
     command = [
         sys.executable, "-c", _BOOT, target,
@@ -239,7 +241,7 @@ def uvicorn(target: str, options: Sequence[str] = ()) -> Iterator[Server]:
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base + PATHS[0], process)
+        wait_until_up(base + PATHS[0], process)
         yield Server(base, process.pid, gc_file)
     finally:
         process.terminate()

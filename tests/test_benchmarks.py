@@ -5,10 +5,16 @@ No timing is asserted here; `make bench` is where figures are read.
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import pytest
+from starlette.testclient import TestClient
 
 from benchmarks import __main__ as bench_main
-from benchmarks import dispatch, scaling, server
+from benchmarks import dispatch, frameworks, scaling, server
+from benchmarks.peers import CASES as PEER_CASES
+from tests.support import wait_until
 
 WRK_OUTPUT = """\
 Running 3s test @ http://127.0.0.1:8000/hello
@@ -128,3 +134,126 @@ def test_main_prints_tables(capsys):
     assert code == 0
     assert "## In-process dispatch" in out
     assert "| hello |" in out
+
+
+# -- peers: the same app in six frameworks ---------------------------------------------
+
+
+def _test_client_requester(client):
+    def request(case, cookie):
+        client.cookies.clear()
+        headers = {"content-type": case.content_type} if case.content_type else {}
+        if cookie:
+            headers["cookie"] = cookie
+        body = case.body or None
+        response = client.request(case.method, case.path, content=body, headers=headers)
+        return response.status_code, response.content, response.headers.get_list("set-cookie")
+
+    return request
+
+
+@pytest.mark.parametrize("app", list(frameworks.APPS))
+def test_peer_app_answers_every_case(app):
+    module = importlib.import_module(f"benchmarks.peers.{app}_app")
+    with TestClient(module.app) as client:
+        cookie = frameworks.check(app, _test_client_requester(client))
+    if app in frameworks.NO_SESSIONS:
+        assert cookie is None
+    else:
+        assert cookie is not None and "=" in cookie
+
+
+def test_peer_check_refuses_a_wrong_answer():
+    def wrong(case, cookie):
+        return 200, b"something else", []
+
+    with pytest.raises(AssertionError, match="micropie plaintext"):
+        frameworks.check("micropie", wrong)
+
+
+def test_peer_check_wants_the_session_written():
+    module = importlib.import_module("benchmarks.peers.micropie_app")
+    with TestClient(module.app) as client:
+        answer = _test_client_requester(client)
+
+        def no_cookie_on_visit(case, cookie):
+            status, body, cookies = answer(case, cookie)
+            return status, body, cookies if case.name == "login" else []
+
+        with pytest.raises(AssertionError, match="session r/w"):
+            frameworks.check("micropie", no_cookie_on_visit)
+
+
+def test_wrk_script_sends_method_body_and_cookie(tmp_path):
+    case = next(c for c in PEER_CASES if c.name == "form POST")
+    script = Path(frameworks.wrk_script(case, 'session=a"b', tmp_path)).read_text()
+    assert 'wrk.method = "POST"' in script
+    assert "Content-Type" in script and "Cookie" in script
+    plain = next(c for c in PEER_CASES if c.name == "plaintext")
+    assert frameworks.wrk_script(plain, None, tmp_path) is None
+
+
+def _fake_results():
+    cases = [c for c in PEER_CASES if c.name in ("plaintext", "session r/w")]
+    results = frameworks.Results(frameworks.SETUPS["c64"], list(frameworks.APPS), cases)
+    rates = {
+        "micropie": 12,
+        "starlette": 10,
+        "fastapi": 5,
+        "blacksheep": 11,
+        "muffin": 9,
+        "raw": 13,
+    }
+    for case in cases:
+        for app, rate in rates.items():
+            if frameworks.supports(app, case):
+                runs = [frameworks.Sample(rate * k, 20.0, 0) for k in (1.0, 1.1, 0.9)]
+                results.samples[case.name, app] = runs
+    return results
+
+
+def test_peer_tables_and_goals():
+    results = _fake_results()
+    order = ["micropie", "blacksheep", "starlette", "muffin", "fastapi"]
+    assert results.ranking("plaintext") == order
+    assert results.rank("session r/w", "micropie") == 1
+    assert results.ratios("plaintext", "micropie") == pytest.approx([1.2, 1.2, 1.2])
+    table = frameworks.ratio_table(results)
+    assert "| plaintext | 1.20 (1.20–1.20) | 1.00 (1.00–1.00) |" in table
+    assert "| session r/w |" in table and "| 1 of 4 |" in table
+    assert "12 / 20.0" in frameworks.rate_table(results)
+    lines = {goal.text: goal for goal in frameworks.goals(results)}
+    assert lines["plaintext: micropie / raw ASGI"].values == pytest.approx([12 / 13] * 3)
+    assert lines["plaintext: micropie / raw ASGI"].met
+    assert lines["session r/w: micropie / Starlette"].met
+    assert "MISSED" not in frameworks.report(results)
+
+
+@pytest.mark.server
+@pytest.mark.skipif(not server.wrk_available(), reason="wrk is not installed")
+def test_peers_under_wrk():
+    cases = [c for c in PEER_CASES if c.name in ("plaintext", "session r/w", "404")]
+    setup = frameworks.Setup("tiny", workers=1, threads=1, connections=4)
+    results = frameworks.run(setup, 1, 1, ["micropie", "starlette", "raw"], cases, warmup=1)
+    assert results.errors() == 0
+    assert set(results.samples) == {
+        (case.name, app)
+        for case in cases
+        for app in ("micropie", "starlette", "raw")
+        if frameworks.supports(app, case)
+    }
+    assert all(results.cpu_us(case, app) for case, app in results.samples)
+    assert "raw ASGI" in frameworks.report(results)
+
+
+@pytest.mark.server
+@pytest.mark.skipif(not server.wrk_available(), reason="wrk is not installed")
+def test_peers_two_workers_count_every_process():
+    with frameworks.serve("micropie", workers=2) as peer:
+        # the supervisor and its two workers (spawned right after it starts)
+        assert wait_until(lambda: len(frameworks._process_tree(peer.process.pid)) >= 3, 60)
+    setup = frameworks.Setup("two", workers=2, threads=2, connections=8)
+    plain = [c for c in PEER_CASES if c.name == "plaintext"]
+    results = frameworks.run(setup, 1, 1, ["micropie", "starlette"], plain, warmup=1)
+    assert results.errors() == 0
+    assert results.cpu_us("plaintext", "micropie")
