@@ -4,29 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from micropie import App, CookieSessionBackend
+from micropie import CookieSessionBackend
 
-from . import JSON_PAYLOAD, LOGIN_SESSION, PAGE_CONTEXT, SESSION_SECRET, TEMPLATES, visit_text
+from ..dispatch import BenchApp
+from . import LOGIN_SESSION, PAGE_CONTEXT, SESSION_SECRET, TEMPLATES, visit_text
 
 
-class PeerApp(App):
-    async def hello(self) -> str:
-        return "Hello, world!"
-
-    async def greet(self, name: str) -> str:
-        return f"Hello, {name}!"
-
-    async def search(self, q: str) -> str:
-        return f"Results for {q}"
-
-    async def data(self) -> dict[str, Any]:
-        return JSON_PAYLOAD
+class PeerApp(BenchApp):
+    """The dispatch benchmark's app (hello, greet, search, data, submit) and the rest."""
 
     async def echo(self) -> Any:
         return self.request.get_json
-
-    async def submit(self, name: str, age: str) -> str:
-        return f"{name} is {age}"
 
     async def page(self) -> str:
         return await self._render_template("page.html", **PAGE_CONTEXT)
