@@ -14,6 +14,13 @@ Subclass :class:`App` and every public method becomes a URL::
 from __future__ import annotations
 
 from .app import App
+from .broadcast import (
+    Broadcast,
+    BroadcastError,
+    BroadcastUnavailable,
+    Subscriber,
+    SubscriberOverflow,
+)
 from .csrf import CSRFMiddleware
 from .exceptions import (
     ConnectionClosed,
@@ -42,6 +49,9 @@ __version__ = "1.0.0"
 __all__ = [
     "SESSION_TIMEOUT",
     "App",
+    "Broadcast",
+    "BroadcastError",
+    "BroadcastUnavailable",
     "CSRFMiddleware",
     "ConnectionClosed",
     "CookieSessionBackend",
@@ -56,6 +66,8 @@ __all__ = [
     "RequestValidationError",
     "SessionBackend",
     "SessionCookieTooLarge",
+    "Subscriber",
+    "SubscriberOverflow",
     "UploadedFile",
     "WebSocket",
     "WebSocketMiddleware",

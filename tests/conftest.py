@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support import UvicornServer, run_uvicorn
+from tests.support import RedisServer, UvicornServer, free_port, run_uvicorn
 
 ClientFactory = Callable[..., TestClient]
 
@@ -41,3 +42,27 @@ def uvicorn_server() -> Iterator[Callable[..., UvicornServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+def _redis_server() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """The URL of a throwaway ``redis-server`` shared by a test module."""
+    for server in _redis_server():
+        yield server.url
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A ``redis-server`` of the test's own, which the test may stop and start again."""
+    yield from _redis_server()

@@ -127,3 +127,45 @@ def start_server(
             time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not start within {timeout}s:\n{server.log()}")
+
+
+@dataclass
+class RedisServer:
+    """A throwaway ``redis-server`` on 127.0.0.1 without persistence; it can be restarted."""
+
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the server (on the same port as before) and wait until it answers PING."""
+        import redis
+
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        probe = redis.Redis.from_url(self.url)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    probe.ping()
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline or self.process.poll() is not None:
+                        raise RuntimeError("redis-server did not start") from None
+                    time.sleep(0.05)
+        finally:
+            probe.close()
+
+    def stop(self) -> None:
+        """Stop the server and wait until it has exited (its port is closed)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None

@@ -8,6 +8,9 @@ import micropie
 EXPECTED = [
     "SESSION_TIMEOUT",
     "App",
+    "Broadcast",
+    "BroadcastError",
+    "BroadcastUnavailable",
     "CSRFMiddleware",
     "ConnectionClosed",
     "CookieSessionBackend",
@@ -22,6 +25,8 @@ EXPECTED = [
     "RequestValidationError",
     "SessionBackend",
     "SessionCookieTooLarge",
+    "Subscriber",
+    "SubscriberOverflow",
     "UploadedFile",
     "WebSocket",
     "WebSocketMiddleware",
