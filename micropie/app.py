@@ -56,7 +56,13 @@ from .routing import (
 )
 from .routing import route_name as _route_name
 from .serving import debug_from_environ, import_string, needs_import_string, serve, server_address
-from .sessions import SESSION_TIMEOUT, InMemorySessionBackend, SessionBackend, SessionManager
+from .sessions import (
+    SESSION_TIMEOUT,
+    InMemorySessionBackend,
+    SessionBackend,
+    SessionManager,
+    warn_if_process_local,
+)
 from .subapps import PARENT_REQUEST_KEY, adopt_parent_state, hand_off
 from .templates import Templates
 
@@ -301,6 +307,7 @@ class App:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Any) -> AsyncIterator[Any]:
+        warn_if_process_local(self.session_backend)
         for handler in self.startup_handlers:
             await _call_maybe_async(handler)
         state = None

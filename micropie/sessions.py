@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -157,12 +158,81 @@ class InMemorySessionBackend(SessionBackend):
             del sessions[session_id]
 
 
+class _StoredSession(dict[str, Any]):
+    """Session data as loaded from Redis, with the stored field values to diff against."""
+
+    __slots__ = ("_key", "_stored")
+
+    _key: str
+    _stored: dict[str, str]
+
+
+_warned_process_local = False
+
+
+def warn_if_process_local(backend: SessionBackend) -> None:
+    """Log once per process when ``backend`` keeps sessions in one of several workers.
+
+    :class:`InMemorySessionBackend` sessions live in one process: behind
+    ``uvicorn --workers N`` or gunicorn, each request may reach a worker that never saw
+    the session. Called at lifespan startup.
+    """
+    global _warned_process_local
+    if _warned_process_local or not isinstance(backend, InMemorySessionBackend):
+        return
+    siblings = _sibling_workers()
+    if siblings:
+        _warned_process_local = True
+        logger.warning(
+            "Sessions are in InMemorySessionBackend, but this process is one of %d workers: "
+            "each worker has its own sessions, so most requests will not see the session "
+            "another worker stored. Use RedisSessionBackend or CookieSessionBackend "
+            "(see the Scaling out guide).",
+            siblings + 1,
+        )
+
+
+def _sibling_workers() -> int:
+    """Other processes with this one's parent and command line (Linux ``/proc``; else 0).
+
+    Workers of ``uvicorn --workers`` or gunicorn are such siblings; numbers in the
+    command line (uvicorn passes each worker its own pipe handle) are ignored.
+    """
+    try:
+        me, parent = os.getpid(), os.getppid()
+        command = _command_shape(me)
+        entries = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
+    except OSError:
+        return 0
+    siblings = 0
+    for name in entries:
+        try:
+            if int(name) != me and _parent_of(name) == parent and _command_shape(name) == command:
+                siblings += 1
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended meanwhile, or is not ours to read
+    return siblings
+
+
+def _parent_of(pid: str) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        return int(stat.read().rsplit(b")", 1)[1].split()[1])
+
+
+def _command_shape(pid: int | str) -> bytes:
+    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        return re.sub(rb"[0-9]+", b"", cmdline.read())
+
+
 class RedisSessionBackend(SessionBackend):
     """Sessions in Redis (``redis.asyncio``), shared by every worker process and machine.
 
     Pass a URL (``"redis://localhost:6379/0"``) or a ready ``redis.asyncio.Redis``
-    client. Data is stored as JSON under ``prefix + session_id`` with a TTL of the
-    session timeout, restarted by each request that uses the session (``GETEX``).
+    client. A session is a Redis hash under ``prefix + session_id``: one field per
+    session key, holding that value as JSON, with a TTL of the session timeout that each
+    request using the session restarts. A request writes only the keys it changed
+    (``HSET``) or removed (``HDEL``), so concurrent requests changing *different* keys
+    of one session all keep their changes; for the *same* key the last write wins.
     """
 
     def __init__(self, url_or_client: Any, *, prefix: str = "micropie:session:") -> None:
@@ -176,39 +246,94 @@ class RedisSessionBackend(SessionBackend):
         self.prefix = prefix
 
     async def load(self, session_id: str) -> dict[str, Any]:
-        return _json_session(await self.client.get(self.prefix + session_id))
+        key = self.prefix + session_id
+        try:
+            stored = await self.client.hgetall(key)
+        except Exception as exc:
+            stored = exc
+        return _hash_session(key, stored)
 
     async def resume(self, session_id: str, timeout: int) -> dict[str, Any]:
-        return _json_session(await self.client.getex(self.prefix + session_id, ex=timeout))
+        key = self.prefix + session_id
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key)
+            pipe.expire(key, timeout)
+            stored, _ = await pipe.execute(raise_on_error=False)
+        return _hash_session(key, stored)
 
     async def save(self, session_id: str, data: dict[str, Any], timeout: int) -> None:
         key = self.prefix + session_id
-        if data:
-            await self.client.set(key, _json_dumps(data, "RedisSessionBackend"), ex=timeout)
-        else:
+        if not data:
             await self.client.delete(key)
+            return
+        fields = _hash_fields(data)
+        async with self.client.pipeline(transaction=True) as pipe:
+            if isinstance(data, _StoredSession) and data._key == key:
+                stored = data._stored
+                removed = [name for name in stored if name not in fields]
+                changed = {
+                    name: value for name, value in fields.items() if stored.get(name) != value
+                }
+                if removed:
+                    pipe.hdel(key, *removed)
+            else:  # a new session, or one moved to this id: it replaces what was there
+                pipe.delete(key)
+                changed = fields
+            if changed:
+                pipe.hset(key, mapping=changed)
+            pipe.expire(key, timeout)
+            await pipe.execute()
+        if isinstance(data, _StoredSession):
+            data._key, data._stored = key, fields
 
     async def aclose(self) -> None:
         """Close the client's connections (e.g. from a shutdown handler)."""
         await self.client.aclose()
 
 
-def _json_dumps(data: dict[str, Any], backend: str) -> str:
+def _hash_fields(data: dict[str, Any]) -> dict[str, str]:
+    """Each session value as JSON, by key: the hash fields that store ``data``."""
+    fields = {}
+    for name, value in data.items():
+        if not isinstance(name, str):
+            raise TypeError(f"RedisSessionBackend needs string session keys, not {name!r}")
+        fields[name] = _json_dumps(value, "RedisSessionBackend")
+    return fields
+
+
+def _hash_session(key: str, stored: dict[Any, Any] | Exception) -> dict[str, Any]:
+    """The session held by a Redis hash (``{}`` when empty), remembering what was stored.
+
+    A key holding something other than a hash (``WRONGTYPE``) reads as no session.
+    """
+    if isinstance(stored, Exception):
+        if "WRONGTYPE" not in str(stored):
+            raise stored
+        logger.warning("Ignoring a stored session that is not a Redis hash")
+        return {}
+    if not stored:
+        return {}
+    session = _StoredSession()
+    session._key, session._stored = key, {}
+    for raw_name, raw_value in stored.items():
+        name = _text(raw_name)
+        value = session._stored[name] = _text(raw_value)
+        try:
+            session[name] = json.loads(value)
+        except ValueError:
+            logger.warning("Ignoring a stored session value that is not valid JSON")
+    return session
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _json_dumps(data: Any, backend: str) -> str:
     try:
         return json.dumps(data, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{backend} stores sessions as JSON: {exc}") from exc
-
-
-def _json_session(raw: bytes | str | None) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        logger.warning("Ignoring a stored session that is not valid JSON")
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 class SessionCookieTooLarge(ValueError):
