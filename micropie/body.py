@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
@@ -39,12 +40,24 @@ MiB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Limits:
-    """Body limits; ``None`` means unlimited."""
+    """Body limits; ``None`` means unlimited.
+
+    ``max_buffer_size`` bounds what one request holds in memory at once: a JSON or
+    urlencoded body, multipart text fields, and file data not yet read by the handler
+    (past it, file parts wait for the handler; anything else answers 413).
+    """
 
     max_body_size: int | None = 16 * MiB
     max_form_field_size: int | None = 1 * MiB
     max_form_parts: int | None = 1000
     body_timeout: float | None = 5.0
+    max_buffer_size: int | None = 16 * MiB
+
+    @property
+    def max_buffered_body(self) -> int | None:
+        """The largest body that may be read whole into memory before the handler."""
+        sizes = [size for size in (self.max_body_size, self.max_buffer_size) if size is not None]
+        return min(sizes) if sizes else None
 
     def with_overrides(self, overrides: dict[str, Any]) -> Limits:
         """These limits with a handler's ``@limits(...)`` applied."""
@@ -62,21 +75,73 @@ def timed_out() -> HTTPException:
     return HTTPException(408, "408 Request Timeout: Failed to receive body")
 
 
+#: A run of this many digits may be an integer orjson cannot hold exactly (over 64 bits).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
 try:
     import orjson
 
     def loads_json(data: bytes) -> Any:
-        """Parse JSON bytes (orjson when installed); raises ``ValueError`` when malformed."""
-        return orjson.loads(data)
+        """Parse JSON bytes; raises ``ValueError`` when malformed.
+
+        orjson parses; a body with integers orjson cannot hold exactly (over 64 bits:
+        it makes them floats, or refuses them past the float range) is parsed by the
+        json module instead, so every integer keeps its value (up to Python's
+        4,300-digit conversion limit).
+        """
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            if _LONG_DIGITS.search(data) is None:
+                raise
+            return _loads_exact(data)
+        if _LONG_DIGITS.search(data) is not None:
+            return _loads_exact(data)
+        return value
+
+    def _nests_too_deep(data: Any) -> bool:
+        # orjson encodes at most MAX_JSON_DEPTH levels: let it do the walk, in C.
+        try:
+            orjson.dumps(data)
+        except orjson.JSONEncodeError as exc:
+            return "ecursion" in str(exc) or _walk_too_deep(data)
+        return False
 
 except ImportError:  # pragma: no cover - exercised only without orjson
 
     def loads_json(data: bytes) -> Any:
         """Parse JSON bytes (orjson when installed); raises ``ValueError`` when malformed."""
-        try:
-            return json.loads(data)
-        except RecursionError as exc:
-            raise ValueError("JSON nested too deeply") from exc
+        return _loads_exact(data)
+
+    def _nests_too_deep(data: Any) -> bool:
+        return _walk_too_deep(data)
+
+
+#: An escaped UTF-16 surrogate: the json module lets a lone one through, orjson does not.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _loads_exact(data: bytes) -> Any:
+    """The json module's parse (exact integers), refusing what orjson refuses.
+
+    The Python-level object hook lets other threads (the event loop) run while a large
+    body is parsed in a worker thread.
+    """
+    value = _loads_stdlib_text(data.decode("utf-8"))
+    if _SURROGATE_ESCAPE.search(data) is not None:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogate: ValueError
+    return value
+
+
+def _loads_stdlib_text(text: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_object)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return dict(pairs)
 
 
 def content_length(request: Request) -> int | None:
@@ -110,10 +175,11 @@ def _running_asyncio() -> bool:
         return False
 
 
-def check_content_length(request: Request, limits: Limits) -> None:
-    """Refuse a body whose announced length is over ``max_body_size`` before reading it."""
+def check_content_length(request: Request, limits: Limits, maximum: int | None = None) -> None:
+    """Refuse a body announced over ``maximum`` (``max_body_size``) before reading it."""
     length = content_length(request)
-    maximum = limits.max_body_size
+    if maximum is None:
+        maximum = limits.max_body_size
     if maximum is not None and length is not None and length > maximum:
         raise too_large()
 
@@ -139,9 +205,11 @@ async def read_body(request: Request, limits: Limits | None) -> bytes:
     return await _read_checked_body(request, limits)
 
 
-async def _read_checked_body(request: Request, limits: Limits) -> bytes:
-    """Read the whole body whose announced length was already checked."""
-    maximum = limits.max_body_size
+async def _read_checked_body(request: Request, limits: Limits, maximum: int | None = None) -> bytes:
+    """Read the whole body (at most ``maximum``, default ``max_body_size``) whose
+    announced length was already checked."""
+    if maximum is None:
+        maximum = limits.max_body_size
     chunks: list[bytes] = []
     size = 0
     request._body_complete = False
@@ -157,7 +225,18 @@ async def _read_checked_body(request: Request, limits: Limits) -> bytes:
     return body
 
 
-def _parse_urlencoded(request: Request, body: bytes, limits: Limits) -> None:
+#: Bodies longer than this are parsed in a worker thread, so the event loop keeps serving
+#: other requests meanwhile (parsing 16 MiB of small JSON containers takes seconds).
+THREAD_PARSE_BYTES = 64 * 1024
+
+#: Deepest JSON nesting accepted (levels of arrays and objects): orjson encodes no deeper.
+MAX_JSON_DEPTH = 254
+
+BodyFields = tuple[Any, dict[str, Any] | None, dict[str, list[str]]]
+
+
+def urlencoded_fields(body: bytes, limits: Limits) -> BodyFields:
+    """A form body as ``(get_json, json object, body_params)``; 413 past the form limits."""
     try:
         fields = parse_qs(
             body.decode("utf-8", "replace"),
@@ -172,41 +251,44 @@ def _parse_urlencoded(request: Request, body: bytes, limits: Limits) -> None:
         for values in fields.values():
             if any(len(value) > field_limit for value in values):
                 raise too_large()
-    request.body_params = fields
+    return {}, None, fields
 
 
-def _parse_json(request: Request, body: bytes) -> None:
+def json_fields(body: bytes, limits: Limits) -> BodyFields:
+    """A JSON body as ``(get_json, json object, body_params)``; 400 when malformed."""
     if not body.strip():
-        return
+        return {}, None, {}
     try:
         data = loads_json(body)
     except (ValueError, RecursionError):
         raise bad_request("Bad JSON") from None
     if _too_deep(body, data):
         raise bad_request("Bad JSON")
-    request.get_json = data
-    if isinstance(data, dict):
-        request._json_object = data
-        request.body_params = {str(key): [_mirror(value)] for key, value in data.items()}
-
-
-#: Deepest JSON nesting accepted; deeper values could not be encoded again (orjson's limit).
-MAX_JSON_DEPTH = 255
+    if not isinstance(data, dict):
+        return data, None, {}
+    return data, data, {str(key): [_mirror(value)] for key, value in data.items()}
 
 
 def _too_deep(body: bytes, data: Any) -> bool:
     """Whether parsed JSON nests deeper than :data:`MAX_JSON_DEPTH`."""
     if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
         return False  # cheap common case: not enough brackets to be that deep
-    level: list[tuple[Any, int]] = [(data, 0)]
+    return _nests_too_deep(data)
+
+
+def _walk_too_deep(data: Any) -> bool:
+    """The same check in Python, one level of containers at a time."""
+    level = [data] if isinstance(data, dict | list) else []
+    depth = 0
     while level:
-        value, depth = level.pop()
+        depth += 1
         if depth > MAX_JSON_DEPTH:
             return True
-        if isinstance(value, dict):
-            level.extend((item, depth + 1) for item in value.values())
-        elif isinstance(value, list):
-            level.extend((item, depth + 1) for item in value)
+        below: list[Any] = []
+        for value in level:
+            items = value.values() if isinstance(value, dict) else value
+            below.extend(item for item in items if isinstance(item, dict | list))
+        level = below
     return False
 
 
@@ -225,7 +307,8 @@ def media_type(request: Request) -> str:
 async def parse_body(request: Request, limits: Limits) -> None:
     """Parse a form, JSON or multipart body into the request's body attributes.
 
-    An announced length over ``max_body_size`` is refused whatever the content type.
+    An announced length over ``max_body_size`` is refused whatever the content type;
+    form and JSON bodies, read whole, also over ``max_buffer_size``.
     """
     check_content_length(request, limits)
     kind = media_type(request)
@@ -233,7 +316,18 @@ async def parse_body(request: Request, limits: Limits) -> None:
         from .uploads import start_multipart
 
         await start_multipart(request, limits)
-    elif kind == "application/x-www-form-urlencoded":
-        _parse_urlencoded(request, await _read_checked_body(request, limits), limits)
+        return
+    if kind == "application/x-www-form-urlencoded":
+        parse = urlencoded_fields
     elif kind == "application/json" or kind.endswith("+json"):
-        _parse_json(request, await _read_checked_body(request, limits))
+        parse = json_fields
+    else:
+        return
+    maximum = limits.max_buffered_body
+    check_content_length(request, limits, maximum)
+    body = await _read_checked_body(request, limits, maximum)
+    if len(body) > THREAD_PARSE_BYTES:
+        fields = await anyio.to_thread.run_sync(parse, body, limits)
+    else:
+        fields = parse(body, limits)
+    request.get_json, request._json_object, request.body_params = fields

@@ -1,0 +1,171 @@
+"""JSON and form bodies (SPEC §2, §4): exact integers, the depth limit, large bodies
+parsed off the event loop with the same results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from micropie import App
+from micropie.body import MAX_JSON_DEPTH, THREAD_PARSE_BYTES
+from tests.conftest import ClientFactory
+
+BIG = 123456789012345678901234567890
+BAD_JSON = (400, "400 Bad Request: Bad JSON")
+
+
+class Echo(App):
+    async def as_int(self, n: int):
+        return {"n": str(n), "type": type(n).__name__}
+
+    async def as_str(self, n: str):
+        return n
+
+    async def raw(self, n):
+        return {"repr": repr(n), "mirror": self.request.form("n"), "json": self.request.get_json}
+
+    async def fields(self, **fields: Any):
+        return {"count": len(fields), "thread": self.request.body_thread}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        BIG,
+        -BIG,
+        2**64,  # one over orjson's largest integer
+        -(2**63) - 1,  # one under orjson's smallest
+        2**64 - 1,
+        10**4000,
+    ],
+    ids=["30-digits", "negative", "2**64", "-2**63-1", "2**64-1", "4001-digits"],
+)
+def test_json_integers_keep_their_exact_value(client_factory: ClientFactory, value: int) -> None:
+    client = client_factory(Echo())
+    body = json.dumps({"n": value})
+    headers = {"content-type": "application/json"}
+    assert client.post("/as_int", content=body, headers=headers).json() == {
+        "n": str(value),
+        "type": "int",
+    }
+    assert client.post("/as_str", content=body, headers=headers).text == str(value)
+    answer = client.post("/raw", content=body, headers=headers).json()
+    assert answer["repr"] == repr(value)
+    assert answer["mirror"] == str(value)
+    assert client.post("/raw", content=body, headers=headers).text.endswith(
+        f'"json":{{"n":{value}}}}}'
+    )
+
+
+def test_json_integers_in_nested_values_and_long_digit_strings(
+    client_factory: ClientFactory,
+) -> None:
+    body = json.dumps({"n": {"ids": [BIG, 1.5, "12345678901234567890123"], "ok": True}})
+    answer = client_factory(Echo()).post(
+        "/raw", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.json()["repr"] == repr({"ids": [BIG, 1.5, "12345678901234567890123"], "ok": True})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (r'"\ud83d\ude00"', (200, "\U0001f600")),
+        (r'"\ud800"', BAD_JSON),
+        (r'"\udc00x"', BAD_JSON),
+    ],
+    ids=["surrogate-pair", "lone-high", "lone-low"],
+)
+def test_big_integer_bodies_refuse_lone_surrogates_like_orjson(
+    client_factory: ClientFactory, text: str, expected: tuple[int, str]
+) -> None:
+    body = '{"n": ' + text + ', "big": ' + str(BIG) + "}"
+    response = client_factory(Echo()).post(
+        "/as_str", content=body, headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, response.text) == expected
+
+
+def test_integer_past_pythons_conversion_limit_is_400(client_factory: ClientFactory) -> None:
+    body = '{"n": ' + "9" * 5000 + "}"
+    response = client_factory(Echo()).post(
+        "/raw", content=body, headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, response.text) == BAD_JSON
+
+
+@pytest.mark.parametrize("extra", [0, THREAD_PARSE_BYTES])
+def test_json_depth_limit_is_exact(client_factory: ClientFactory, extra: int) -> None:
+    client = client_factory(Echo())
+    padding = ', "pad": "' + "p" * extra + '"'
+
+    def nested(depth: int) -> str:
+        return '{"n": ' + "[" * (depth - 1) + "]" * (depth - 1) + padding + "}"
+
+    headers = {"content-type": "application/json"}
+    assert client.post("/raw", content=nested(MAX_JSON_DEPTH), headers=headers).status_code == 200
+    response = client.post("/raw", content=nested(MAX_JSON_DEPTH + 1), headers=headers)
+    assert (response.status_code, response.text) == BAD_JSON
+
+
+def test_big_integer_with_deep_nesting_is_400(client_factory: ClientFactory) -> None:
+    depth = MAX_JSON_DEPTH + 1
+    body = '{"n": ' + "[" * (depth - 1) + str(BIG) + "]" * (depth - 1) + "}"
+    response = client_factory(Echo()).post(
+        "/raw", content=body, headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, response.text) == BAD_JSON
+
+
+class Threaded(App):
+    """Reports whether the body was parsed outside the event loop's thread."""
+
+    async def fields(self, **fields: Any):
+        return {"count": len(fields), "first": fields.get("k0"), "n": fields.get("n")}
+
+
+@pytest.mark.parametrize("kind", ["json", "form"])
+def test_large_bodies_parse_to_the_same_values(client_factory: ClientFactory, kind: str) -> None:
+    count = 500
+    values = {f"k{i}": str(i).ljust(THREAD_PARSE_BYTES // count, "-") for i in range(count)}
+    client = client_factory(Threaded())
+    if kind == "json":
+        body = json.dumps({**values, "n": BIG}).encode()
+        response = client.post(
+            "/fields", content=body, headers={"content-type": "application/json"}
+        )
+        expected_n: Any = BIG
+    else:
+        response = client.post("/fields", data={**values, "n": str(BIG)})
+        expected_n = str(BIG)
+    assert len(response.request.content) > THREAD_PARSE_BYTES
+    assert response.json() == {"count": count + 1, "first": values["k0"], "n": expected_n}
+
+
+def test_large_json_body_is_parsed_in_a_worker_thread(
+    client_factory: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from micropie import body as body_module
+
+    in_loop: list[bool] = []
+    parse = body_module.json_fields
+
+    def spy(body: bytes, limits: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            in_loop.append(False)
+        else:
+            in_loop.append(True)
+        return parse(body, limits)
+
+    monkeypatch.setattr(body_module, "json_fields", spy)
+    client = client_factory(Threaded())
+    small = json.dumps({"k0": "x"})
+    large = json.dumps({"k0": "x" * THREAD_PARSE_BYTES})
+    for body in (small, large):
+        client.post("/fields", content=body, headers={"content-type": "application/json"})
+    assert in_loop == [True, False]
