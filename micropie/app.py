@@ -93,6 +93,7 @@ class App:
         max_form_field_size: int | None = DEFAULT_LIMITS.max_form_field_size,
         max_form_parts: int | None = DEFAULT_LIMITS.max_form_parts,
         body_timeout: float | None = DEFAULT_LIMITS.body_timeout,
+        max_buffer_size: int | None = DEFAULT_LIMITS.max_buffer_size,
         websocket_origins: Sequence[str] | None = None,
         json_errors: bool = False,
     ) -> None:
@@ -109,7 +110,9 @@ class App:
             session_timeout,
             session_cookie_secure,
         )
-        self._limits = Limits(max_body_size, max_form_field_size, max_form_parts, body_timeout)
+        self._limits = Limits(
+            max_body_size, max_form_field_size, max_form_parts, body_timeout, max_buffer_size
+        )
         self._templates = Templates(templates_dir)
         self._debug = debug = debug or debug_from_environ()
         self._errors = ErrorResponder(exception_handlers or {}, debug, json_errors)

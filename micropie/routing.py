@@ -41,7 +41,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 _METHODS_ATTR = "__micropie_methods__"
 _LIMITS_ATTR = "__micropie_limits__"
 _EMPTY = inspect.Parameter.empty
-_LIMIT_NAMES = frozenset({"max_body_size", "max_form_field_size", "max_form_parts", "body_timeout"})
+_LIMIT_NAMES = frozenset(
+    {"max_body_size", "max_form_field_size", "max_form_parts", "body_timeout", "max_buffer_size"}
+)
 
 
 def methods(*names: str) -> Callable[[F], F]:
@@ -63,8 +65,9 @@ def methods(*names: str) -> Callable[[F], F]:
 def limits(**overrides: Any) -> Callable[[F], F]:
     """Give one handler its own body limits, e.g. ``@limits(max_body_size=2**30)``.
 
-    Accepts ``max_body_size``, ``max_form_field_size``, ``max_form_parts`` and
-    ``body_timeout``; the rest of the app keeps the limits given to ``App``.
+    Accepts ``max_body_size``, ``max_form_field_size``, ``max_form_parts``,
+    ``body_timeout`` and ``max_buffer_size``; the rest of the app keeps the limits
+    given to ``App``.
     """
     unknown = set(overrides) - _LIMIT_NAMES
     if unknown:

@@ -19,10 +19,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import tempfile
 import types
 import typing
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,8 @@ logger = logging.getLogger("micropie")
 FILE_BUFFER_BYTES = 1024 * 1024
 _DEFAULT_FILE_TYPE = "application/octet-stream"
 _MAX_FILENAME_BYTES = 255
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+_FILE_MODE = 0o644
+_MAX_NAME_TRIES = 10_000
 
 
 class UploadError(MultipartFileError, HTTPException):
@@ -74,29 +76,55 @@ def safe_filename(raw: str) -> str:
 
 
 class _ChunkQueue(asyncio.Queue[bytes | None]):
-    """An asyncio queue that counts as full once it holds ``max_bytes`` of data."""
+    """An asyncio queue of one file's chunks that counts the bytes it holds.
 
-    def __init__(self, max_bytes: int) -> None:
+    After a broken upload its end (``None``) raises the upload's error instead, for
+    every ``get()``: MicroPie code reading the queue learns the file is incomplete.
+    """
+
+    def __init__(self, on_change: Callable[[int], None] | None = None) -> None:
         super().__init__()
-        self.max_bytes = max_bytes
         self.nbytes = 0
-
-    def full(self) -> bool:
-        return self.nbytes >= self.max_bytes
+        self.error: tuple[int, str] | None = None
+        self._on_change = on_change
 
     def _put(self, item: bytes | None) -> None:
-        self.nbytes += len(item) if item else 0
+        if item:
+            self._count(len(item))
         super()._put(item)
 
     def _get(self) -> bytes | None:
         item = super()._get()
-        self.nbytes -= len(item) if item else 0
+        if item:
+            self._count(-len(item))
+        return item
+
+    def _count(self, delta: int) -> None:
+        self.nbytes += delta
+        if self._on_change is not None:
+            self._on_change(delta)
+
+    def get_nowait(self) -> bytes | None:
+        item = super().get_nowait()
+        if item is None and self.error is not None:
+            self.put_nowait(None)  # stays ended: a later get() raises again
+            raise UploadError(*self.error)
         return item
 
     def discard(self) -> None:
-        """Drop everything queued (waking a parser that waits for room)."""
+        """Drop the data queued (the end marker stays)."""
+        ended = False
         while not self.empty():
-            self.get_nowait()
+            ended = super().get_nowait() is None or ended
+        if ended:
+            self.put_nowait(None)
+
+    def fail(self, error: tuple[int, str]) -> None:
+        """End the queue with ``error``: queued data is dropped, readers get the error."""
+        self.error = error
+        while not self.empty():
+            super().get_nowait()
+        self.put_nowait(None)
 
 
 class UploadedFile:
@@ -121,11 +149,10 @@ class UploadedFile:
         self.headers = headers
         #: Bytes received from the client so far.
         self.size = 0
-        self.content: asyncio.Queue[bytes | None] = _ChunkQueue(FILE_BUFFER_BYTES)
+        self.content: asyncio.Queue[bytes | None] = _ChunkQueue()
         self._pending = bytearray()
         self._eof = False
         self._complete = False
-        self._error: tuple[int, str] | None = None
         self._reader: _MultipartReader | None = None
 
     async def read(self, size: int = -1) -> bytes:
@@ -149,26 +176,26 @@ class UploadedFile:
         async for chunk in self._chunks():
             yield chunk
 
-    async def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the file to ``path``; a directory gets the safe :attr:`filename` in it.
+    async def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+        """Write the whole file to ``path``; a directory gets the safe :attr:`filename` in it.
 
-        Never writes outside a directory given, whatever the client's name; a
-        partial file is removed when the upload breaks. Returns the path written.
+        The data goes to a temporary file beside the target that is moved into place
+        only once the whole part has arrived: a broken upload leaves the directory as
+        it was. A file already there is replaced atomically (a symlink is replaced,
+        never followed); with ``overwrite=False`` it is kept and the upload takes the
+        first free name ``stem-1.ext``, ``stem-2.ext``, ... Never writes outside a
+        directory given. Returns the path written.
         """
         target = Path(path)
         if await anyio.Path(target).is_dir():
             target = _path_inside(target, self.filename or "upload")
-        handle = await anyio.to_thread.run_sync(_open_for_writing, target)
+        staged = await anyio.to_thread.run_sync(_StagedFile, target)
         try:
             async for chunk in self:
-                await anyio.to_thread.run_sync(handle.write, chunk)
-        except BaseException:
-            handle.close()
-            with contextlib.suppress(OSError):
-                target.unlink()
-            raise
-        await anyio.to_thread.run_sync(handle.close)
-        return target
+                await anyio.to_thread.run_sync(staged.write, chunk)
+            return await anyio.to_thread.run_sync(staged.commit, overwrite)
+        finally:
+            staged.discard()
 
     def __getitem__(self, key: str) -> Any:
         if key in _ITEM_KEYS:
@@ -192,11 +219,13 @@ class UploadedFile:
     async def _next_chunk(self) -> bytes | None:
         if self._eof:
             return None
-        chunk = await self.content.get()
+        try:
+            chunk = await self.content.get()
+        except UploadError:
+            self._eof = True
+            raise
         if chunk is None:
             self._eof = True
-            if self._error is not None:
-                raise UploadError(*self._error)
         return chunk
 
 
@@ -222,8 +251,65 @@ def _path_inside(directory: Path, name: str) -> Path:
     return target
 
 
-def _open_for_writing(path: Path) -> Any:
-    return os.fdopen(os.open(path, _OPEN_FLAGS, 0o644), "wb")
+class _StagedFile:
+    """A temporary file beside ``target``, moved to a final name by :meth:`commit`."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".upload-", suffix=".part")
+        self.temp = Path(name)
+        self.handle = os.fdopen(fd, "wb")
+        self.committed = False
+
+    def write(self, chunk: bytes) -> None:
+        self.handle.write(chunk)
+
+    def commit(self, overwrite: bool) -> Path:
+        """Move the complete file into place; the path it now has."""
+        self.handle.flush()
+        os.fchmod(self.handle.fileno(), _FILE_MODE)
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        if overwrite:
+            os.replace(self.temp, self.target)
+            final = self.target
+        else:
+            final = _link_to_free_name(self.temp, self.target)
+            self.temp.unlink()
+        self.committed = True
+        return final
+
+    def discard(self) -> None:
+        """Close and remove the temporary file unless it was committed."""
+        if self.committed:
+            return
+        self.handle.close()
+        with contextlib.suppress(OSError):
+            self.temp.unlink()
+
+
+def _link_to_free_name(source: Path, target: Path) -> Path:
+    """Hard-link ``source`` as ``target`` or the first free ``stem-N.suffix`` beside it."""
+    for candidate in _candidate_names(target):
+        try:
+            os.link(source, candidate)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free name for {target.name!r} in {target.parent}")
+
+
+def _candidate_names(target: Path) -> Iterator[Path]:
+    yield target
+    name = target.name
+    stem, dot, suffix = name.rpartition(".")
+    if not stem:  # no extension, or a dot file such as ".env"
+        stem, dot, suffix = name, "", ""
+    for number in range(1, _MAX_NAME_TRIES):
+        tail = f"-{number}{dot}{suffix}"
+        room = _MAX_FILENAME_BYTES - len(tail.encode("utf-8"))
+        short_stem = stem.encode("utf-8")[: max(room, 1)].decode("utf-8", "ignore")
+        yield target.with_name(short_stem + tail)
 
 
 class _MultipartReader:
@@ -243,6 +329,9 @@ class _MultipartReader:
         self.files: list[UploadedFile] = []
         self._received = 0
         self._parts = 0
+        self._queued = 0  # file bytes waiting in queues
+        self._text_bytes = 0  # text field bytes kept in memory
+        self._room = asyncio.Event()
         self._actions: list[tuple[UploadedFile, bytes | None]] = []
         self._headers: dict[str, bytes] = {}
         self._header_field = bytearray()
@@ -308,6 +397,7 @@ class _MultipartReader:
         headers = {k: v.decode("latin-1") for k, v in self._headers.items()}
         content_type = headers.get("content-type") or _DEFAULT_FILE_TYPE
         file = UploadedFile(self._name, raw_filename, content_type, headers)
+        file.content = _ChunkQueue(self._queued_changed)
         file._reader = self
         self.files.append(file)
         self.request.files.setdefault(self._name, file)
@@ -320,8 +410,12 @@ class _MultipartReader:
                 self._actions.append((self._file, data[start:end]))
         elif self._text is not None:
             self._text += data[start:end]
+            self._text_bytes += end - start
             maximum = self.limits.max_form_field_size
             if maximum is not None and len(self._text) > maximum:
+                raise too_large()
+            buffer_limit = self.limits.max_buffer_size
+            if buffer_limit is not None and self._text_bytes > buffer_limit:
                 raise too_large()
 
     def _on_part_end(self) -> None:
@@ -377,26 +471,44 @@ class _MultipartReader:
         return message.get("body", b""), message.get("more_body", False)
 
     async def _flush(self) -> None:
-        """Queue file data, waiting (and letting the handler start) while a queue is full."""
+        """Queue file data, waiting (and letting the handler start) while buffers are full."""
         actions, self._actions = self._actions, []
         for file, data in actions:
+            await self._wait_for_room(file)
             if not self._exposed(file):
                 continue
-            if file.content.full():
-                self.ready.set()
-            await file.content.put(data)
+            file.content.put_nowait(data)
             file._complete = data is None
+
+    async def _wait_for_room(self, file: UploadedFile) -> None:
+        """Wait while ``file``'s buffer or the request's buffer budget is full.
+
+        A file buffers up to :data:`FILE_BUFFER_BYTES`; all files and text fields of the
+        request together up to ``max_buffer_size`` (file data always gets some room).
+        """
+        queue = file.content
+        assert isinstance(queue, _ChunkQueue)
+        budget = self.limits.max_buffer_size
+        while self._exposed(file) and (
+            queue.nbytes >= FILE_BUFFER_BYTES
+            or (budget is not None and self._queued and self._queued + self._text_bytes >= budget)
+        ):
+            self.ready.set()
+            self._room.clear()
+            await self._room.wait()
+
+    def _queued_changed(self, delta: int) -> None:
+        self._queued += delta
+        if delta < 0:
+            self._room.set()
 
     def _fail(self, status: int, detail: str) -> None:
         self.error = (status, detail)
         for file in self.files:
-            if file._complete or file._error is not None:
-                continue
-            file._error = self.error
             queue = file.content
-            assert isinstance(queue, _ChunkQueue)
-            queue.discard()
-            queue.put_nowait(None)
+            if file._complete or not isinstance(queue, _ChunkQueue) or queue.error is not None:
+                continue
+            queue.fail(self.error)
 
     async def receive_after_body(self) -> Message:
         """``receive`` for the rest of the app: waits until the parser is done with it."""
@@ -410,6 +522,7 @@ class _MultipartReader:
             queue = file.content
             if isinstance(queue, _ChunkQueue):
                 queue.discard()
+        self._room.set()
         task = self.task
         if task is None or task.done():
             return

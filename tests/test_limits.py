@@ -14,7 +14,7 @@ from micropie.body import DEFAULT_LIMITS
 from micropie.uploads import FILE_BUFFER_BYTES
 from tests import multipart_client as mc
 from tests.conftest import ClientFactory
-from tests.support import UvicornServer
+from tests.support import UvicornServer, server_state
 
 MiB = 1024 * 1024
 TOO_LARGE = "413 Payload Too Large"
@@ -50,6 +50,76 @@ def test_defaults_match_the_spec() -> None:
     assert DEFAULT_LIMITS.max_form_field_size == MiB
     assert DEFAULT_LIMITS.max_form_parts == 1000
     assert DEFAULT_LIMITS.body_timeout == 5.0
+    assert DEFAULT_LIMITS.max_buffer_size == 16 * MiB
+
+
+class Buffered(App):
+    """Raises the body limit to 1 GiB, as an upload route would; the buffer stays bounded."""
+
+    calls = 0
+
+    @limits(max_body_size=2**30, max_form_parts=None, max_buffer_size=4 * MiB)
+    async def take(self, **fields):
+        Buffered.calls += 1
+        return str(len(fields))
+
+    @limits(max_body_size=2**30, max_form_parts=None)
+    async def default(self, **fields):
+        Buffered.calls += 1
+        return str(len(fields))
+
+
+def many_fields(count: int, size: int) -> dict[str, str]:
+    return {f"t{index}": "x" * size for index in range(count)}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"files": {name: (None, value) for name, value in many_fields(5, MiB).items()}},
+        {"data": many_fields(5, MiB)},
+        {"json": many_fields(5, MiB)},
+    ],
+    ids=["multipart-text", "urlencoded", "json"],
+)
+def test_text_past_the_buffer_limit_is_413(client_factory: ClientFactory, kwargs) -> None:
+    Buffered.calls = 0
+    response = client_factory(Buffered()).post("/take", **kwargs)
+    assert (response.status_code, response.text) == (413, TOO_LARGE)
+    assert Buffered.calls == 0
+
+
+def test_text_within_the_buffer_limit_is_accepted(client_factory: ClientFactory) -> None:
+    client = client_factory(Buffered())
+    assert client.post("/take", data=many_fields(3, MiB)).text == "3"
+    assert client.post("/take", files={"a": (None, "x" * MiB)}).text == "1"
+
+
+def test_default_buffer_limit_applies_when_max_body_size_is_raised(
+    client_factory: ClientFactory,
+) -> None:
+    client = client_factory(Buffered())
+    assert client.post("/default", json=many_fields(15, MiB)).text == "15"
+    response = client.post("/default", json=many_fields(17, MiB))
+    assert (response.status_code, response.text) == (413, TOO_LARGE)
+
+
+def test_announced_json_past_the_buffer_limit_is_refused_before_reading(
+    client_factory: ClientFactory,
+) -> None:
+    async def never() -> dict[str, object]:
+        raise AssertionError("the body must not be read")
+
+    from tests.security.raw import call
+
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"5000000")]
+    answer = call(Buffered(), b"/take", method="POST", headers=headers, receive=never)
+    assert (answer.status, answer.text) == (413, TOO_LARGE)
+
+
+def test_unknown_limit_name_is_refused() -> None:
+    with pytest.raises(TypeError, match="max_buffer_size"):
+        limits(max_buffer=1)
 
 
 @pytest.mark.parametrize(
@@ -156,6 +226,29 @@ def test_limit_reached_while_the_handler_reads(uploads_server: UvicornServer) ->
     status, answer = mc.post(uploads_server.port, "/medium", upload_body(8 * MiB))
     assert (status, answer.decode()) == (413, TOO_LARGE)
     assert httpx.get(uploads_server.url + "/state").json()["errors"] == [TOO_LARGE]
+
+
+@pytest.mark.server
+def test_many_file_parts_wait_for_the_handler_within_the_buffer(
+    uploads_server: UvicornServer,
+) -> None:
+    count, size = 40, FILE_BUFFER_BYTES - 1000  # each part fits its own file buffer
+    digest = hashlib.sha256()
+
+    def body():
+        for index in range(count):
+            if index:
+                yield b"\r\n"
+            yield mc.file_head(f"f{index}", f"{index}.bin")
+            for chunk in mc.pattern_chunks(size):
+                digest.update(chunk)
+                yield chunk
+        yield mc.tail()
+
+    status, answer = mc.post(uploads_server.port, f"/many?count={count}", body(), timeout=60)
+    assert (status, json.loads(answer)) == (200, {"sha256": digest.hexdigest(), "files": count})
+    # While the handler paused, the parser held at most the 4 MiB buffer (plus one part).
+    assert server_state(uploads_server)["parsed_while_paused"] < 4 * MiB + 2 * FILE_BUFFER_BYTES
 
 
 @pytest.mark.server

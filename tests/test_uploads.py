@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.client
 import json
 import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from micropie import App, MultipartFileError, UploadedFile
 from micropie.uploads import FILE_BUFFER_BYTES, safe_filename
 from tests import multipart_client as mc
 from tests.conftest import ClientFactory
+from tests.security.raw import body_receive, call
 from tests.support import UvicornServer, server_state, wait_until
 
 BOUNDARY = "testboundary"
@@ -351,7 +354,9 @@ def test_save_to_directory_stays_inside(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["uploads"]
 
 
-def test_save_does_not_follow_symlinks(client_factory: ClientFactory, tmp_path: Path) -> None:
+def test_save_replaces_a_symlink_without_following_it(
+    client_factory: ClientFactory, tmp_path: Path
+) -> None:
     inside = tmp_path / "uploads"
     inside.mkdir()
     outside = tmp_path / "precious.txt"
@@ -359,8 +364,10 @@ def test_save_does_not_follow_symlinks(client_factory: ClientFactory, tmp_path: 
     (inside / "link.txt").symlink_to(outside)
     body, headers = multipart_file("link.txt", b"overwrite")
     response = client_factory(SaveApp(inside)).post("/upload", content=body, headers=headers)
-    assert response.status_code == 409
+    assert response.json()["path"] == str(inside / "link.txt")
     assert outside.read_text() == "keep me"
+    assert not (inside / "link.txt").is_symlink()
+    assert (inside / "link.txt").read_bytes() == b"overwrite"
 
 
 def test_save_to_explicit_file_path(client_factory: ClientFactory, tmp_path: Path) -> None:
@@ -390,6 +397,126 @@ def test_save_removes_partial_file_on_broken_upload(
     )
     assert response.text == "broken"
     assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+class SaveModes(App):
+    def __init__(self, directory: Path, **options: Any) -> None:
+        super().__init__(**options)
+        self.directory = directory
+
+    async def replace(self, file: UploadedFile):
+        return (await file.save(self.directory)).name
+
+    async def keep(self, file: UploadedFile):
+        return (await file.save(self.directory, overwrite=False)).name
+
+    async def broken(self, file: UploadedFile):
+        try:
+            await file.save(self.directory)
+        except MultipartFileError as exc:
+            return f"broken: {exc.detail}"
+        return "saved"
+
+
+def listing(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_save_replaces_an_existing_file_whole(
+    client_factory: ClientFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_bytes(b"old")
+    data = payload(2 * FILE_BUFFER_BYTES + 3)
+    body, headers = multipart_file("a.txt", data)
+    response = client_factory(SaveModes(tmp_path)).post("/replace", content=body, headers=headers)
+    assert response.text == "a.txt"
+    assert listing(tmp_path) == {"a.txt": data}
+    assert oct((tmp_path / "a.txt").stat().st_mode & 0o777) == oct(0o644)
+
+
+@pytest.mark.parametrize(
+    ("filename", "free_names"),
+    [
+        ("a.txt", ["a-1.txt", "a-2.txt"]),
+        ("archive.tar.gz", ["archive.tar-1.gz", "archive.tar-2.gz"]),
+        ("README", ["README-1", "README-2"]),
+        (".env", [".env-1", ".env-2"]),
+        ("x" * 251 + ".bin", ["x" * 249 + "-1.bin", "x" * 249 + "-2.bin"]),
+    ],
+)
+def test_save_without_overwrite_picks_a_free_name(
+    client_factory: ClientFactory, tmp_path: Path, filename: str, free_names: list[str]
+) -> None:
+    (tmp_path / filename).write_bytes(b"old")
+    client = client_factory(SaveModes(tmp_path))
+    for number, expected in enumerate(free_names):
+        body, headers = multipart_file(filename, b"new %d" % number)
+        assert client.post("/keep", content=body, headers=headers).text == expected
+    assert listing(tmp_path) == {
+        filename: b"old",
+        **{name: b"new %d" % number for number, name in enumerate(free_names)},
+    }
+
+
+def test_save_without_overwrite_takes_the_name_when_free(
+    client_factory: ClientFactory, tmp_path: Path
+) -> None:
+    body, headers = multipart_file("fresh.txt", b"data")
+    response = client_factory(SaveModes(tmp_path)).post("/keep", content=body, headers=headers)
+    assert response.text == "fresh.txt"
+    assert listing(tmp_path) == {"fresh.txt": b"data"}
+
+
+def chunked_call(app: App, path: bytes, body: bytes) -> Any:
+    """POST ``body`` straight to ``app`` in 64 KiB chunks, so the handler runs meanwhile."""
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    headers = [(b"content-type", MULTIPART.encode()), (b"transfer-encoding", b"chunked")]
+    return call(app, path, method="POST", headers=headers, receive=body_receive(*chunks))
+
+
+def test_broken_upload_leaves_an_existing_file_untouched(tmp_path: Path) -> None:
+    (tmp_path / "victim.txt").write_bytes(b"precious")
+    body = raw_body(raw_part("file", b"z" * (3 * FILE_BUFFER_BYTES), "victim.txt"), end=False)
+    answer = chunked_call(SaveModes(tmp_path), b"/broken", body)
+    assert answer.text == (  # the handler was saving when the body ended too early
+        "broken: 400 Bad Request: Malformed multipart body: it ends before the closing boundary"
+    )
+    assert listing(tmp_path) == {"victim.txt": b"precious"}
+
+
+def test_over_limit_upload_leaves_an_existing_file_untouched(tmp_path: Path) -> None:
+    (tmp_path / "victim.txt").write_bytes(b"precious")
+    body, _ = multipart_file("victim.txt", b"z" * (3 * FILE_BUFFER_BYTES))
+    answer = chunked_call(
+        SaveModes(tmp_path, max_body_size=2 * FILE_BUFFER_BYTES), b"/broken", body
+    )
+    assert answer.text == "broken: 413 Payload Too Large"  # the handler was saving
+    assert listing(tmp_path) == {"victim.txt": b"precious"}
+
+
+def test_queue_get_raises_after_a_broken_upload(client_factory: ClientFactory) -> None:
+    class Queue(App):
+        async def upload(self, a: UploadedFile, b: UploadedFile):
+            await a.read()
+            queue = b["content"]
+            received = 0
+            try:
+                while (chunk := await queue.get()) is not None:
+                    received += len(chunk)
+            except MultipartFileError as exc:
+                with pytest.raises(MultipartFileError):  # and again on every later get()
+                    await queue.get()
+                return f"{received} caught: {exc.detail}"
+            return "complete"
+
+    big = raw_part("a", b"y" * (2 * FILE_BUFFER_BYTES), filename="a")
+    body = raw_body(big, raw_part("b", b"tail", filename="b"), end=False)
+    response = client_factory(Queue()).post(
+        "/upload", content=body, headers={"content-type": MULTIPART}
+    )
+    assert response.text == (
+        "0 caught: 400 Bad Request: Malformed multipart body: it ends before the closing boundary"
+    )
 
 
 def test_hooks_see_text_fields_of_multipart(client_factory: ClientFactory) -> None:
@@ -509,3 +636,83 @@ def test_client_disconnect_mid_upload_raises_in_reader(uploads_server: UvicornSe
     assert state["errors"] == ["400 Bad Request: Client disconnected during the upload"]
     assert state["finished"] == 0
     assert httpx.get(uploads_server.url + "/").text == "ok"
+
+
+@pytest.fixture
+def save_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "saved"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def save_server(uvicorn_server: Callable[..., UvicornServer], save_dir: Path) -> UvicornServer:
+    env = {"MICROPIE_TEST_UPLOAD_DIR": str(save_dir)}
+    return uvicorn_server("tests.apps.uploads_app:app", env=env)
+
+
+def open_upload(
+    server: UvicornServer, path: str, filename: str, size: int = 100_000_000
+) -> socket.socket:
+    """A socket that has sent the head of a ``size``-byte upload of ``filename`` to ``path``."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+    length = len(mc.file_head("file", filename)) + size + len(mc.tail())
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: t\r\n"
+        f"Content-Type: {mc.CONTENT_TYPE}\r\nContent-Length: {length}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + mc.file_head("file", filename))
+    return sock
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("path", ["/save", "/save?overwrite=false"])
+def test_client_disconnect_mid_save_leaves_the_directory_as_it_was(
+    save_server: UvicornServer, save_dir: Path, path: str
+) -> None:
+    (save_dir / "victim.txt").write_bytes(b"precious")
+    with open_upload(save_server, path, "victim.txt") as sock:
+        for chunk in mc.pattern_chunks(3 * FILE_BUFFER_BYTES):
+            sock.sendall(chunk)
+        assert wait_until(lambda: server_state(save_server)["started"] == 1)
+    assert wait_until(lambda: server_state(save_server)["errors"] != [])
+    assert server_state(save_server)["errors"] == [
+        "400 Bad Request: Client disconnected during the upload"
+    ]
+    assert listing(save_dir) == {"victim.txt": b"precious"}
+    assert httpx.get(save_server.url + "/").text == "ok"
+
+
+@pytest.mark.server
+def test_queue_reader_learns_the_client_went_away(uploads_server: UvicornServer) -> None:
+    with open_upload(uploads_server, "/queue", "cut.bin") as sock:
+        for chunk in mc.pattern_chunks(3 * FILE_BUFFER_BYTES):
+            sock.sendall(chunk)
+        assert wait_until(lambda: server_state(uploads_server)["started"] == 1)
+    assert wait_until(lambda: server_state(uploads_server)["errors"] != [])
+    state = server_state(uploads_server)
+    assert state["errors"] == ["400 Bad Request: Client disconnected during the upload"]
+    assert state["finished"] == 0
+
+
+@pytest.mark.server
+def test_concurrent_saves_of_one_name_never_mix(save_server: UvicornServer, save_dir: Path) -> None:
+    size = 4 * FILE_BUFFER_BYTES
+    contents = {"a": b"A" * size, "b": b"B" * size}
+    sockets = {name: open_upload(save_server, "/save", "same.bin", size) for name in contents}
+    try:
+        for offset in range(0, size, 256 * 1024):  # interleave the two uploads
+            for name, data in contents.items():
+                sockets[name].sendall(data[offset : offset + 256 * 1024])
+        answers = []
+        for name in contents:
+            sockets[name].sendall(mc.tail())
+            response = http.client.HTTPResponse(sockets[name])
+            response.begin()
+            answers.append((response.status, json.loads(response.read())))
+    finally:
+        for sock in sockets.values():
+            sock.close()
+    assert answers == [(200, {"name": "same.bin", "size": size})] * 2
+    assert listing(save_dir)["same.bin"] in contents.values()
+    assert list(listing(save_dir)) == ["same.bin"]

@@ -2,6 +2,7 @@
 
 ``MICROPIE_TEST_MAX_BODY`` and ``MICROPIE_TEST_BODY_TIMEOUT`` set the app's limits;
 ``/hash`` raises its own limit to 1 GiB. ``/state`` reports what handlers saw.
+``/save`` saves into ``MICROPIE_TEST_UPLOAD_DIR``; ``/queue`` reads the MicroPie way.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 from micropie import App, MultipartFileError, UploadedFile, limits
@@ -44,6 +46,52 @@ class UploadsApp(App):
 
     async def small(self, file: UploadedFile):
         return await self._hash(file)
+
+    @limits(max_body_size=2**30)
+    async def save(self, file: UploadedFile, overwrite: bool = True):
+        STATE["started"] += 1
+        directory = Path(os.environ["MICROPIE_TEST_UPLOAD_DIR"])
+        try:
+            path = await file.save(directory, overwrite=overwrite)
+        except MultipartFileError as exc:
+            STATE["errors"].append(getattr(exc, "detail", str(exc)))
+            raise
+        STATE["finished"] += 1
+        return {"name": path.name, "size": file.size}
+
+    @limits(max_body_size=2**30, max_form_parts=None, max_buffer_size=4 * 1024 * 1024)
+    async def many(self, count: int):
+        """Files ``f0`` .. ``f{count-1}``: pauses after the first byte, then hashes them all.
+
+        Records how many bytes the parser had taken while the handler paused.
+        """
+        files = self.request.files
+        first = files["f0"]
+        digest = hashlib.sha256(await first.read(1))
+        await asyncio.sleep(1.0)
+        STATE["parsed_while_paused"] = sum(file.size for file in files.values())
+        for index in range(count):
+            name = f"f{index}"
+            while name not in files:  # parts arrive as earlier ones are read
+                await asyncio.sleep(0.01)
+            async for chunk in files[name]:
+                digest.update(chunk)
+        return {"sha256": digest.hexdigest(), "files": len(files)}
+
+    @limits(max_body_size=2**30)
+    async def queue(self):
+        """Reads ``file`` through MicroPie's queue API (``file["content"].get()``)."""
+        STATE["started"] += 1
+        queue = self.request.files["file"]["content"]
+        size = 0
+        try:
+            while (chunk := await queue.get()) is not None:
+                size += len(chunk)
+        except MultipartFileError as exc:
+            STATE["errors"].append(getattr(exc, "detail", str(exc)))
+            raise
+        STATE["finished"] += 1
+        return {"size": size}
 
     async def _hash(self, file: UploadedFile, after: str = "unbound") -> dict[str, Any]:
         STATE["started"] += 1

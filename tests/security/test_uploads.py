@@ -101,18 +101,37 @@ def test_upload_filename_with_nothing_usable_is_saved_as_upload(
     assert [p for p in tmp_path.iterdir() if p.is_file()] == []
 
 
-def test_upload_save_refuses_a_symlink_planted_in_the_directory(
+def test_upload_save_replaces_a_symlink_planted_in_the_directory_without_following_it(
     client_factory, tmp_path, upload_dir
 ):
     outside = tmp_path / "outside.txt"
     outside.write_text("untouched")
     (upload_dir / "link.txt").symlink_to(outside)
-    client = client_factory(make_app(upload_dir), raise_server_exceptions=False)
+    client = client_factory(make_app(upload_dir))
     body = multipart(part("file", b"overwrite", b"link.txt"))
     response = client.post("/upload", content=body, headers=MULTIPART)
-    assert response.status_code == 500
+    assert response.status_code == 200
     assert outside.read_text() == "untouched"
+    assert (upload_dir / "link.txt").read_bytes() == b"overwrite"
+    assert not (upload_dir / "link.txt").is_symlink()
     assert_still_serves(client, tmp_path)
+
+
+@pytest.mark.parametrize("end", [b"", b"--not-the-boundary"], ids=["cut-short", "bad-ending"])
+def test_a_broken_upload_cannot_erase_a_file_by_name(tmp_path, upload_dir, end):
+    (upload_dir / "important.db").write_bytes(b"keep")
+    app = make_app(upload_dir)
+    head = part("file", b"", b"important.db")[: -len(b"\r\n")]
+    chunks = [head, *([b"x" * (512 * 1024)] * 6), end]
+    headers = [
+        (b"content-type", MULTIPART["content-type"].encode()),
+        (b"transfer-encoding", b"chunked"),
+    ]
+    answer = call(app, b"/upload", method="POST", headers=headers, receive=body_receive(*chunks))
+    assert answer.status == 400
+    assert [p.name for p in upload_dir.iterdir()] == ["important.db"]
+    assert (upload_dir / "important.db").read_bytes() == b"keep"
+    assert call(app, b"/hello").text == "hello"
 
 
 def test_missing_boundary_is_400(client_factory, tmp_path, upload_dir):
