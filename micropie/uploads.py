@@ -218,6 +218,9 @@ class UploadedFile:
 
     async def _next_chunk(self) -> bytes | None:
         if self._eof:
+            error = getattr(self.content, "error", None)
+            if error is not None:  # a broken upload stays broken for every later read
+                raise UploadError(*error)
             return None
         try:
             chunk = await self.content.get()

@@ -239,13 +239,25 @@ def test_unread_upload_is_drained(client_factory: ClientFactory) -> None:
     assert client.get("/").text == "next"
 
 
-def test_broken_upload_raises_in_reader(client_factory: ClientFactory) -> None:
+async def read_via_queue(file: UploadedFile) -> bytes:
+    """MicroPie's way: ``file["content"].get()`` until ``None``."""
+    queue = file["content"]
+    chunks = []
+    while (chunk := await queue.get()) is not None:
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("via", ["read", "queue"])
+def test_broken_upload_raises_in_reader(client_factory: ClientFactory, via: str) -> None:
     class Reader(App):
-        async def upload(self, a, b):
+        async def upload(self, a: UploadedFile, b: UploadedFile):
             first = await a.read()
             try:
-                await b.read()
+                await (b.read() if via == "read" else read_via_queue(b))
             except MultipartFileError as exc:
+                with pytest.raises(MultipartFileError):  # and again on every later read
+                    await (b.read(1) if via == "read" else b["content"].get())
                 return f"{len(first)} caught: {exc.detail}"
             return "complete"
 
@@ -494,31 +506,6 @@ def test_over_limit_upload_leaves_an_existing_file_untouched(tmp_path: Path) -> 
     assert listing(tmp_path) == {"victim.txt": b"precious"}
 
 
-def test_queue_get_raises_after_a_broken_upload(client_factory: ClientFactory) -> None:
-    class Queue(App):
-        async def upload(self, a: UploadedFile, b: UploadedFile):
-            await a.read()
-            queue = b["content"]
-            received = 0
-            try:
-                while (chunk := await queue.get()) is not None:
-                    received += len(chunk)
-            except MultipartFileError as exc:
-                with pytest.raises(MultipartFileError):  # and again on every later get()
-                    await queue.get()
-                return f"{received} caught: {exc.detail}"
-            return "complete"
-
-    big = raw_part("a", b"y" * (2 * FILE_BUFFER_BYTES), filename="a")
-    body = raw_body(big, raw_part("b", b"tail", filename="b"), end=False)
-    response = client_factory(Queue()).post(
-        "/upload", content=body, headers={"content-type": MULTIPART}
-    )
-    assert response.text == (
-        "0 caught: 400 Bad Request: Malformed multipart body: it ends before the closing boundary"
-    )
-
-
 def test_hooks_see_text_fields_of_multipart(client_factory: ClientFactory) -> None:
     from micropie import HttpMiddleware
 
@@ -620,24 +607,6 @@ def test_parser_waits_for_a_slow_handler(uploads_server: UvicornServer) -> None:
     assert server_state(uploads_server)["parsed_while_paused"] < 4 * FILE_BUFFER_BYTES
 
 
-@pytest.mark.server
-def test_client_disconnect_mid_upload_raises_in_reader(uploads_server: UvicornServer) -> None:
-    with socket.create_connection(("127.0.0.1", uploads_server.port)) as sock:
-        head = (
-            "POST /hash HTTP/1.1\r\nHost: t\r\n"
-            f"Content-Type: {mc.CONTENT_TYPE}\r\nContent-Length: 100000000\r\n\r\n"
-        )
-        sock.sendall(head.encode() + mc.file_head("file", "cut.bin"))
-        for chunk in mc.pattern_chunks(3 * FILE_BUFFER_BYTES):
-            sock.sendall(chunk)
-        assert wait_until(lambda: server_state(uploads_server)["started"] == 1)
-    assert wait_until(lambda: server_state(uploads_server)["errors"] != [])
-    state = server_state(uploads_server)
-    assert state["errors"] == ["400 Bad Request: Client disconnected during the upload"]
-    assert state["finished"] == 0
-    assert httpx.get(uploads_server.url + "/").text == "ok"
-
-
 @pytest.fixture
 def save_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "saved"
@@ -665,34 +634,38 @@ def open_upload(
     return sock
 
 
+def disconnect_mid_upload(server: UvicornServer, path: str, filename: str) -> None:
+    """Send 3 MiB of a larger upload, wait for the handler to start, and go away.
+
+    Asserts the handler learnt the client left (``MultipartFileError``) and did not finish.
+    """
+    with open_upload(server, path, filename) as sock:
+        for chunk in mc.pattern_chunks(3 * FILE_BUFFER_BYTES):
+            sock.sendall(chunk)
+        assert wait_until(lambda: server_state(server)["started"] == 1)
+    assert wait_until(lambda: server_state(server)["errors"] != [])
+    state = server_state(server)
+    assert state["errors"] == ["400 Bad Request: Client disconnected during the upload"]
+    assert state["finished"] == 0
+    assert httpx.get(server.url + "/").text == "ok"
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("path", ["/hash", "/queue"], ids=["async-for", "queue-get"])
+def test_client_disconnect_mid_upload_raises_in_reader(
+    uploads_server: UvicornServer, path: str
+) -> None:
+    disconnect_mid_upload(uploads_server, path, "cut.bin")
+
+
 @pytest.mark.server
 @pytest.mark.parametrize("path", ["/save", "/save?overwrite=false"])
 def test_client_disconnect_mid_save_leaves_the_directory_as_it_was(
     save_server: UvicornServer, save_dir: Path, path: str
 ) -> None:
     (save_dir / "victim.txt").write_bytes(b"precious")
-    with open_upload(save_server, path, "victim.txt") as sock:
-        for chunk in mc.pattern_chunks(3 * FILE_BUFFER_BYTES):
-            sock.sendall(chunk)
-        assert wait_until(lambda: server_state(save_server)["started"] == 1)
-    assert wait_until(lambda: server_state(save_server)["errors"] != [])
-    assert server_state(save_server)["errors"] == [
-        "400 Bad Request: Client disconnected during the upload"
-    ]
+    disconnect_mid_upload(save_server, path, "victim.txt")
     assert listing(save_dir) == {"victim.txt": b"precious"}
-    assert httpx.get(save_server.url + "/").text == "ok"
-
-
-@pytest.mark.server
-def test_queue_reader_learns_the_client_went_away(uploads_server: UvicornServer) -> None:
-    with open_upload(uploads_server, "/queue", "cut.bin") as sock:
-        for chunk in mc.pattern_chunks(3 * FILE_BUFFER_BYTES):
-            sock.sendall(chunk)
-        assert wait_until(lambda: server_state(uploads_server)["started"] == 1)
-    assert wait_until(lambda: server_state(uploads_server)["errors"] != [])
-    state = server_state(uploads_server)
-    assert state["errors"] == ["400 Bad Request: Client disconnected during the upload"]
-    assert state["finished"] == 0
 
 
 @pytest.mark.server
