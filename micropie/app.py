@@ -113,8 +113,8 @@ class App:
         self._limits = Limits(
             max_body_size, max_form_field_size, max_form_parts, body_timeout, max_buffer_size
         )
-        self._templates = Templates(templates_dir)
         self._debug = debug = debug or debug_from_environ()
+        self._templates = Templates(templates_dir, auto_reload=debug)
         self._errors = ErrorResponder(exception_handlers or {}, debug, json_errors)
         self._user_lifespan = lifespan
         self._user_middleware = list(middleware or [])

@@ -10,12 +10,14 @@ data is the cookie value and nothing is kept server-side.
 from __future__ import annotations
 
 import copy
+import hmac
 import json
 import logging
 import os
 import re
 import time
 import uuid
+import zlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -26,6 +28,7 @@ from ._optional import require
 from .request import Request
 
 __all__ = [
+    "COOKIE_REFRESH_AFTER",
     "COOKIE_SIZE_LIMIT",
     "SESSION_COOKIE",
     "SESSION_TIMEOUT",
@@ -340,6 +343,23 @@ class SessionCookieTooLarge(ValueError):
     """The signed session data would not fit in one cookie (4 KB)."""
 
 
+#: A cookie session is re-signed (restarting its idle clock) once this share of the
+#: timeout has passed since it was signed, not before.
+COOKIE_REFRESH_AFTER = 0.25
+_COMPRESS_OVER = 256  # bytes of JSON below which zlib never pays off
+_DECODED_CACHE_SIZE = 256
+
+
+class _OneShotHMAC:
+    """itsdangerous' HMAC-SHA1 through :func:`hmac.digest` (no HMAC object per call)."""
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        return hmac.digest(key, value, "sha1")
+
+    def verify_signature(self, key: bytes, value: bytes, sig: bytes) -> bool:
+        return hmac.compare_digest(sig, hmac.digest(key, value, "sha1"))
+
+
 class CookieSessionBackend(SessionBackend):
     """Sessions kept in the cookie itself, signed with ``itsdangerous``.
 
@@ -347,6 +367,11 @@ class CookieSessionBackend(SessionBackend):
     read them. Tampered cookies and cookies idle for longer than the timeout are
     ignored. ``secret_key`` may be a list of keys, newest last, to rotate keys.
     Data must be JSON-serialisable and fit, signed, in 4096 bytes.
+
+    The cookie is what ``itsdangerous.URLSafeTimedSerializer(secret_key, salt=salt)``
+    reads and writes. Keys are derived once, and the last cookie values verified are
+    remembered (with their data and signing time), so a cookie sent again is not
+    verified again.
     """
 
     def __init__(
@@ -355,15 +380,28 @@ class CookieSessionBackend(SessionBackend):
         itsdangerous = require(
             "itsdangerous", feature="CookieSessionBackend", package="itsdangerous"
         )
-        self._bad_signature: type[Exception] = itsdangerous.BadSignature
-        self._serializer: Any = itsdangerous.URLSafeTimedSerializer(secret_key, salt=salt)
+        self._bad_data: type[Exception] = itsdangerous.BadData
+        self._b64encode: Any = itsdangerous.encoding.base64_encode
+        self._b64decode: Any = itsdangerous.encoding.base64_decode
+        deriving = itsdangerous.Signer(secret_key, salt=salt)
+        keys = [deriving.derive_key(key) for key in deriving.secret_keys]
+        self._signer: Any = itsdangerous.TimestampSigner(
+            keys, salt=salt, key_derivation="none", algorithm=_OneShotHMAC()
+        )
+        self._decoded: dict[str, tuple[dict[str, Any], int]] = {}
 
     def encode(self, data: dict[str, Any]) -> str:
         """Sign ``data`` into a cookie value; raise :class:`SessionCookieTooLarge` if too big."""
         try:
-            value: str = self._serializer.dumps(data)
+            payload = json.dumps(data, separators=(",", ":")).encode()
         except (TypeError, ValueError) as exc:
             raise TypeError(f"CookieSessionBackend stores sessions as JSON: {exc}") from exc
+        prefix = b""
+        if len(payload) > _COMPRESS_OVER:
+            compressed = zlib.compress(payload)
+            if len(compressed) < len(payload) - 1:
+                payload, prefix = compressed, b"."
+        value: str = self._signer.sign(prefix + self._b64encode(payload)).decode("ascii")
         size = len(SESSION_COOKIE) + 1 + len(value)
         if size > COOKIE_SIZE_LIMIT:
             raise SessionCookieTooLarge(
@@ -375,13 +413,34 @@ class CookieSessionBackend(SessionBackend):
 
     def decode(self, value: str, timeout: int) -> tuple[dict[str, Any], float]:
         """The data in a cookie value and its age in seconds; ``{}`` if tampered or expired."""
+        known = self._decoded.get(value)
+        if known is None:
+            known = self._verify(value)
+            if known is None:
+                return {}, 0.0
+        data, signed_at = known
+        age = int(time.time()) - signed_at  # whole seconds, as itsdangerous counts
+        if not 0 <= age <= timeout:
+            return {}, 0.0
+        return _clone(data), float(age)
+
+    def _verify(self, value: str) -> tuple[dict[str, Any], int] | None:
+        """Check the signature and read the payload; remember the result when good."""
         try:
-            data, signed_at = self._serializer.loads(value, max_age=timeout, return_timestamp=True)
-        except self._bad_signature:
-            return {}, 0.0
+            payload, signed_at = self._signer.unsign(value, return_timestamp=True)
+            compressed = payload.startswith(b".")
+            raw = self._b64decode(payload[1:] if compressed else payload)
+            data = json.loads(zlib.decompress(raw) if compressed else raw)
+        except (self._bad_data, ValueError, zlib.error):
+            return None
         if not isinstance(data, dict):
-            return {}, 0.0
-        return data, time.time() - signed_at.timestamp()
+            return None
+        known = (data, int(signed_at.timestamp()))
+        decoded = self._decoded
+        if len(decoded) >= _DECODED_CACHE_SIZE:
+            del decoded[next(iter(decoded))]
+        decoded[value] = known
+        return known
 
     async def load(self, session_id: str) -> dict[str, Any]:
         """Nothing is stored server-side: the manager reads the cookie with :meth:`decode`."""
@@ -409,7 +468,7 @@ class SessionManager:
         self.secure = secure
         self.use_backend(backend)
         # Cookie sessions are re-signed (to restart their idle clock) at most this often.
-        self._resign_after = min(60.0, timeout / 10)
+        self._resign_after = timeout * COOKIE_REFRESH_AFTER
 
     def use_backend(self, backend: SessionBackend) -> None:
         """Store sessions in ``backend`` from now on."""

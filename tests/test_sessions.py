@@ -460,7 +460,7 @@ def test_cookie_backend_ignores_expired(client_factory):
 
 
 def test_cookie_backend_resigns_ageing_cookie(client_factory):
-    value = signed({"user": "erin"}, age=100)
+    value = signed({"user": "erin"}, age=200)  # over a quarter of the timeout
     client = client_factory(cookie_app(session_timeout=600), cookies={"session_id": value})
     response = client.get("/peek")
     assert response.text == "erin"
@@ -647,3 +647,55 @@ def test_module_imports_without_optional_backends():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "RedisSessionBackend", result.stderr
+
+
+def test_cookie_backend_keeps_a_young_cookie(client_factory):
+    # re-signed only once a quarter of the timeout has passed since it was signed
+    value = signed({"user": "erin"}, age=100)
+    client = client_factory(cookie_app(session_timeout=600), cookies={"session_id": value})
+    response = client.get("/peek")
+    assert response.text == "erin"
+    assert session_cookie(response) is None
+
+
+def test_cookie_backend_reads_a_cookie_sent_again_alike(client_factory):
+    value = signed({"user": "erin"})
+    client = client_factory(cookie_app(), cookies={"session_id": value})
+    assert [client.get("/peek").text for _ in range(3)] == ["erin"] * 3
+    assert [client.get("/count").text for _ in range(2)] == ["1", "2"]
+
+
+def test_cookie_backend_decoded_data_is_a_copy():
+    backend = CookieSessionBackend(SECRET)
+    value = signed({"user": "erin", "cart": [1]})
+    first, _ = backend.decode(value, 600)
+    first["cart"].append(2)
+    first["user"] = "mallory"
+    assert backend.decode(value, 600)[0] == {"user": "erin", "cart": [1]}
+
+
+def test_cookie_backend_expiry_holds_for_a_cookie_read_before():
+    backend = CookieSessionBackend(SECRET)
+    value = signed({"user": "erin"}, age=100)
+    assert backend.decode(value, 600)[0] == {"user": "erin"}
+    assert backend.decode(value, 60) == ({}, 0.0)  # the same cookie, now past its timeout
+
+
+def test_cookie_backend_compresses_large_sessions_compatibly():
+    backend = CookieSessionBackend(SECRET)
+    data = {"notes": ["the same words again"] * 100}
+    value = backend.encode(data)
+    assert value.startswith(".")  # zlib-compressed, as itsdangerous marks it
+    serializer = itsdangerous.URLSafeTimedSerializer(SECRET, salt="micropie.session")
+    assert serializer.loads(value) == data
+    assert backend.decode(value, 600)[0] == data
+    assert backend.decode(serializer.dumps(data), 600)[0] == data
+
+
+def test_cookie_backend_signs_with_the_newest_key():
+    backend = CookieSessionBackend(["old key", "new key"])
+    value = backend.encode({"user": "gail"})
+    new = itsdangerous.URLSafeTimedSerializer("new key", salt="micropie.session")
+    assert new.loads(value) == {"user": "gail"}
+    with pytest.raises(itsdangerous.BadSignature):
+        itsdangerous.URLSafeTimedSerializer("old key", salt="micropie.session").loads(value)

@@ -118,3 +118,148 @@ def test_context_variable_called_name(client_factory, tmp_path):
 
     response = client_factory(MyApp(templates_dir=tmp_path)).get("/")
     assert response.text == "Hi &lt;b&gt;Ann&lt;/b&gt;"
+
+
+# -- synchronous rendering when nothing needs awaiting; async mode when something does ----
+
+
+def _render(templates, name, **context):
+    import asyncio
+
+    return asyncio.run(templates.render(name, **context))
+
+
+@pytest.fixture
+def engine(tmp_path):
+    from micropie.templates import Templates
+
+    (tmp_path / "call.html").write_text("[{{ fetch() }}]")
+    (tmp_path / "loop.html").write_text("{% for i in rows %}<{{ i }}>{% endfor %}")
+    (tmp_path / "attr.html").write_text("{{ user.name }}|{{ user.title }}")
+    (tmp_path / "filter.html").write_text("{{ 'x' | shout }}")
+    (tmp_path / "page.html").write_text(
+        "<h1>{{ title }}</h1>{% for item in items %}"
+        "<li class=\"{{ loop.cycle('odd', 'even') }}\">{{ item.name }} {{ item['n'] }}</li>"
+        "{% endfor %}{{ note }}"
+    )
+    return Templates(tmp_path)
+
+
+async def _fetch():
+    return "awaited"
+
+
+async def _rows():
+    for value in (1, 2):
+        yield value
+
+
+class _User:
+    name = "Ann & Bob"
+
+    @property
+    def title(self):
+        return _fetch()
+
+
+def test_async_global_call_is_awaited(engine):
+    engine.globals["fetch"] = _fetch
+    assert _render(engine, "call.html") == "[awaited]"
+    assert "call.html" in engine._async_templates  # remembered: renders async from now on
+    assert _render(engine, "call.html") == "[awaited]"
+
+
+def test_sync_function_returning_a_coroutine_is_awaited(engine):
+    engine.globals["fetch"] = lambda: _fetch()
+    assert _render(engine, "call.html") == "[awaited]"
+
+
+def test_async_generator_in_context_is_iterated(engine):
+    assert _render(engine, "loop.html", rows=_rows()) == "<1><2>"
+
+
+def test_object_in_context_renders_with_awaited_attributes(engine):
+    assert _render(engine, "attr.html", user=_User()) == "Ann &amp; Bob|awaited"
+
+
+def test_async_filter_is_awaited(engine):
+    async def shout(value):
+        return value.upper()
+
+    engine.env.filters["shout"] = shout
+    assert _render(engine, "filter.html") == "X"
+
+
+def test_plain_context_renders_synchronously_and_alike(engine):
+    from markupsafe import Markup
+
+    context = {
+        "title": "Prices <b>",
+        "items": [{"name": f"item {i}", "n": i} for i in range(5)],
+        "note": Markup("<em>ok</em>"),
+    }
+    sync = _render(engine, "page.html", **context)
+    assert "page.html" not in engine._async_templates
+    import asyncio
+
+    forced = asyncio.run(engine._async_env.get_template("page.html").render_async(context))
+    assert sync == forced
+    assert "Prices &lt;b&gt;" in sync and '<li class="even">item 1 1</li>' in sync
+    assert sync.endswith("<em>ok</em>")
+
+
+def _touch_later(path, text):
+    import os
+
+    path.write_text(text)
+    stamp = path.stat().st_mtime + 10
+    os.utime(path, (stamp, stamp))
+
+
+def test_templates_are_read_once_without_debug(client_factory, tmp_path):
+    (tmp_path / "v.html").write_text("one")
+
+    class MyApp(App):
+        async def index(self):
+            return await self._render_template("v.html")
+
+    client = client_factory(MyApp(templates_dir=tmp_path))
+    assert client.get("/").text == "one"
+    _touch_later(tmp_path / "v.html", "two")
+    assert client.get("/").text == "one"
+
+
+def test_templates_reload_in_debug_mode(client_factory, tmp_path):
+    (tmp_path / "v.html").write_text("one")
+
+    class MyApp(App):
+        async def index(self):
+            return await self._render_template("v.html")
+
+    client = client_factory(MyApp(templates_dir=tmp_path, debug=True))
+    assert client.get("/").text == "one"
+    _touch_later(tmp_path / "v.html", "two")
+    assert client.get("/").text == "two"
+
+
+def test_dict_lookups_read_as_jinja_reads_them(engine, tmp_path):
+    import jinja2
+
+    source = (
+        "{{ d.name }}|{{ d.missing }}|{{ d.items is callable }}|{{ d['items'] }}|"
+        "{{ s.name }}|{{ s.extra }}|{{ n.a.b }}"
+    )
+    (tmp_path / "lookups.html").write_text(source)
+
+    class Sub(dict):
+        extra = "attribute"
+
+    context = {
+        "d": {"name": "key", "items": "shadowed"},
+        "s": Sub(name="sub", extra="key"),
+        "n": {"a": {"b": 1}},
+    }
+    stock = jinja2.Environment(loader=jinja2.FileSystemLoader(tmp_path), autoescape=True)
+    expected = stock.get_template("lookups.html").render(context)
+    assert _render(engine, "lookups.html", **context) == expected
+    assert expected == "key||True|shadowed|sub|attribute|1"

@@ -49,7 +49,7 @@ async def submit(name: Annotated[str, Form()], age: Annotated[str, Form()]) -> s
 
 @app.get("/page", response_class=HTMLResponse)
 async def page(request: Request) -> Any:
-    return templates.TemplateResponse(request, "page.html", PAGE_CONTEXT)
+    return templates.TemplateResponse(request, "page.html", {**PAGE_CONTEXT})
 
 
 @app.get("/login", response_class=HTMLResponse)

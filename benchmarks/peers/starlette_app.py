@@ -22,7 +22,7 @@ async def echo(request: Request) -> Response:
 
 
 async def page(request: Request) -> Response:
-    return templates.TemplateResponse(request, "page.html", PAGE_CONTEXT)
+    return templates.TemplateResponse(request, "page.html", {**PAGE_CONTEXT})
 
 
 async def login(request: Request) -> Response:
