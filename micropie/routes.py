@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AppRouter",
+    "find_route",
     "HandlerRoute",
     "HandlerWebSocketRoute",
     "attach_route",
@@ -362,16 +363,35 @@ class AppRouter(Router):
         else:
             await self._owner._handle_websocket(scope, receive, send)
 
-    async def _explicit_route(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Serve the connection with an explicit route when one takes it (as Starlette does)."""
-        chosen: tuple[BaseRoute, Scope] | None = None  # the first full match, else partial
+    def route_for(self, scope: Scope) -> BaseRoute | None:
+        """The route that would serve ``scope``, or ``None`` (a 404), found as dispatch does."""
+        chosen = self._explicit_choice(scope) if self._explicit else None
+        if chosen is not None:
+            return chosen[0]
+        owner = self._owner
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            return None
+        find = owner._find_handler if kind == "http" else owner._ws_handlers.get
+        plan, segments = resolve_path(route_path(scope), find)
+        if plan is None or plan.rejects_extra(segments):
+            return None
+        return plan.route
+
+    def _explicit_choice(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
+        """The first explicit route matching fully, else the first matching partially."""
+        chosen: tuple[BaseRoute, Scope] | None = None
         for route in self._explicit:
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
-                chosen = route, child_scope
-                break
+                return route, child_scope
             if match is Match.PARTIAL and chosen is None:
                 chosen = route, child_scope
+        return chosen
+
+    async def _explicit_route(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Serve the connection with an explicit route when one takes it (as Starlette does)."""
+        chosen = self._explicit_choice(scope)
         if chosen is not None:
             route, child_scope = chosen
             scope["route"] = route
@@ -387,6 +407,16 @@ class AppRouter(Router):
             await response(scope, receive, send)
             return True
         return False
+
+
+def find_route(app: App, scope: Scope) -> BaseRoute | None:
+    """The route of ``app`` that would serve ``scope`` (``None`` when it would answer 404).
+
+    One dictionary lookup, as dispatch does, where walking :attr:`App.routes` and calling
+    each ``matches()`` costs one call per route; for ASGI middleware that runs before
+    the app, e.g. to name an OpenTelemetry span by its route template.
+    """
+    return app._router.route_for(scope)
 
 
 async def _handle_chosen_route(scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,0 +1,211 @@
+"""Issue 14 acceptance: real Starlette monitoring tools label requests by route template.
+
+starlette-exporter, prometheus-fastapi-instrumentator, OpenTelemetry (Starlette
+instrumentation and the plain ASGI middleware, in-memory exporter) and sentry-sdk (an
+in-memory transport) each see ``/greet/{name}`` for ``GET /greet/alice``, and nothing of a
+route for a 404.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+import sentry_sdk
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.instrumentation.starlette import StarletteInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
+from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+from sentry_sdk.transport import Transport
+from starlette_exporter import PrometheusMiddleware, handle_metrics
+
+from micropie import App
+from micropie.routes import find_route
+
+_prefixes = itertools.count()
+
+
+class Greeter(App):
+    async def index(self):
+        return "home"
+
+    async def greet(self, name):
+        return f"Hello, {name}!"
+
+    async def ws_echo(self, ws, room):
+        await ws.accept()
+        await ws.send_text(room)
+
+
+# -- starlette-exporter ----------------------------------------------------------------------
+
+
+def test_starlette_exporter_groups_paths_by_template(client_factory):
+    prefix = f"micropie_test_{next(_prefixes)}"
+    app = Greeter()
+    app.add_middleware(PrometheusMiddleware, group_paths=True, prefix=prefix, app_name="greeter")
+    app.add_route("/metrics", handle_metrics)
+    client = client_factory(app)
+    for name in ("alice", "bob", "carol"):
+        assert client.get(f"/greet/{name}").status_code == 200
+    assert client.get("/nowhere/at/all").status_code == 404
+
+    def count(path: str, status: str = "200") -> float | None:
+        labels = {"method": "GET", "path": path, "status_code": status, "app_name": "greeter"}
+        return REGISTRY.get_sample_value(f"{prefix}_requests_total", labels)
+
+    assert count("/greet/{name}") == 3
+    assert count("/greet/alice") is None
+    assert count("/nowhere/at/all", "404") is None  # unhandled paths are filtered out
+    assert f'{prefix}_requests_total{{app_name="greeter"' in client.get("/metrics").text
+
+
+# -- prometheus-fastapi-instrumentator ---------------------------------------------------------
+
+
+def test_prometheus_fastapi_instrumentator_labels_handler_and_exposes(client_factory):
+    registry = CollectorRegistry()
+    app = Greeter()
+    Instrumentator(registry=registry).instrument(app).expose(app)
+    client = client_factory(app)
+    assert client.get("/greet/alice").status_code == 200
+    assert client.get("/greet/bob").status_code == 200
+
+    def count(handler: str) -> float | None:
+        labels = {"handler": handler, "method": "GET", "status": "2xx"}
+        return registry.get_sample_value("http_requests_total", labels)
+
+    assert count("/greet/{name}") == 2
+    assert count("none") is None
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'handler="/greet/{name}"' in metrics.text
+
+
+# -- OpenTelemetry -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spans() -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def _server_spans(exporter: InMemorySpanExporter) -> list[Any]:
+    return [span for span in exporter.get_finished_spans() if span.kind.name == "SERVER"]
+
+
+def test_opentelemetry_starlette_instrumentation_names_spans_by_template(client_factory, spans):
+    provider, exporter = spans
+    app = Greeter()
+    StarletteInstrumentor.instrument_app(app, tracer_provider=provider)
+    client = client_factory(app)
+    assert client.get("/greet/alice").status_code == 200
+    assert client.get("/").status_code == 200
+    assert client.get("/nowhere/at/all").status_code == 404
+    greet, index, missing = _server_spans(exporter)
+    assert greet.name == "GET /greet/{name}"
+    assert greet.attributes["http.route"] == "/greet/{name}"
+    assert index.attributes["http.route"] == "/"
+    assert "http.route" not in missing.attributes
+
+
+def test_opentelemetry_asgi_middleware_gets_the_route_template(client_factory, spans):
+    provider, exporter = spans
+    app = Greeter()
+
+    def span_details(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        route = find_route(app, scope)
+        if route is None:
+            return scope.get("method", "HTTP"), {}
+        return f"{scope['method']} {route.path}", {"http.route": route.path}
+
+    client = client_factory(
+        OpenTelemetryMiddleware(app, default_span_details=span_details, tracer_provider=provider)
+    )
+    assert client.get("/greet/alice").status_code == 200
+    assert client.get("/nowhere").status_code == 404
+    greet, missing = _server_spans(exporter)
+    assert greet.name == "GET /greet/{name}"
+    assert greet.attributes["http.route"] == "/greet/{name}"
+    assert missing.name == "GET"
+    assert "http.route" not in missing.attributes
+
+
+def test_find_route_answers_as_dispatch():
+    app = Greeter()
+    scope = {"type": "http", "method": "GET", "path": "/greet/x", "headers": []}
+    assert find_route(app, scope).name == "greet"
+    scope["path"] = "/greet/x/y"
+    assert find_route(app, scope) is None  # greet takes one segment: dispatch answers 404
+    scope.update(type="websocket", path="/echo/lobby")
+    assert find_route(app, scope).name == "ws_echo"
+    app.add_route("/metrics", handle_metrics)
+    assert find_route(app, {**scope, "type": "http", "path": "/metrics"}).path == "/metrics"
+
+
+# -- Sentry -------------------------------------------------------------------------------------
+
+
+class MemoryTransport(Transport):
+    """Keeps what the SDK would send, instead of sending it."""
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.envelopes: list[Any] = []
+
+    def capture_envelope(self, envelope: Any) -> None:
+        self.envelopes.append(envelope)
+
+    def items(self, kind: str) -> list[dict[str, Any]]:
+        return [
+            item.payload.json
+            for envelope in self.envelopes
+            for item in envelope.items
+            if item.type == kind
+        ]
+
+
+@pytest.fixture
+def sentry() -> Any:
+    transport = MemoryTransport()
+    sentry_sdk.init(
+        dsn="https://public@sentry.invalid/1",
+        transport=transport,
+        traces_sample_rate=1.0,
+        default_integrations=False,
+        auto_enabling_integrations=False,
+    )
+    yield transport
+    sentry_sdk.get_client().close()
+    sentry_sdk.get_global_scope().set_client(None)
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [("url", "/greet/{name}"), ("endpoint", "tests.test_monitoring.Greeter.greet")],
+)
+def test_sentry_names_transactions_by_route(client_factory, sentry, style, expected):
+    app = Greeter()
+    client = client_factory(SentryAsgiMiddleware(app, transaction_style=style))
+    assert client.get("/greet/alice").status_code == 200
+    sentry_sdk.flush()
+    (transaction,) = sentry.items("transaction")
+    assert transaction["transaction"] == expected
+    assert transaction["transaction_info"] == {"source": "route" if style == "url" else "component"}
+
+
+def test_sentry_404_is_named_by_url_not_a_route(client_factory, sentry):
+    client = client_factory(SentryAsgiMiddleware(Greeter(), transaction_style="url"))
+    assert client.get("/nowhere").status_code == 404
+    sentry_sdk.flush()
+    (transaction,) = sentry.items("transaction")
+    assert transaction["transaction"] == "http://testserver/nowhere"
+    assert transaction["transaction_info"] == {"source": "url"}
