@@ -1,6 +1,7 @@
 """The ``micropie`` command line.
 
-``micropie run module:app`` serves an app with uvicorn. Each subcommand is one
+``micropie run module:app`` serves an app with uvicorn; ``micropie routes module:app``
+prints its route table. Each subcommand is one
 ``add_<name>_command`` function that adds its parser and sets ``handler``, the function
 that runs it and returns the exit status.
 """
@@ -8,9 +9,11 @@ that runs it and returns the exit status.
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from . import __version__
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"micropie {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     add_run_command(commands)
+    add_routes_command(commands)
     return parser
 
 
@@ -105,3 +109,97 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"micropie run: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def add_routes_command(commands: Subcommands) -> None:
+    """``micropie routes module:app``: methods, path template, handler and source per route."""
+    routes = commands.add_parser(
+        "routes",
+        help="print an app's route table",
+        description="Print the route table of an app imported from the current directory: "
+        "methods, path template, handler and where it is defined, in matching order.",
+    )
+    routes.add_argument("app", type=import_target, metavar="MODULE:APP", help="e.g. app:app")
+    routes.set_defaults(handler=routes_command)
+
+
+def routes_command(args: argparse.Namespace) -> int:
+    """Print the table of ``args.app``'s routes."""
+    sys.path.insert(0, os.getcwd())
+    try:
+        app = load_app(args.app)
+    except (ImportError, AttributeError) as exc:
+        print(f"micropie routes: cannot load {args.app}: {exc}", file=sys.stderr)
+        return 1
+    table = getattr(app, "routes", None)
+    if not isinstance(table, list):
+        print(f"micropie routes: {args.app} has no route table", file=sys.stderr)
+        return 1
+    rows = [("METHODS", "PATH", "HANDLER", "SOURCE"), *route_rows(table)]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[3]]).rstrip())
+    return 0
+
+
+def load_app(target: str) -> Any:
+    """Import ``module:attribute`` (the attribute may be dotted)."""
+    module_name, _, attribute = target.partition(":")
+    value: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def route_rows(routes: Sequence[Any], prefix: str = "") -> Iterator[tuple[str, str, str, str]]:
+    """Table rows for ``routes``; a mount's own routes follow it, under its path."""
+    from starlette.routing import Mount
+
+    for route in routes:
+        if isinstance(route, Mount):
+            target = getattr(route, "_base_app", route.app)
+            path = prefix + route.path
+            yield "MOUNT", path or "/", _qualified_name(target), _source(type(target))
+            inner = route.routes
+            if isinstance(inner, list):
+                yield from route_rows(inner, path)
+        else:
+            methods, path, handler, source = route_row(route)
+            yield methods, prefix + path, handler, source
+
+
+def route_row(route: Any) -> tuple[str, str, str, str]:
+    """One table row: methods, path, handler and source location of a Starlette route."""
+    from starlette.routing import WebSocketRoute
+
+    endpoint = getattr(route, "endpoint", None)
+    if isinstance(route, WebSocketRoute):
+        methods = "WS"
+    else:
+        allowed = set(getattr(route, "methods", None) or ())
+        if "GET" in allowed:
+            allowed.discard("HEAD")
+        methods = ", ".join(sorted(allowed)) if allowed else "ANY"
+    path = getattr(route, "path", "")
+    return methods, path, _qualified_name(endpoint), _source(endpoint)
+
+
+def _qualified_name(target: Any) -> str:
+    function = inspect.unwrap(getattr(target, "__func__", target))
+    name = getattr(function, "__qualname__", None) or type(function).__qualname__
+    return str(name)
+
+
+def _source(target: Any) -> str:
+    """``file:line`` of ``target``'s definition (relative to the current directory), or ``-``."""
+    function = inspect.unwrap(getattr(target, "__func__", target))
+    try:
+        path = inspect.getsourcefile(function)
+        _, line = inspect.getsourcelines(function)
+    except (TypeError, OSError):
+        return "-"
+    if path is None:
+        return "-"
+    relative = os.path.relpath(path)
+    return f"{path if relative.startswith('..') else relative}:{line}"

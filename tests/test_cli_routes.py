@@ -1,0 +1,112 @@
+"""``micropie routes module:app``: the route table on the command line (SPEC §12)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from micropie.cli import main
+
+MICROPIE = str(Path(sys.executable).with_name("micropie"))
+
+APP_SOURCE = textwrap.dedent(
+    """
+    from starlette.responses import PlainTextResponse
+    from starlette.staticfiles import StaticFiles
+
+    from micropie import App, methods
+
+
+    def metrics(request):
+        return PlainTextResponse("")
+
+
+    class Shop(App):
+        async def index(self):
+            return "home"
+
+        async def greet(self, name):
+            return name
+
+        @methods("GET", "POST")
+        async def order(self, item_id: int):
+            return "ok"
+
+        async def ws_chat(self, ws, room):
+            await ws.accept()
+
+
+    class Admin(App):
+        async def users(self, user_id=None):
+            return "users"
+
+
+    app = Shop()
+    app.add_route("/metrics", metrics, methods=["GET"])
+    app.mount("/admin", Admin(), name="admin")
+    app.mount("/static", StaticFiles(directory="."), name="static")
+    """
+)
+
+
+def _line(text: str) -> int:
+    return APP_SOURCE.splitlines().index(text) + 1
+
+
+def _write_app(directory: Path) -> None:
+    (directory / "shop_app.py").write_text(APP_SOURCE)
+
+
+def test_routes_prints_methods_path_handler_and_source(tmp_path, monkeypatch, capsys):
+    _write_app(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert main(["routes", "shop_app:app"]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert lines[0] == ["METHODS", "PATH", "HANDLER", "SOURCE"]
+    rows = {tuple(line[-3:-1]): line[:-3] for line in lines[1:]}
+    assert rows[("/metrics", "metrics")] == ["GET"]
+    assert rows[("/admin", "Admin")] == ["MOUNT"]
+    assert rows[("/admin/users/{user_id}", "Admin.users")] == ["ANY"]
+    assert rows[("/static", "StaticFiles")] == ["MOUNT"]
+    assert rows[("/", "Shop.index")] == ["ANY"]
+    assert rows[("/greet/{name}", "Shop.greet")] == ["ANY"]
+    assert rows[("/order/{item_id}", "Shop.order")] == ["GET,", "POST"]
+    assert rows[("/chat/{room}", "Shop.ws_chat")] == ["WS"]
+    sources = {line[-2]: line[-1] for line in lines[1:]}
+    assert sources["Shop.greet"] == f"shop_app.py:{_line('    async def greet(self, name):')}"
+    assert (
+        sources["Admin.users"] == f"shop_app.py:{_line('    async def users(self, user_id=None):')}"
+    )
+    # in matching order: explicit routes and mounts, then handlers, websockets last
+    paths = [line[-3] for line in lines[1:]]
+    assert paths.index("/metrics") < paths.index("/greet/{name}") < paths.index("/chat/{room}")
+
+
+def test_routes_from_the_installed_command(tmp_path):
+    _write_app(tmp_path)
+    result = subprocess.run(
+        [MICROPIE, "routes", "shop_app:app"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/greet/{name}" in result.stdout
+    assert "Shop.greet" in result.stdout
+
+
+def test_routes_reports_an_app_it_cannot_load(tmp_path, monkeypatch, capsys):
+    _write_app(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert main(["routes", "shop_app:missing"]) == 1
+    assert "cannot load shop_app:missing" in capsys.readouterr().err
+    assert main(["routes", "no_such_module_here:app"]) == 1
+    assert "No module named 'no_such_module_here'" in capsys.readouterr().err
+    assert main(["routes", "shop_app:metrics"]) == 1
+    assert "shop_app:metrics has no route table" in capsys.readouterr().err
