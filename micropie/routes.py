@@ -336,16 +336,20 @@ class AppRouter(Router):
     # -- URLs ------------------------------------------------------------------------------
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        """The path of route ``name``: explicit routes first, then the handler called ``name``."""
+        """The path of the handler called ``name``, else of the first explicit route that has it.
+
+        The app's own handler names come first, so an unnamed mount (which lends its
+        routes' names) never takes one of them.
+        """
+        plan = self._owner._plan_named(name)
+        if plan is not None and plan.route is not None:
+            return plan.route.url_path_for(name, **path_params)
         for route in self._explicit:
             try:
                 return route.url_path_for(name, **path_params)
             except NoMatchFound:
                 pass
-        plan = self._owner._plan_named(name)
-        if plan is None or plan.route is None:
-            raise _no_match(name, path_params, "no handler or route has that name")
-        return plan.route.url_path_for(name, **path_params)
+        raise _no_match(name, path_params, "no handler or route has that name")
 
     # -- dispatch ----------------------------------------------------------------------------
 

@@ -529,3 +529,12 @@ def test_a_fastapi_app_mounted_keeps_its_routing(client_factory):
     assert app.url_path_for("api:item", item_id=3) == "/api/items/3"
     assert client.get("/api/items/3").json() == {"item_id": 3}
     assert client.get("/api", follow_redirects=False).status_code == 307
+
+
+def test_own_handler_names_come_before_names_an_unnamed_mount_lends():
+    app = Shop()
+    app.mount("/blog", _starlette_blog())  # unnamed: its "home" and "post" are reachable
+    assert app.url_path_for("post", slug="a") == "/blog/posts/a"
+    inner = Shop()
+    app.mount("/inner", inner)
+    assert app.url_path_for("greet", name="x") == "/greet/x"
