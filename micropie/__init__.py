@@ -30,6 +30,7 @@ from .exceptions import (
     RequestValidationError,
 )
 from .middleware import HttpMiddleware, WebSocketMiddleware
+from .openapi import describe
 from .request import Request, WebSocketRequest, current_request
 from .routing import limits, methods
 from .sessions import (
@@ -73,6 +74,7 @@ __all__ = [
     "WebSocketMiddleware",
     "WebSocketRequest",
     "current_request",
+    "describe",
     "limits",
     "methods",
     "sse_event",

@@ -96,6 +96,9 @@ class App:
         max_buffer_size: int | None = DEFAULT_LIMITS.max_buffer_size,
         websocket_origins: Sequence[str] | None = None,
         json_errors: bool = False,
+        openapi_url: str | None = None,
+        docs_url: str | None = None,
+        openapi_info: Mapping[str, Any] | None = None,
     ) -> None:
         #: :class:`HttpMiddleware` hooks, run in order around every HTTP handler.
         self.middlewares: list[HttpMiddleware] = []
@@ -130,6 +133,8 @@ class App:
         # The Starlette router: mounts and explicit routes, then one route per handler.
         # Private, so a subclass may keep its own ``self.router`` (MicroPie's examples do).
         self._router = AppRouter(self, self._lifespan, self._errors.wrap_mounted)
+        self._openapi_info = dict(openapi_info or {})
+        self._serve_openapi(openapi_url, docs_url)
 
     # -- public API -----------------------------------------------------------------
 
@@ -167,6 +172,12 @@ class App:
     @routes.setter
     def routes(self, value: Any) -> None:
         self.__dict__["routes"] = value
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of this app's handlers, built from the route table."""
+        from .openapi import openapi_document
+
+        return openapi_document(self, self._openapi_info)
 
     def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
         """Serve ``app`` (e.g. ``StaticFiles``) under ``path``, matched before handlers."""
@@ -294,6 +305,19 @@ class App:
         if self._middleware_stack is not None:
             raise RuntimeError("debug cannot be turned on after the application has started")
         self._debug = self._errors.debug = True
+
+    def _serve_openapi(self, openapi_url: str | None, docs_url: str | None) -> None:
+        """Routes for ``App(openapi_url=..., docs_url=...)``; neither exists by default."""
+        if docs_url is not None and openapi_url is None:
+            raise ValueError("docs_url needs openapi_url: the page shows that document")
+        if openapi_url is None:
+            return
+        from .openapi import docs_endpoint, openapi_endpoint
+
+        self.add_route(openapi_url, openapi_endpoint, ["GET"], "openapi", include_in_schema=False)
+        if docs_url is not None:
+            page = docs_endpoint(openapi_url)
+            self.add_route(docs_url, page, ["GET"], "docs", include_in_schema=False)
 
     def _build_middleware_stack(self) -> ASGIApp:
         # HTTPException and exception handlers are answered by self._errors inside the

@@ -32,6 +32,7 @@ EXPECTED = [
     "WebSocketMiddleware",
     "WebSocketRequest",
     "current_request",
+    "describe",
     "limits",
     "methods",
     "sse_event",

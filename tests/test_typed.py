@@ -417,3 +417,54 @@ def test_json_errors_for_errors_raised_by_middleware(client_factory):
     app.middlewares.append(Broken())
     response = client_factory(app, raise_server_exceptions=False).get("/need?count=1")
     assert (response.status_code, response.json()) == (500, {"detail": "Internal Server Error"})
+
+
+NO_EXTRAS_SCRIPT = """
+import builtins, dataclasses, json, sys
+real_import = builtins.__import__
+def guarded(name, *args, **kwargs):
+    if name.split(".")[0] in ("pydantic", "msgspec", "orjson"):
+        raise ImportError(f"blocked: {name}")
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = guarded
+
+from starlette.testclient import TestClient
+from micropie import App, methods
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int = 0
+
+class Api(App):
+    @methods("POST")
+    async def move(self, point: Point) -> Point:
+        return Point(point.x + 1, point.y)
+
+client = TestClient(Api(json_errors=True, openapi_url="/openapi.json"))
+ok = client.post("/move", json={"x": "1"})
+bad = client.post("/move", json={"y": 1})
+document = client.get("/openapi.json").json()
+print(json.dumps([ok.status_code, ok.json(), bad.status_code, bad.json(),
+                  sorted(document["components"]["schemas"]),
+                  [m for m in ("pydantic", "msgspec", "orjson") if m in sys.modules]]))
+"""
+
+
+def test_dataclasses_work_without_pydantic_msgspec_or_orjson():
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", NO_EXTRAS_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    ok_status, ok_body, bad_status, bad_body, schemas, loaded = json.loads(done.stdout)
+    assert (ok_status, ok_body) == (200, {"x": 2, "y": 0})
+    assert bad_status == 422
+    assert bad_body == {
+        "detail": [{"loc": ["body", "x"], "msg": "Field required", "type": "missing"}]
+    }
+    assert "Point" in schemas
+    assert loaded == []

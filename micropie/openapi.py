@@ -1,0 +1,381 @@
+"""The OpenAPI 3.1 document of an app, and the pages that serve it (SPEC §13).
+
+:func:`openapi_document` reads the app's route table (``app.routes``): each handler
+route gives a path (its template), its methods (``@methods``; otherwise GET, and POST
+when the handler takes a model), path and query parameters with schemas from their
+annotations and defaults, a request body from its model parameters, responses from
+its return annotation and the errors micropie answers, and a summary and description
+from its docstring. :func:`describe` adds what a signature cannot say.
+
+:func:`swagger_ui_html` is the interactive page behind ``App(docs_url=...)``; it loads
+Swagger UI from a CDN, as FastAPI's does, or from URLs you host yourself.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import html
+import inspect
+import json
+import re
+import typing
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+
+from .routing import HandlerPlan, Param
+from .schema import REF_PREFIX, JSONSchema, SchemaRegistry
+from .streaming import dumps_json
+from .typed import optional_inner
+
+if TYPE_CHECKING:
+    from .app import App
+
+__all__ = ["OPENAPI_VERSION", "describe", "openapi_document", "swagger_ui_html"]
+
+OPENAPI_VERSION = "3.1.0"
+SWAGGER_UI_JS = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"
+SWAGGER_UI_CSS = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DESCRIBE_ATTR = "__micropie_openapi__"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_UNDOCUMENTED_METHODS = frozenset({"HEAD", "OPTIONS"})
+_PATH_CONVERTER = re.compile(r"{(\w+):\w+}")
+_HTML = "text/html"
+_JSON = "application/json"
+_TEXT = "text/plain"
+_EMPTY = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Description:
+    """What :func:`describe` attached to a handler."""
+
+    summary: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    status: int | None = None
+    responses: Mapping[int, str] = field(default_factory=dict)
+    deprecated: bool = False
+
+
+def describe(
+    *,
+    summary: str | None = None,
+    description: str | None = None,
+    tags: Sequence[str] = (),
+    status: int | None = None,
+    responses: Mapping[int, str] | None = None,
+    deprecated: bool = False,
+) -> Callable[[F], F]:
+    """Document a handler beyond its signature and docstring.
+
+    ``status`` is the status its return value answers with (default 200, or 204 for
+    ``None``); ``responses`` maps further statuses it answers, such as a 404 it raises,
+    to their descriptions. ``summary`` and ``description`` override the docstring's.
+    """
+    info = Description(summary, description, tuple(tags), status, dict(responses or {}), deprecated)
+
+    def decorate(func: F) -> F:
+        setattr(func, _DESCRIBE_ATTR, info)
+        return func
+
+    return decorate
+
+
+def openapi_document(app: App, info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s HTTP handlers and explicit routes."""
+    builder = _Builder(json_errors=app._errors.json_errors)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in _documented_routes(app):
+        path = _PATH_CONVERTER.sub(r"{\1}", route.path)
+        plan: HandlerPlan | None = getattr(route, "plan", None)
+        if plan is not None:
+            operations = builder.handler_operations(plan, route.name)
+        else:
+            operations = builder.route_operations(route)
+        paths.setdefault(path, {}).update(operations)
+    document: dict[str, Any] = {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": type(app).__name__, "version": "0.1.0", **(info or {})},
+        "paths": paths,
+    }
+    if builder.registry.components:
+        document["components"] = {"schemas": dict(sorted(builder.registry.components.items()))}
+    return document
+
+
+def _documented_routes(app: App) -> Iterator[Route]:
+    """The app's route table (its router's: a subclass may have its own ``routes``)."""
+    for route in app._router.routes:
+        if isinstance(route, Route) and not isinstance(route, Mount) and route.include_in_schema:
+            yield route
+
+
+class _Builder:
+    """Operations for one document: shares its schema registry and error schemas."""
+
+    def __init__(self, json_errors: bool) -> None:
+        self.registry = SchemaRegistry()
+        self.json_errors = json_errors
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def handler_operations(self, plan: HandlerPlan, name: str) -> dict[str, Any]:
+        target = getattr(plan.func, "__func__", plan.func)
+        described: Description = getattr(target, _DESCRIBE_ATTR, Description())
+        summary, description = _docstring(target)
+        methods = _handler_methods(plan)
+        parameters = self._parameters(plan)
+        operations: dict[str, Any] = {}
+        for method in methods:
+            operation: dict[str, Any] = {"operationId": f"{name}_{method.lower()}"}
+            if described.tags:
+                operation["tags"] = list(described.tags)
+            if described.summary or summary:
+                operation["summary"] = described.summary or summary
+            if described.description or description:
+                operation["description"] = described.description or description
+            if described.deprecated:
+                operation["deprecated"] = True
+            if parameters:
+                operation["parameters"] = parameters
+            body = self._request_body(plan) if method in _BODY_METHODS else None
+            if body is not None:
+                operation["requestBody"] = body
+            operation["responses"] = self._responses(plan, described, body is not None)
+            operations[method.lower()] = operation
+        return operations
+
+    def _parameters(self, plan: HandlerPlan) -> list[dict[str, Any]]:
+        parameters = [self._parameter(param, "path") for param in plan.positional]
+        if plan.var_positional is not None:
+            parameters.append(self._parameter(plan.var_positional, "path", many=False))
+        parameters += [
+            self._parameter(param, "query") for param in plan.keyword_only if not param.file
+        ]
+        return parameters
+
+    def _parameter(self, param: Param, where: str, many: bool | None = None) -> dict[str, Any]:
+        annotation = param.annotation
+        inner = optional_inner(annotation)
+        if inner is not None:
+            annotation = inner
+        if many is False and typing.get_origin(annotation) is list:
+            annotation = typing.get_args(annotation)[0] if typing.get_args(annotation) else str
+        schema = self.registry.schema(annotation, "validation") or {"type": "string"}
+        if where == "query" and param.default is not _EMPTY and param.default is not None:
+            default = _json_value(param.default)
+            if default is not _EMPTY:
+                schema["default"] = default
+        required = where == "path" or param.required
+        return {"name": param.name, "in": where, "required": required, "schema": schema}
+
+    def _request_body(self, plan: HandlerPlan) -> dict[str, Any] | None:
+        models = plan.models
+        if not models:
+            return None
+        registry = self.registry
+        if len(models) == 1 and not models[0].embeddable:
+            schema = registry.schema(models[0].annotation, "validation")
+        elif len(models) == 1:
+            # Either the model itself or an object holding it under the parameter's name.
+            model = models[0]
+            own = registry.schema(model.annotation, "validation")
+            held = {"type": "object", "properties": {model.name: own}, "required": [model.name]}
+            schema = {"anyOf": [own, held]}
+        else:
+            properties = {m.name: registry.schema(m.annotation, "validation") for m in models}
+            required = [m.name for m in models if m.default is _EMPTY]
+            schema = {"type": "object", "properties": properties, "required": required}
+        required_body = any(model.default is _EMPTY for model in models)
+        return {"required": required_body, "content": {_JSON: {"schema": schema}}}
+
+    def _responses(
+        self, plan: HandlerPlan, described: Description, has_body: bool
+    ) -> dict[str, Any]:
+        hints = _return_hints(plan.func)
+        responses = self._success(hints, described.status)
+        takes_input = bool(plan.positional or plan.keyword_only or plan.var_positional)
+        if takes_input or plan.models:
+            responses["400"] = self._error("Missing or invalid parameter, or malformed body")
+        if plan.positional or plan.var_positional is not None:
+            responses["404"] = self._error("No handler takes this path")
+        if has_body:
+            responses["413"] = self._error("Body too large")
+        if plan.models:
+            responses["422"] = self._validation_error()
+        for status, text in described.responses.items():
+            responses[str(status)] = self._error(text)
+        return responses
+
+    def _success(self, annotation: Any, status: int | None) -> dict[str, Any]:
+        if annotation is _EMPTY:
+            return {str(status or 200): {"description": "Successful response"}}
+        annotation = _answered_body(annotation)
+        if annotation is None or annotation is type(None):
+            return {str(status or 204): {"description": "No content"}}
+        responses: dict[str, Any] = {}
+        inner = optional_inner(annotation)
+        if inner is not None:
+            responses["204"] = {"description": "No content"}
+            annotation = inner
+        ok: dict[str, Any] = {"description": "Successful response"}
+        content = self._content(annotation)
+        if content is not None:
+            ok["content"] = content
+        return {str(status or 200): ok, **responses}
+
+    def _content(self, annotation: Any) -> dict[str, Any] | None:
+        if annotation in (str, bytes):
+            return {_HTML: {"schema": {"type": "string"}}}
+        if annotation is _EMPTY or annotation is Any or _is_stream_or_response(annotation):
+            return None
+        return {_JSON: {"schema": self.registry.schema(annotation, "serialization")}}
+
+    def _error(self, description: str) -> dict[str, Any]:
+        if not self.json_errors:
+            return {"description": description, "content": {_TEXT: {"schema": {"type": "string"}}}}
+        self.registry.components["HTTPError"] = {
+            "title": "HTTPError",
+            "type": "object",
+            "properties": {"detail": {"type": "string"}},
+            "required": ["detail"],
+        }
+        ref = {"$ref": REF_PREFIX + "HTTPError"}
+        return {"description": description, "content": {_JSON: {"schema": ref}}}
+
+    def _validation_error(self) -> dict[str, Any]:
+        components = self.registry.components
+        components["ValidationError"] = {
+            "title": "ValidationError",
+            "type": "object",
+            "properties": {
+                "loc": {
+                    "type": "array",
+                    "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                },
+                "msg": {"type": "string"},
+                "type": {"type": "string"},
+            },
+            "required": ["loc", "msg", "type"],
+        }
+        errors = {"type": "array", "items": {"$ref": REF_PREFIX + "ValidationError"}}
+        schema: JSONSchema = errors
+        if self.json_errors:
+            schema = {"type": "object", "properties": {"detail": errors}, "required": ["detail"]}
+        return {"description": "Validation error", "content": {_JSON: {"schema": schema}}}
+
+    # -- explicit Starlette routes --------------------------------------------------------
+
+    def route_operations(self, route: Route) -> dict[str, Any]:
+        summary, description = _docstring(route.endpoint)
+        operations: dict[str, Any] = {}
+        for method in sorted((route.methods or {"GET"}) - _UNDOCUMENTED_METHODS):
+            operation: dict[str, Any] = {"operationId": f"{route.name}_{method.lower()}"}
+            if summary:
+                operation["summary"] = summary
+            if description:
+                operation["description"] = description
+            operation["responses"] = {"200": {"description": "Successful response"}}
+            operations[method.lower()] = operation
+        return operations
+
+
+def _handler_methods(plan: HandlerPlan) -> list[str]:
+    if plan.methods is not None:
+        return sorted(plan.methods - _UNDOCUMENTED_METHODS)
+    return ["GET", "POST"] if plan.models else ["GET"]
+
+
+def _docstring(func: Any) -> tuple[str | None, str | None]:
+    """A handler's docstring as (summary: the first paragraph, description: the rest)."""
+    doc = inspect.getdoc(func)
+    if not doc:
+        return None, None
+    summary, _, rest = doc.partition("\n\n")
+    return " ".join(summary.split()), rest.strip() or None
+
+
+def _return_hints(func: Callable[..., Any]) -> Any:
+    target = getattr(func, "__func__", func)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:
+        return _EMPTY
+    return hints.get("return", _EMPTY)
+
+
+def _answered_body(annotation: Any) -> Any:
+    """The body part of ``tuple[int, Body]`` / ``tuple[int, Body, Headers]`` returns."""
+    if typing.get_origin(annotation) is tuple:
+        args = typing.get_args(annotation)
+        if len(args) in (2, 3) and args[0] is int:
+            return args[1]
+        return Any
+    return annotation
+
+
+def _is_stream_or_response(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation) or annotation
+    if isinstance(origin, type) and issubclass(origin, Response):
+        return True
+    streams = (
+        collections.abc.Iterator,
+        collections.abc.AsyncIterator,
+        collections.abc.Generator,
+        collections.abc.AsyncGenerator,
+        collections.abc.AsyncIterable,
+    )
+    return origin in streams
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as plain JSON data, or ``_EMPTY`` when it has no JSON form."""
+    try:
+        return json.loads(dumps_json(value))
+    except (TypeError, ValueError):
+        return _EMPTY
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    """``GET openapi_url``: the app's document as JSON."""
+    app: App = request.scope["app"]
+    return Response(dumps_json(app.openapi()), media_type=_JSON)
+
+
+def docs_endpoint(openapi_url: str) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of ``GET docs_url``: Swagger UI on the document at ``openapi_url``."""
+
+    async def docs(request: Request) -> Response:
+        app: App = request.scope["app"]
+        title = f"{app._openapi_info.get('title', type(app).__name__)} - API docs"
+        url = request.scope.get("root_path", "") + openapi_url
+        return HTMLResponse(swagger_ui_html(url, title))
+
+    return docs
+
+
+def swagger_ui_html(
+    openapi_url: str, title: str, js_url: str = SWAGGER_UI_JS, css_url: str = SWAGGER_UI_CSS
+) -> str:
+    """An HTML page running Swagger UI on the document at ``openapi_url``.
+
+    The page loads Swagger UI's script and style from ``js_url`` and ``css_url`` (a CDN
+    by default; pass URLs you serve yourself where browsers cannot reach one).
+    """
+    config = json.dumps({"url": openapi_url, "dom_id": "#swagger-ui"}).replace("</", "<\\/")
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n"
+        f'<link rel="stylesheet" href="{html.escape(css_url)}">\n</head>\n<body>\n'
+        '<div id="swagger-ui"></div>\n'
+        f'<script src="{html.escape(js_url)}"></script>\n'
+        f"<script>SwaggerUIBundle({config});</script>\n</body>\n</html>\n"
+    )

@@ -1,0 +1,353 @@
+"""SPEC §13: app.openapi(), App(openapi_url=..., docs_url=...), the document of every example."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import importlib
+import pkgutil
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal, NamedTuple, TypedDict
+
+import msgspec
+import pydantic
+import pytest
+from openapi_spec_validator import validate
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount
+
+import examples
+from micropie import App, UploadedFile, describe, methods
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclasses.dataclass
+class Point:
+    """A point on the plane."""
+
+    x: int
+    y: int = 0
+
+
+class Size(NamedTuple):
+    width: int
+    height: int = 1
+
+
+class Movie(TypedDict):
+    title: str
+    year: int
+
+
+class User(pydantic.BaseModel):
+    id: int
+    name: str
+    friends: list[User] = []
+
+
+class Item(msgspec.Struct):
+    sku: str
+    qty: int = 1
+
+
+class Api(App):
+    async def index(self) -> str:
+        """The home page.
+
+        Plain HTML, nothing more."""
+        return "home"
+
+    async def greet(self, name: str, *, times: int = 1, loud: bool = False) -> dict[str, str]:
+        return {"greeting": f"Hello, {name}" * times}
+
+    async def kinds(
+        self,
+        *,
+        when: datetime.date,
+        ident: uuid.UUID | None = None,
+        colour: Colour = Colour.RED,
+        mode: Literal["a", "b"] = "a",
+        tags: list[str] | None = None,
+        size: float = 1.5,
+    ) -> Movie:
+        return Movie(title="x", year=1)
+
+    @methods("POST")
+    @describe(status=201, responses={409: "Already there"}, tags=["users"], summary="Make one")
+    async def user(self, user: User) -> tuple[int, User]:
+        """Ignored summary."""
+        return 201, user
+
+    async def point(self, point: Point | None = None) -> Point | None:
+        return point
+
+    @methods("PUT")
+    async def pair(self, item: Item, point: Point) -> Size:
+        return Size(point.x, item.qty)
+
+    async def files(self, *parts: str) -> list[str]:
+        return list(parts)
+
+    async def stream(self) -> AsyncIterator[str]:
+        yield "x"
+
+    async def raw(self):
+        return "anything"
+
+    @methods("POST")
+    async def upload(self, *, file: UploadedFile, note: str = "") -> None:
+        return None
+
+    @describe(deprecated=True)
+    async def old(self) -> None:
+        return None
+
+
+def _doc(app: App | None = None) -> dict[str, Any]:
+    document = (app or Api()).openapi()
+    validate(document)
+    return document
+
+
+def test_document_is_valid_openapi_3_1():
+    document = _doc()
+    assert document["openapi"] == "3.1.0"
+    assert document["info"] == {"title": "Api", "version": "0.1.0"}
+
+
+def test_info_can_be_given():
+    info = {"title": "Mine", "version": "2.0", "description": "About it"}
+    assert _doc(Api(openapi_info=info))["info"] == info
+
+
+def test_paths_come_from_the_route_table():
+    document = _doc()
+    paths = [route.path.replace(":path}", "}") for route in _http_routes(Api())]
+    assert list(document["paths"]) == paths
+    assert "/files/{parts}" in document["paths"]
+
+
+def _http_routes(app: App) -> list[Any]:
+    return [
+        route for route in app.routes if getattr(route, "plan", None) and route.methods != set()
+    ]
+
+
+def test_methods_from_decorator_or_get_and_post_for_models():
+    paths = _doc()["paths"]
+    assert list(paths["/greet/{name}"]) == ["get"]
+    assert list(paths["/user"]) == ["post"]
+    assert list(paths["/pair"]) == ["put"]
+    assert list(paths["/point"]) == ["get", "post"]
+
+
+def test_summary_and_description_from_the_docstring():
+    index = _doc()["paths"]["/"]["get"]
+    assert (index["summary"], index["description"]) == (
+        "The home page.",
+        "Plain HTML, nothing more.",
+    )
+    assert index["responses"]["200"]["content"] == {"text/html": {"schema": {"type": "string"}}}
+
+
+def test_path_and_query_parameters_with_schemas_and_defaults():
+    parameters = _doc()["paths"]["/greet/{name}"]["get"]["parameters"]
+    assert parameters == [
+        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "times",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "default": 1},
+        },
+        {
+            "name": "loud",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "boolean", "default": False},
+        },
+    ]
+
+
+def test_parameter_schemas_of_each_type():
+    parameters = {p["name"]: p for p in _doc()["paths"]["/kinds"]["get"]["parameters"]}
+    assert parameters["when"]["required"] is True
+    assert parameters["when"]["schema"] == {"type": "string", "format": "date"}
+    assert parameters["ident"]["schema"] == {"type": "string", "format": "uuid"}
+    assert parameters["colour"]["schema"] == {"enum": ["red", "blue"], "default": "red"}
+    assert parameters["mode"]["schema"] == {"enum": ["a", "b"], "default": "a"}
+    assert parameters["tags"]["schema"] == {"type": "array", "items": {"type": "string"}}
+    assert parameters["size"]["schema"] == {"type": "number", "default": 1.5}
+
+
+def test_upload_parameters_are_not_query_parameters():
+    operation = _doc()["paths"]["/upload"]["post"]
+    assert [p["name"] for p in operation["parameters"]] == ["note"]
+
+
+def test_request_body_from_a_model_parameter():
+    document = _doc()
+    body = document["paths"]["/user"]["post"]["requestBody"]
+    assert body["required"] is True
+    schema = body["content"]["application/json"]["schema"]
+    own = {"$ref": "#/components/schemas/User"}
+    assert schema == {
+        "anyOf": [own, {"type": "object", "properties": {"user": own}, "required": ["user"]}]
+    }
+    user = document["components"]["schemas"]["User"]
+    assert user["required"] == ["id", "name"]
+    assert user["properties"]["friends"]["items"] == own
+
+
+def test_request_body_with_two_models_holds_each_by_name():
+    schema = _doc()["paths"]["/pair"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["properties"] == {
+        "item": {"$ref": "#/components/schemas/Item"},
+        "point": {"$ref": "#/components/schemas/Point-Input"},
+    }
+    assert schema["required"] == ["item", "point"]
+
+
+def test_get_operations_carry_no_request_body():
+    point = _doc()["paths"]["/point"]
+    assert "requestBody" not in point["get"]
+    assert point["post"]["requestBody"]["required"] is False
+
+
+def test_model_schemas_from_each_kind():
+    schemas = _doc()["components"]["schemas"]
+    assert schemas["Point"]["description"] == "A point on the plane."
+    assert schemas["Point"]["properties"] == {"x": {"type": "integer"}, "y": {"type": "integer"}}
+    assert schemas["Item"]["required"] == ["sku"]
+    assert schemas["Movie"]["required"] == ["title", "year"]
+    assert schemas["Size"]["properties"]["width"] == {"type": "integer"}
+
+
+def test_input_and_output_schemas_differ_only_where_they_must():
+    schemas = _doc()["components"]["schemas"]
+    point_input = schemas["Point-Input"] if "Point-Input" in schemas else schemas["Point"]
+    assert point_input["required"] == ["x"]
+
+
+def test_responses_from_return_annotations():
+    paths = _doc()["paths"]
+    user = paths["/user"]["post"]
+    assert user["summary"] == "Make one"
+    assert user["tags"] == ["users"]
+    assert set(user["responses"]) == {"201", "400", "409", "413", "422"}
+    assert user["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/User"
+    }
+    assert set(paths["/point"]["get"]["responses"]) >= {"200", "204", "422"}
+    assert set(paths["/old"]["get"]["responses"]) == {"204"}
+    assert paths["/old"]["get"]["deprecated"] is True
+    assert "content" not in paths["/stream"]["get"]["responses"]["200"]
+    assert "content" not in paths["/raw"]["get"]["responses"]["200"]
+    kinds = paths["/kinds"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert kinds == {"$ref": "#/components/schemas/Movie"}
+    assert set(paths["/files/{parts}"]["get"]["responses"]) == {"200", "400", "404"}
+
+
+def test_error_responses_are_text_or_json_as_the_app_answers():
+    text = _doc()["paths"]["/user"]["post"]["responses"]
+    assert text["400"]["content"] == {"text/plain": {"schema": {"type": "string"}}}
+    assert text["422"]["content"]["application/json"]["schema"]["type"] == "array"
+    document = _doc(Api(json_errors=True))
+    responses = document["paths"]["/user"]["post"]["responses"]
+    assert responses["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/HTTPError"
+    }
+    assert responses["422"]["content"]["application/json"]["schema"]["required"] == ["detail"]
+
+
+def test_explicit_routes_are_documented_and_served_pages_are_not():
+    async def health(request):
+        """Is the app up?"""
+        return PlainTextResponse("ok")
+
+    app = Api(openapi_url="/openapi.json", docs_url="/docs")
+    app.add_route("/health", health, methods=["GET"], name="health")
+    paths = _doc(app)["paths"]
+    assert paths["/health"]["get"]["summary"] == "Is the app up?"
+    assert "/openapi.json" not in paths and "/docs" not in paths
+
+
+def test_instance_handlers_are_documented():
+    app = Api()
+
+    async def extra(count: int) -> list[int]:
+        return list(range(count))
+
+    app.extra = extra
+    assert "/extra/{count}" in _doc(app)["paths"]
+
+
+def test_openapi_and_docs_are_off_by_default(client_factory):
+    client = client_factory(Api())
+    assert client.get("/openapi.json").status_code == 404
+    assert client.get("/docs").status_code == 404
+
+
+def test_openapi_url_serves_the_document(client_factory):
+    app = Api(openapi_url="/openapi.json")
+    response = client_factory(app).get("/openapi.json")
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == app.openapi()
+    assert client_factory(app).get("/docs").status_code == 404
+
+
+def test_docs_url_serves_swagger_ui_for_the_document(client_factory):
+    app = Api(openapi_url="/schema.json", docs_url="/api-docs", openapi_info={"title": "Shop"})
+    page = client_factory(app).get("/api-docs")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<title>Shop - API docs</title>" in page.text
+    assert '"url": "/schema.json"' in page.text
+    assert "swagger-ui-bundle.js" in page.text
+
+
+def test_docs_page_of_a_mounted_app_points_below_the_mount(client_factory):
+    outer = Starlette(
+        routes=[Mount("/api", app=Api(openapi_url="/openapi.json", docs_url="/docs"))]
+    )
+    client = client_factory(outer)
+    assert '"url": "/api/openapi.json"' in client.get("/api/docs").text
+    assert client.get("/api/openapi.json").json()["openapi"] == "3.1.0"
+
+
+def test_docs_url_needs_openapi_url():
+    with pytest.raises(ValueError, match="openapi_url"):
+        Api(docs_url="/docs")
+
+
+def _example_apps() -> list[tuple[str, App]]:
+    found: list[tuple[str, App]] = []
+    for module_info in pkgutil.walk_packages(examples.__path__, "examples."):
+        if not module_info.name.endswith(".app"):
+            continue
+        module = importlib.import_module(module_info.name)
+        for value in vars(module).values():
+            if isinstance(value, App):
+                found.append((module_info.name, value))
+            elif isinstance(value, Starlette):
+                mounted = [r.app for r in value.routes if isinstance(r, Mount)]
+                found += [(module_info.name, m) for m in mounted if isinstance(m, App)]
+    return found
+
+
+def test_every_example_app_has_a_valid_document():
+    apps = _example_apps()
+    names = {name for name, _ in apps}
+    assert {"examples.json_api.app", "examples.mount_in_starlette.app"} <= names
+    assert len(names) >= 20
+    for name, app in apps:
+        try:
+            validate(app.openapi())
+        except Exception as exc:  # name the example that failed
+            raise AssertionError(f"{name}: {exc}") from exc
