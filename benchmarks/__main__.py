@@ -1,6 +1,7 @@
 """Run the benchmarks and print their tables: ``python -m benchmarks [options]``.
 
-By default: the in-process dispatch table, the scaling table, uvicorn's protocol
+By default: the in-process dispatch table, the typed JSON API table (micropie and
+FastAPI in process), the scaling table, uvicorn's protocol
 without sockets and the peers tables (micropie, Starlette, FastAPI, BlackSheep, Muffin
 and a raw ASGI app under wrk, at c64 with one worker and at c1000 with two), in about
 five minutes on two cores. ``--only server`` adds the older micropie-against-Starlette
@@ -23,8 +24,8 @@ import uvicorn
 from . import dispatch, frameworks, scaling, server
 from .peers import CASES as PEER_CASES
 
-SECTIONS = ("dispatch", "scaling", "protocol", "server", "peers")
-DEFAULT_SECTIONS = ("dispatch", "scaling", "protocol", "peers")
+SECTIONS = ("dispatch", "typed", "scaling", "protocol", "server", "peers")
+DEFAULT_SECTIONS = ("dispatch", "typed", "scaling", "protocol", "peers")
 EXTRA_MODULES = ("upload", "sessions")  # written separately; run as their own scripts
 
 
@@ -117,6 +118,15 @@ def run_dispatch(args: argparse.Namespace) -> bool:
     return all(r.met for r in results)
 
 
+def run_typed(args: argparse.Namespace) -> bool:
+    from . import typed  # needs FastAPI and Pydantic (the dev extra)
+
+    print("\n## Typed JSON API: micropie and FastAPI, Pydantic models in and out (req/s)\n")
+    results = typed.run(args.seconds, args.rounds)
+    print(typed.format_table(results), flush=True)
+    return all(r.met for r in results)
+
+
 def run_scaling(args: argparse.Namespace) -> bool:
     print("\n## Scaling: GET /greet/alice with N handlers\n", flush=True)
     results = scaling.run(args.seconds, args.rounds)
@@ -194,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# micropie benchmarks\n\n{header()}")
     runners = {
         "dispatch": run_dispatch,
+        "typed": run_typed,
         "scaling": run_scaling,
         "protocol": run_protocol,
         "server": run_server,

@@ -257,3 +257,26 @@ def test_peers_two_workers_count_every_process():
     results = frameworks.run(setup, 1, 1, ["micropie", "starlette"], plain, warmup=1)
     assert results.errors() == 0
     assert results.cpu_us("plaintext", "micropie")
+
+
+def test_typed_runs_every_case_against_fastapi():
+    from benchmarks import typed
+
+    results = typed.run(seconds=0.001, rounds=1)
+    assert [r.case for r in results] == [case.name for case in typed.CASES]
+    assert all(r.micropie > 0 and r.fastapi > 0 for r in results)
+    assert "| model return |" in typed.format_table(results)
+
+
+def test_typed_apps_answer_alike_and_differences_are_caught():
+    from benchmarks import typed
+
+    loop = typed.asyncio.new_event_loop()
+    try:
+        apps = {"micropie": typed.TypedBench(), "fastapi": typed.build_fastapi_app()}
+        typed.check_same_answers(loop, apps)
+        apps["fastapi"] = typed.TypedBench(json_errors=True, max_body_size=8)
+        with pytest.raises(AssertionError, match="answer differently"):
+            typed.check_same_answers(loop, apps)
+    finally:
+        loop.close()
