@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar, Token
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qs
 
 from starlette.datastructures import URL, Address
@@ -20,6 +20,7 @@ from starlette.requests import cookie_parser
 from starlette.types import Message, Receive, Scope, Send
 
 __all__ = [
+    "HeaderDict",
     "Request",
     "WebSocketRequest",
     "current_request",
@@ -42,6 +43,46 @@ def parse_query_string(raw: bytes | str) -> dict[str, list[str]]:
     if not text:
         return {}
     return parse_qs(text, keep_blank_values=True, errors="replace")
+
+
+_ABSENT: Any = object()
+_T = TypeVar("_T")
+
+
+class HeaderDict(dict[str, str]):
+    """The request headers: a ``dict`` keyed by lower-case names, looked up in any case.
+
+    ``headers["content-type"]``, ``headers.get("Content-Type")`` and
+    ``"User-Agent" in headers`` all work; iteration and ``items()`` give the lower-case
+    names. A lower-case lookup costs one ``dict`` lookup; other cases one more.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, name: str) -> str:
+        lower = name.lower() if isinstance(name, str) else name
+        if lower == name:
+            raise KeyError(name)
+        return self[lower]
+
+    @overload
+    def get(self, name: str, default: None = None, /) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str, /) -> str: ...
+    @overload
+    def get(self, name: str, default: _T, /) -> str | _T: ...
+
+    def get(self, name: str, default: Any = None, /) -> Any:
+        """The value of header ``name`` (any case), or ``default``."""
+        value = dict.get(self, name, _ABSENT)
+        if value is _ABSENT:
+            return dict.get(self, name.lower(), default) if isinstance(name, str) else default
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or (
+            isinstance(name, str) and dict.__contains__(self, name.lower())
+        )
 
 
 def route_path(scope: Scope) -> str:
@@ -104,9 +145,12 @@ class Request:
         return method
 
     @cached_property
-    def headers(self) -> dict[str, str]:
-        """Request headers with lower-case names; repeated headers are joined by ``, ``."""
-        headers: dict[str, str] = {}
+    def headers(self) -> HeaderDict:
+        """Request headers by lower-case name, looked up in any case (``get("User-Agent")``).
+
+        Repeated headers are joined by ``, `` (cookies by ``; ``).
+        """
+        headers = HeaderDict()
         for raw_name, raw_value in self.scope["headers"]:
             name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")

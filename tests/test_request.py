@@ -102,6 +102,34 @@ def test_repeated_headers_joined(client_factory):
     assert response.text == "a, b"
 
 
+@pytest.mark.parametrize(
+    ("read", "expected"),
+    [
+        (lambda h: h.get("User-Agent"), "pie-client"),
+        (lambda h: h.get("user-agent"), "pie-client"),
+        (lambda h: h.get("X-MISSING"), None),
+        (lambda h: h.get("X-Missing", "none"), "none"),
+        (lambda h: h["X-Custom"], "Value"),
+        (lambda h: ["User-Agent" in h, "x-custom" in h, "X-Missing" in h], [True, True, False]),
+        (lambda h: sorted(h), ["accept", "accept-encoding", "connection", "host", "user-agent",
+                               "x-custom"]),
+        (lambda h: dict(h)["x-custom"], "Value"),
+    ],
+)  # fmt: skip
+def test_headers_are_looked_up_in_any_case(client_factory, read, expected):
+    client = client_factory(_inspect_app(lambda r: {"value": read(r.headers)}))
+    response = client.get("/look", headers={"User-Agent": "pie-client", "X-Custom": "Value"})
+    assert response.json() == {"value": expected}
+
+
+def test_a_missing_header_is_a_key_error_in_any_case():
+    headers = Request({"type": "http", "headers": [(b"x-a", b"1")]}).headers
+    for name in ("X-B", "x-b"):
+        with pytest.raises(KeyError):
+            headers[name]
+    assert headers.get(1) is None and 1 not in headers
+
+
 def test_starlette_request_reachable(client_factory):
     class MyApp(App):
         async def look(self):
