@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+FUZZ_EXAMPLES ?= 5000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv run test lint format bench load docs e2e clean
+.PHONY: venv run test fuzz lint format bench load docs e2e clean
 
 venv: $(STAMP)
 
@@ -21,8 +22,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/uvicorn examples.showcase.app:app --host $(HOST) --port $(PORT)
 
+# Property tests run derandomized here (the same examples every run); `make fuzz` draws
+# fresh random ones, FUZZ_EXAMPLES per test (default 5000): make fuzz FUZZ_EXAMPLES=50000
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -49,4 +55,4 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis

@@ -1,17 +1,53 @@
-"""Shared pytest fixtures: a TestClient factory and a real uvicorn server runner."""
+"""Shared pytest set-up: repeatable property tests, the examples' data files in a
+temporary directory, a TestClient factory and a real uvicorn server runner."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
 from tests.support import RedisServer, UvicornServer, free_port, run_uvicorn
 
 ClientFactory = Callable[..., TestClient]
+
+# Property tests: ``make test`` and CI run the same examples every time (derandomized, no
+# example database replaying an old failure); ``make fuzz`` (HYPOTHESIS_PROFILE=fuzz)
+# draws fresh random examples, FUZZ_EXAMPLES of them per test.
+_PROPERTY_TESTS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "repeatable", _PROPERTY_TESTS, max_examples=200, derandomize=True, database=None
+)
+settings.register_profile(
+    "fuzz",
+    _PROPERTY_TESTS,
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5000")),
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+#: Environment variables naming the examples' data files (read when an example is imported).
+EXAMPLE_DATA = {
+    "PASTEBIN_DB": "pastebin.sqlite3",
+    "NOTES_DB": "notes.sqlite3",
+    "UPLOAD_DIR": "uploads",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the examples' data files at a temporary directory, never the real ones
+    (``make run`` keeps its pastes and notes); servers the tests start inherit it."""
+    directory = Path(tempfile.mkdtemp(prefix="micropie-tests-"))
+    config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
+    for name, filename in EXAMPLE_DATA.items():
+        os.environ[name] = str(directory / filename)
 
 
 @pytest.fixture

@@ -313,6 +313,9 @@ def test_run_calls_uvicorn_with_app_and_options(monkeypatch):
 def test_run_defaults(monkeypatch):
     import uvicorn
 
+    monkeypatch.delenv("HOST", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+
     calls: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     App().run()

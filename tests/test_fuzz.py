@@ -4,7 +4,9 @@ Generated requests go straight to a representative app as hand-built ASGI scopes
 bytes a client library would refuse get through). Whatever arrives: the app answers
 below 500, no exception escapes it, and every handler receives values of the types
 its annotations promise (each handler checks with ``isinstance`` and records any
-mismatch).
+mismatch). How many examples, and whether they are the same every run, is the
+hypothesis profile's choice (tests/conftest.py: ``make test`` repeatable, ``make fuzz``
+random).
 """
 
 from __future__ import annotations
@@ -15,13 +17,11 @@ import uuid
 from typing import Any
 from urllib.parse import quote_from_bytes
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from micropie import App, UploadedFile, methods
 from tests.security.raw import body_receive, call
-
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 violations: list[str] = []
 
@@ -229,7 +229,6 @@ def send(request: dict[str, Any]):
     )
 
 
-@FUZZ
 @given(requests())
 def test_fuzzed_requests_never_fail_the_server(request):
     violations.clear()
@@ -239,7 +238,6 @@ def test_fuzzed_requests_never_fail_the_server(request):
     assert violations == []
 
 
-@FUZZ
 @given(
     handler=st.sampled_from(["typed", "path/7", "keywords", "sync", "limited", "stream"]),
     query=query_strings,
