@@ -70,7 +70,11 @@ def test_tutorial_part_runs_as_written(part: int, tmp_path: Path) -> None:
     listings = titled(blocks, "app.py")
     assert listings, f"{PARTS[part]} shows no whole app.py"
     (tmp_path / "app.py").write_text(listings[-1])
-    tests = [code for name in PARTS[: part + 1] for code in titled(python_blocks(TUTORIAL / name), "test_app.py")]  # fmt: skip
+    tests = [
+        code
+        for name in PARTS[: part + 1]
+        for code in titled(python_blocks(TUTORIAL / name), "test_app.py")
+    ]
     (tmp_path / "test_app.py").write_text("\n\n".join(tests))
 
     result = run_pytest(tmp_path)

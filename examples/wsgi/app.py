@@ -1,8 +1,8 @@
 """Hosting the HTTP side of a micropie app on a WSGI server.
 
-``app.wsgi_app`` (needs the ``wsgi`` extra: ``pip install -e ".[wsgi]"``) adapts the ASGI app to WSGI
-through a2wsgi, for hosts that only speak WSGI (shared hosting, mod_wsgi, gunicorn's
-sync workers)::
+``app.wsgi_app`` (needs the ``wsgi`` extra: ``pip install -e ".[wsgi]"``) adapts the
+ASGI app to WSGI through a2wsgi, for hosts that only speak WSGI (shared hosting,
+mod_wsgi, gunicorn's sync workers)::
 
     gunicorn examples.wsgi.app:wsgi_app          # a WSGI server
     python examples/wsgi/app.py                  # the standard library's wsgiref
