@@ -36,7 +36,7 @@ from ._optional import require
 from .body import DEFAULT_LIMITS, Limits, parse_body
 from .errors import ErrorResponder
 from .middleware import HttpMiddleware, WebSocketMiddleware
-from .request import Request, current_request
+from .request import Request, current_request, route_path
 from .responses import (
     Headers,
     header_list,
@@ -122,6 +122,8 @@ class App:
         self._user_lifespan = lifespan
         self._user_middleware = list(middleware or [])
         self._middleware_stack: ASGIApp | None = None
+        # Error handling straight around HTTP dispatch, when no user middleware runs.
+        self._http_stack: ASGIApp | None = None
         self._websocket_origins = None if websocket_origins is None else set(websocket_origins)
         self._handlers = build_handler_table(self, App)
         self._ws_handlers = build_handler_table(self, App, ws=True)
@@ -255,6 +257,10 @@ class App:
         scope["app"] = self
         if self._middleware_stack is None:
             self._middleware_stack = self._build_middleware_stack()
+        if self._http_stack is not None and scope["type"] == "http" and not self._router._explicit:
+            # The router would only hand this request to _handle_http: go there directly.
+            await self._http_stack(scope, receive, send)
+            return
         await self._middleware_stack(scope, receive, send)
 
     # -- MicroPie compatibility helpers -----------------------------------------------
@@ -330,6 +336,10 @@ class App:
         app: ASGIApp = self._router
         for cls, args, kwargs in reversed(stack):
             app = cls(app, *args, **kwargs)
+        if not self._user_middleware:
+            self._http_stack = ServerErrorMiddleware(
+                self._handle_http, handler=error_handler, debug=self._debug
+            )
         return app
 
     @contextlib.asynccontextmanager
@@ -414,6 +424,8 @@ class App:
     # -- HTTP dispatch --------------------------------------------------------------------
 
     async def _handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if "router" not in scope:  # the direct path: as the router would have set it
+            scope["router"] = self._router
         request = Request(scope, receive, send)
         try:
             await self._dispatch(request)
@@ -421,7 +433,8 @@ class App:
             _leave_context(request)
             await self._errors.respond(request, exc)
         finally:
-            _leave_context(request)
+            if request._context_token is not None:
+                _leave_context(request)
             if request.files:
                 from .uploads import finish_uploads
 
@@ -429,7 +442,7 @@ class App:
 
     async def _dispatch(self, request: Request) -> None:
         scope = request.scope
-        plan, segments = resolve_path(request.route_path, self._find_handler)
+        plan, segments = resolve_path(route_path(scope), self._find_handler)
         if plan is not None:
             if plan.rejects_extra(segments):
                 plan = None
@@ -443,7 +456,11 @@ class App:
         if parent is not None:
             adopt_parent_state(request, parent)
         else:
-            await self._read_request_state(request, plan)
+            has_body, has_cookie = _body_and_cookie(scope)
+            if has_body or has_cookie:
+                await self._read_request_state(request, plan, has_body, has_cookie)
+            else:
+                request._limits = self._limits
         # Set only now: a timer armed while reading the body would otherwise copy a
         # context holding the request and keep it alive after the response.
         request._context_token = current_request.set(request)
@@ -469,9 +486,10 @@ class App:
         result = await self._call_handler(request, plan, segments)
         await self._finish(request, *split_result(result))
 
-    async def _read_request_state(self, request: Request, plan: HandlerPlan | None) -> None:
-        """Parse the body and load the session, when the request has them."""
-        has_body, has_cookie = _body_and_cookie(request.scope)
+    async def _read_request_state(
+        self, request: Request, plan: HandlerPlan | None, has_body: bool, has_cookie: bool
+    ) -> None:
+        """Parse the body and load the session (the request has one or the other)."""
         if has_body:
             limits = self._limits if plan is None else self._limits.with_overrides(plan.limits)
             request._limits = limits
@@ -518,7 +536,7 @@ class App:
         if request._session_managed and (request.session or request._session_cookie_sent):
             if PARENT_REQUEST_KEY not in request.scope:  # a handing-off parent saves it
                 await self._sessions.commit(request, headers)
-        if not is_whole_body(body):  # streams and Responses may fail after starting
+        if type(body) is not str and not is_whole_body(body):  # streams, Responses may fail late
             request._response_started = True
         else:
             # The server may copy this task's context while we send (uvicorn's keep-alive

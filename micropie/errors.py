@@ -33,6 +33,7 @@ __all__ = ["INTERNAL_ERROR_BODY", "ErrorResponder"]
 logger = logging.getLogger("micropie")
 
 INTERNAL_ERROR_BODY = "500 Internal Server Error"
+_PLAIN_ANSWERS = 64  # distinct (status, detail) answers kept ready
 _JSON = "application/json"
 ExceptionHandler = Callable[..., Any]
 
@@ -53,6 +54,7 @@ class ErrorResponder:
         }
         #: 500 / Exception handlers run in Starlette's ServerErrorMiddleware.
         self.server_error_handler = handlers.get(500, handlers.get(Exception))
+        self._plain_answers: dict[tuple[int, str], Response] = {}
         #: What Starlette's ServerErrorMiddleware answers with (None: its plain 500).
         self.last_resort_handler = self.server_error_handler or (
             _json_server_error if json_errors else None
@@ -94,7 +96,7 @@ class ErrorResponder:
         if handler is not None:
             response = await _call_handler(handler, request, exc)
         elif isinstance(exc, HTTPException):
-            response = self.http_response(exc)
+            response = self._plain_answer(exc)
         elif self.debug or self.server_error_handler is not None:
             raise exc
         else:
@@ -106,6 +108,28 @@ class ErrorResponder:
         if response is not None:
             drop_unsafe_headers(response)
             await response(request.scope, request._receive, request._send)
+
+    def _plain_answer(self, exc: HTTPException) -> Response:
+        """:meth:`http_response`, built once per status and detail for the plain answers.
+
+        An answer without headers of its own (404 for an unknown path ...) is the same
+        every time: each request gets a copy with a list of headers of its own, which a
+        middleware may change in place.
+        """
+        if exc.headers or self.json_errors or type(exc) is not HTTPException:
+            return self.http_response(exc)
+        key = (exc.status_code, exc.detail)
+        model = self._plain_answers.get(key)
+        if model is None:
+            model = self.http_response(exc)
+            if len(self._plain_answers) >= _PLAIN_ANSWERS:
+                return model
+            self._plain_answers[key] = model
+        response = Response.__new__(type(model))
+        response.__dict__.update(model.__dict__)
+        response.raw_headers = list(model.raw_headers)
+        response.__dict__.pop("_headers", None)  # a MutableHeaders view of the model's list
+        return response
 
     def http_response(self, exc: HTTPException) -> Response:
         """The answer for an ``HTTPException`` micropie raised or let through."""

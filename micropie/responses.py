@@ -159,7 +159,10 @@ async def send_result(
     if type(body) is str and not headers and status >= 200 and status not in (204, 304):
         content = body.encode("utf-8")
         raw_headers = [_HTML_HEADER, (_CONTENT_LENGTH, str(len(content)).encode("latin-1"))]
-        await _send_whole(scope, send, status, raw_headers, content)
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        if scope["method"] == "HEAD":
+            content = b""
+        await send({"type": "http.response.body", "body": content})
         return
     if isinstance(body, Response):
         drop_unsafe_headers(body)

@@ -12,6 +12,7 @@ import inspect
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
@@ -124,7 +125,7 @@ class HandlerPlan:
         """True when path segments can bind to it (positional params or ``*args``)."""
         return bool(self.positional) or self.var_positional is not None
 
-    @property
+    @cached_property
     def takes_nothing(self) -> bool:
         return not (
             self.positional

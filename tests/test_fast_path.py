@@ -1,0 +1,245 @@
+"""The direct HTTP path (no user middleware, no explicit routes) answers byte for byte as
+the general path through the router does.
+
+Each request is sent to two instances of the same app: one as it is (direct path), one
+with an explicit route added that matches nothing (so every request crosses the router
+first). Their ASGI messages and the scope keys the handler saw must be identical.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse
+
+from micropie import App, CookieSessionBackend, HttpMiddleware
+
+
+class Site(App):
+    async def index(self):
+        return "home"
+
+    async def hello(self):
+        return "Hello, world!"
+
+    async def greet(self, name: str, greeting: str = "Hello"):
+        return f"{greeting}, {name}!"
+
+    async def search(self, q: str = "", page: int = 1):
+        return {"q": q, "page": page}
+
+    async def echo(self):
+        return self.request.get_json
+
+    async def submit(self, name: str, age: int):
+        return f"{name} is {age}"
+
+    async def count(self):
+        self.session["n"] = self.session.get("n", 0) + 1
+        return str(self.session["n"])
+
+    async def peek(self):
+        return str(self.session.get("n", "none"))
+
+    async def scope_keys(self, *parts):
+        scope = self.request.scope
+        route = scope.get("route")
+        return {
+            "route": None if route is None else route.path,
+            "endpoint": getattr(scope.get("endpoint"), "__name__", None),
+            "router": type(scope.get("router")).__name__,
+            "app": scope.get("app") is self,
+            "path_params": self.request.path_params,
+        }
+
+    async def boom(self):
+        raise RuntimeError("handler failed")
+
+    async def teapot(self):
+        raise HTTPException(418, "short and stout", headers={"X-Pot": "tea"})
+
+    async def moved(self):
+        return self._redirect("/hello")
+
+    async def nothing(self):
+        return None
+
+    async def tupled(self):
+        return 201, "made", [("X-Made", "yes")]
+
+    async def stream(self):
+        async def chunks():
+            yield "a"
+            yield "b"
+
+        return chunks()
+
+    async def starlette(self):
+        return PlainTextResponse("from starlette", headers={"X-Kind": "response"})
+
+    def sync_handler(self):
+        return "from a thread"
+
+
+class Hooks(HttpMiddleware):
+    async def before_request(self, request):
+        if request.query_params.get("stop"):
+            return {"status_code": 403, "body": "stopped"}
+        request.seen = True
+        return None
+
+    async def after_request(self, request, status_code, response_body, extra_headers):
+        return {"headers": [*extra_headers, ("X-After", str(status_code))]}
+
+
+FORM = b"application/x-www-form-urlencoded"
+REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
+    ("GET", "/", b"", []),
+    ("GET", "/hello", b"", []),
+    ("HEAD", "/hello", b"", []),
+    ("GET", "/greet/alice", b"", []),
+    ("GET", "/greet/alice/Hi", b"", []),
+    ("GET", "/greet/alice/Hi/extra", b"", []),
+    ("GET", "/search?q=x&page=2", b"", []),
+    ("GET", "/search?page=nope", b"", []),
+    ("POST", "/echo", b'{"a": [1, 2]}', [(b"content-type", b"application/json")]),
+    ("POST", "/echo", b"{broken", [(b"content-type", b"application/json")]),
+    (
+        "POST",
+        "/submit",
+        b"name=al&age=3",
+        [(b"content-type", b"application/x-www-form-urlencoded")],
+    ),
+    ("POST", "/submit", b"name=al", [(b"content-type", b"application/x-www-form-urlencoded")]),
+    ("GET", "/missing/page", b"", []),
+    ("GET", "/scope_keys/a/b", b"", []),
+    ("GET", "/scope_keys", b"", []),
+    ("GET", "/boom", b"", []),
+    ("GET", "/teapot", b"", []),
+    ("GET", "/moved", b"", []),
+    ("GET", "/nothing", b"", []),
+    ("GET", "/tupled", b"", []),
+    ("GET", "/stream", b"", []),
+    ("GET", "/starlette", b"", []),
+    ("GET", "/sync_handler", b"", []),
+    ("GET", "/peek", b"", [(b"cookie", b"session_id=not-a-session")]),
+    ("GET", "/hello?stop=1", b"", []),
+]
+
+
+def _scope(method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes):
+    path, _, query = target.partition("?")
+    extra = [(b"content-length", str(len(body)).encode())] if body else []
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": query.encode(), "headers": [(b"host", b"test"), *headers, *extra],
+        "client": ("127.0.0.1", 1234), "server": ("test", 80), "state": {},
+    }  # fmt: skip
+
+
+async def _call(app: App, scope: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        await asyncio.Event().wait()  # the client stays connected
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    try:
+        await app(scope, receive, send)
+    except RuntimeError as exc:  # the server error layer re-raises after answering
+        sent.append({"raised": repr(exc)})
+    return sent
+
+
+def _general(app: App) -> App:
+    """Make every request of ``app`` cross the router (an explicit route that never matches)."""
+    app.add_route("/never/matched/route", lambda request: PlainTextResponse("never"))
+    return app
+
+
+def _pairs(make_app):
+    direct, general = make_app(), _general(make_app())
+    assert not direct._router._explicit
+    return direct, general
+
+
+def _exchange(app: App, method: str, target: str, body: bytes, headers) -> list[dict[str, Any]]:
+    return asyncio.run(_call(app, _scope(method, target, headers, body), body))
+
+
+@pytest.mark.parametrize(
+    "make_app",
+    [
+        Site,
+        lambda: Site(debug=True),
+        lambda: Site(json_errors=True),
+        lambda: Site(exception_handlers={404: _custom_404}),
+        lambda: _hooked(Site()),
+    ],
+    ids=["plain", "debug", "json-errors", "404-handler", "hooks"],
+)
+@pytest.mark.parametrize(("method", "target", "body", "headers"), REQUESTS)
+def test_direct_and_general_paths_answer_alike(make_app, method, target, body, headers):
+    direct, general = _pairs(make_app)
+    mine = _exchange(direct, method, target, body, headers)
+    theirs = _exchange(general, method, target, body, headers)
+    if "raised" in mine[-1]:  # debug: the traceback page differs by memory addresses only
+        assert "raised" in theirs[-1] and mine[0]["status"] == theirs[0]["status"] == 500
+        return
+    assert mine == theirs
+    assert mine and mine[0]["type"] == "http.response.start"
+
+
+def test_direct_path_scope_keys_match_the_router():
+    direct, general = _pairs(Site)
+    for app in (direct, general):
+        (start, body) = _exchange(app, "GET", "/scope_keys/a/b", b"", [])
+        assert body["body"] == (
+            b'{"route":"/scope_keys/{parts:path}","endpoint":"scope_keys","router":"AppRouter",'
+            b'"app":true,"path_params":["a","b"]}'
+        )
+
+
+def test_sessions_alike_on_both_paths():
+    def make():
+        return Site(CookieSessionBackend("secret"))
+
+    direct, general = _pairs(make)
+    first = _exchange(direct, "GET", "/count", b"", [])
+    second = _exchange(general, "GET", "/count", b"", [])
+    assert first == second  # same data, same second: the same signed cookie
+    cookie = dict(first[0]["headers"])[b"set-cookie"].split(b";")[0]
+    again = [
+        _exchange(app, "GET", "/count", b"", [(b"cookie", cookie)]) for app in (direct, general)
+    ]
+    assert again[0] == again[1] and again[0][1]["body"] == b"2"
+
+
+def test_plain_error_answers_are_not_shared_between_requests():
+    # A middleware may change the headers of the message it forwards; a 404 answered
+    # from a kept model must not carry the last request's changes.
+    direct = Site()
+    first = _exchange(direct, "GET", "/missing", b"", [])
+    first[0]["headers"].append((b"x-added", b"by a middleware"))
+    second = _exchange(direct, "GET", "/missing", b"", [])
+    assert (b"x-added", b"by a middleware") not in second[0]["headers"]
+    assert second[1]["body"] == b"404 Not Found"
+
+
+async def _custom_404(request, exc):
+    return PlainTextResponse(f"nothing at {request.url.path}", status_code=404)
+
+
+def _hooked(app: App) -> App:
+    app.middlewares.append(Hooks())
+    return app
