@@ -1,0 +1,1 @@
+"""The monitoring example (see app.py)."""
