@@ -13,6 +13,8 @@ so it can build links and redirects that work at any prefix. The same works for 
 
 from __future__ import annotations
 
+import os
+
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
@@ -60,4 +62,6 @@ app = Starlette(routes=[Route("/", homepage), Mount("/shop", app=Shop())])
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    uvicorn.run(
+        app, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", 8000))
+    )

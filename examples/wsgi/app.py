@@ -14,6 +14,8 @@ and lifespan startup/shutdown hooks do not cross to WSGI: WSGI has neither.
 
 from __future__ import annotations
 
+import os
+
 from micropie import App
 
 
@@ -45,6 +47,7 @@ if __name__ == "__main__":
     from wsgiref.simple_server import make_server
 
     logging.basicConfig(level=logging.INFO)
-    with make_server("127.0.0.1", 8000, wsgi_app) as server:
-        logging.getLogger("micropie").info("WSGI server on http://127.0.0.1:8000")
+    host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", 8000))
+    with make_server(host, port, wsgi_app) as server:
+        logging.getLogger("micropie").info("WSGI server on http://%s:%d", host, port)
         server.serve_forever()
