@@ -55,4 +55,4 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis *.egg-info
