@@ -207,7 +207,7 @@ def _fake_results():
     for case in cases:
         for app, rate in rates.items():
             if frameworks.supports(app, case):
-                runs = [frameworks.Sample(rate * k, 20.0, 0) for k in (1.0, 1.1, 0.9)]
+                runs = [frameworks.Sample(rate * k, 1200 / rate, 0) for k in (1.0, 1.1, 0.9)]
                 results.samples[case.name, app] = runs
     return results
 
@@ -221,10 +221,15 @@ def test_peer_tables_and_goals():
     table = frameworks.ratio_table(results)
     assert "| plaintext | 1.20 (1.20–1.20) | 1.00 (1.00–1.00) |" in table
     assert "| session r/w |" in table and "| 1 of 4 |" in table
-    assert "12 / 20.0" in frameworks.rate_table(results)
+    assert "12 / 100.0" in frameworks.rate_table(results)
+    assert results.cpu_ratios("plaintext", "micropie") == pytest.approx([1.2, 1.2, 1.2])
+    assert results.ranking("plaintext", by_cpu=True) == order
+    by_cpu = frameworks.ratio_table(results, by_cpu=True)
+    assert "| plaintext | 1.20 (1.20–1.20) | 1.00 (1.00–1.00) |" in by_cpu
     lines = {goal.text: goal for goal in frameworks.goals(results)}
     assert lines["plaintext: micropie / raw ASGI"].values == pytest.approx([12 / 13] * 3)
     assert lines["plaintext: micropie / raw ASGI"].met
+    assert lines["plaintext: micropie / raw ASGI"].cpu_met
     assert lines["session r/w: micropie / Starlette"].met
     assert "MISSED" not in frameworks.report(results)
 
