@@ -1,11 +1,12 @@
 """Cross-site request forgery protection (SPEC §7).
 
 :class:`CSRFMiddleware` keeps a random secret in the session and hands out tokens that
-are that secret signed with itsdangerous. A ``POST``, ``PUT``, ``PATCH`` or ``DELETE``
-must send a token back, in the ``csrf_token`` form (or JSON) field or the
+are that secret signed with itsdangerous. Every request whose method is not safe
+(``POST``, ``PUT``, ``PATCH``, ``DELETE``, WebDAV's ``PROPFIND`` or ``LOCK``, ``QUERY``,
+any other) must send a token back, in the ``csrf_token`` form (or JSON) field or the
 ``X-CSRF-Token`` header, that was signed for this session; anything else is answered
-``403``. ``GET``, ``HEAD`` and ``OPTIONS`` are never checked, so keep them free of side
-effects.
+``403``. The safe methods ``GET``, ``HEAD``, ``OPTIONS`` and ``TRACE`` are never checked,
+so keep them free of side effects.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CSRFMiddleware", "csrf_token"]
 
-#: Methods that must carry a valid token.
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Methods never checked (RFC 9110 §9.2.1 "safe"); every other method needs a token.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: The answer to a request without a valid token.
 FORBIDDEN_BODY = "403 Forbidden: CSRF token missing or invalid"
 #: Session key holding the per-session secret the tokens sign.
@@ -35,10 +36,9 @@ _PARENT_REQUEST_KEY = "micropie.parent_request"
 
 
 class CSRFMiddleware(HttpMiddleware):
-    """Require a session-bound, signed token on state-changing requests.
+    """Require a session-bound, signed token on every request with an unsafe method.
 
-    Attach it with :meth:`install`, which adds it to ``app.middlewares`` and makes
-    ``csrf_token()`` available in templates::
+    Attach it with :meth:`install` (or append it to ``app.middlewares``)::
 
         app = MyApp()
         CSRFMiddleware("a long random secret").install(app)
@@ -68,9 +68,8 @@ class CSRFMiddleware(HttpMiddleware):
         self.max_age = max_age
 
     def install(self, app: App) -> CSRFMiddleware:
-        """Add this middleware to ``app`` and ``csrf_token()`` to its templates."""
+        """Add this middleware to ``app.middlewares``; templates then have ``csrf_token()``."""
         app.middlewares.append(self)
-        app._templates.globals["csrf_token"] = csrf_token
         return self
 
     def token(self, request: Request) -> str:
@@ -94,7 +93,7 @@ class CSRFMiddleware(HttpMiddleware):
 
     async def before_request(self, request: Request) -> dict[str, Any] | None:
         setattr(request, _REQUEST_ATTRIBUTE, self)
-        if request.method not in UNSAFE_METHODS:
+        if request.method in SAFE_METHODS:
             return None
         token = request.headers.get(self.header_name) or request.form(self.field_name)
         if self.is_valid(request, token):

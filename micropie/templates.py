@@ -20,6 +20,7 @@ from typing import Any
 from starlette.datastructures import URL
 
 from ._optional import require
+from .csrf import csrf_token
 from .request import current_request
 
 __all__ = ["Templates", "url_for"]
@@ -95,9 +96,11 @@ class Templates:
 
     Autoescaping is on for ``.html``, ``.htm`` and ``.xml`` templates. Functions and
     values put in :attr:`globals` are visible in every template; ``url_for(name,
-    **params)`` builds the URL of a handler of the app rendering it. Compiled templates
-    are cached; with ``auto_reload`` each render first checks whether the file changed on
-    disk (a ``stat`` per render), otherwise a template is read once.
+    **params)`` builds the URL of a handler of the app rendering it, and ``csrf_token()``
+    gives the CSRF token (it needs a :class:`~micropie.CSRFMiddleware` in
+    ``app.middlewares``). Compiled templates are cached; with ``auto_reload`` each render
+    first checks whether the file changed on disk (a ``stat`` per render), otherwise a
+    template is read once.
     """
 
     def __init__(
@@ -105,7 +108,7 @@ class Templates:
     ) -> None:
         self.directory = directory
         self.auto_reload = auto_reload
-        self.globals: dict[str, Any] = {"url_for": url_for}
+        self.globals: dict[str, Any] = {"url_for": url_for, "csrf_token": csrf_token}
         self._env: Any = None
         self._async_env: Any = None
         self._async_templates: set[str] = set()  # names found to need the async mode

@@ -151,3 +151,38 @@ def test_expired_token_is_403(client_factory):
 def test_safe_methods_pass_without_token(victim):
     assert victim.get("/balance").status_code == 200
     assert victim.head("/balance").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["PROPFIND", "PROPPATCH", "PURGE", "REPORT", "LOCK", "UNLOCK", "QUERY", "MKCOL",
+     "COPY", "MOVE", "SEARCH", "LINK", "BREW"],
+)  # fmt: skip
+def test_every_method_but_the_safe_ones_needs_a_token(victim, method):
+    response = victim.request(method, "/transfer", params={"amount": "100"})
+    assert (response.status_code, response.text) == FORBIDDEN
+    assert_untouched_and_serving(victim)
+    ok = victim.request(method, "/transfer", headers={"X-CSRF-Token": victim.token})
+    assert ok.status_code == 200
+
+
+def test_trace_and_options_pass_without_token(victim):
+    assert victim.request("TRACE", "/balance").status_code == 200
+    assert victim.options("/balance").status_code == 200
+
+
+def test_csrf_token_in_templates_when_appended_the_micropie_way(client_factory, tmp_path):
+    (tmp_path / "form.html").write_text('<input name="csrf_token" value="{{ csrf_token() }}">')
+
+    class Page(Bank):
+        async def page(self):
+            return await self._render_template("form.html")
+
+    bank = Page(templates_dir=tmp_path)
+    bank.middlewares.append(CSRFMiddleware(SECRET))
+    client = client_factory(bank)
+    page = client.get("/page")
+    assert page.status_code == 200
+    token = page.text.split('value="')[1].split('"')[0]
+    response = client.post("/transfer", data={"amount": "5", "csrf_token": token})
+    assert (response.status_code, response.text) == (200, "sent 5")

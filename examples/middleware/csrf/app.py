@@ -1,4 +1,4 @@
-"""CSRF protection: ``CSRFMiddleware`` guards every POST/PUT/PATCH/DELETE.
+"""CSRF protection: ``CSRFMiddleware`` guards every method but GET/HEAD/OPTIONS/TRACE.
 
 The form carries the token from ``{{ csrf_token() }}``; scripts send it in the
 ``X-CSRF-Token`` header (``/token`` hands it out). Run it with::
