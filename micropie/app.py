@@ -124,7 +124,7 @@ class App:
         self._middleware_stack: ASGIApp | None = None
         # Error handling straight around HTTP dispatch, when no user middleware runs.
         self._http_stack: ASGIApp | None = None
-        self._websocket_origins = None if websocket_origins is None else set(websocket_origins)
+        self._websocket_origins = None if websocket_origins is None else list(websocket_origins)
         self._handlers = build_handler_table(self, App)
         self._ws_handlers = build_handler_table(self, App, ws=True)
         for key, plan in self._handlers.items():
@@ -329,10 +329,12 @@ class App:
         # HTTPException and exception handlers are answered by self._errors inside the
         # catch-all routes (and around each mount), so no ExceptionMiddleware is needed.
         error_handler = self._errors.last_resort_handler
-        stack = [
-            Middleware(ServerErrorMiddleware, handler=error_handler, debug=self._debug),
-            *self._user_middleware,
-        ]
+        stack = [Middleware(ServerErrorMiddleware, handler=error_handler, debug=self._debug)]
+        if self._websocket_origins is not None:  # every websocket, mounted apps' too
+            from .websockets import OriginGuard
+
+            stack.append(Middleware(OriginGuard, origins=self._websocket_origins))
+        stack.extend(self._user_middleware)
         app: ASGIApp = self._router
         for cls, args, kwargs in reversed(stack):
             app = cls(app, *args, **kwargs)

@@ -4,10 +4,11 @@ A websocket connection to ``/chat/room1?name=ann`` goes to ``ws_chat(self, ws, r
 name)``: the first parameter after ``self`` is the :class:`WebSocket`, the rest bind
 from path segments and query exactly as for HTTP (:func:`~micropie.routing.bind_arguments`).
 
-Connection handling reads as steps: check the ``Origin`` → load the session →
-``before_websocket`` hooks → resolve the handler → bind → call → ``after_websocket``
-hooks → save the session → close. A connection that cannot be routed or bound is
-refused before it is accepted, with close code 1008 and a reason saying why.
+Connection handling reads as steps (:class:`OriginGuard`, around the whole app, has
+checked the ``Origin``): load the session → ``before_websocket`` hooks → resolve the
+handler → bind → call → ``after_websocket`` hooks → save the session → close. A
+connection that cannot be routed or bound is refused before it is accepted, with close
+code 1008 and a reason saying why.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import inspect
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket as StarletteWebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
@@ -47,6 +49,7 @@ __all__ = [
     "CLOSE_NORMAL",
     "CLOSE_POLICY_VIOLATION",
     "NO_ROUTE_REASON",
+    "OriginGuard",
     "WebSocket",
     "handle_websocket",
 ]
@@ -224,15 +227,42 @@ class WebSocket:
             await self.close(code, reason)
 
 
+class OriginGuard:
+    """ASGI wrapper refusing websocket handshakes whose ``Origin`` is not listed.
+
+    It wraps the whole app, so mounted apps are covered too. A missing ``Origin`` is
+    refused; entries match exactly (scheme, host and port), case-insensitively. The
+    refusal is an HTTP 403 where the server supports it, else a close with 1008.
+    """
+
+    def __init__(self, app: ASGIApp, origins: Iterable[str]) -> None:
+        self.app = app
+        self.origins = frozenset(origin.lower().rstrip("/") for origin in origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            origin = Headers(scope=scope).get("origin")
+            if origin is None or origin.lower() not in self.origins:
+                await _refuse_origin(scope, receive, send, origin)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _refuse_origin(scope: Scope, receive: Receive, send: Send, origin: str | None) -> None:
+    logger.info("Refused websocket handshake from origin %r", origin)
+    websocket = StarletteWebSocket(scope, receive, send)
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        await websocket.send_denial_response(PlainTextResponse(ORIGIN_REFUSED_BODY, 403))
+    else:
+        await websocket.close(CLOSE_POLICY_VIOLATION, "Origin not allowed")
+
+
 async def handle_websocket(app: App, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one websocket connection with ``app``'s ``ws_`` handlers."""
     from .request import route_path
 
     request = WebSocketRequest(scope, receive, send)
     ws = WebSocket(StarletteWebSocket(scope, receive, send), request, app._sessions)
-    if not _origin_allowed(app._websocket_origins, request.headers.get("origin")):
-        await _refuse_origin(ws)
-        return
     token = current_request.set(request)
     try:
         await _serve(app, ws, route_path(scope))
@@ -291,25 +321,6 @@ def _set_route(scope: Scope, plan: HandlerPlan) -> None:
     if plan.route is not None:
         scope["route"] = plan.route
     scope["endpoint"] = plan.func
-
-
-def _origin_allowed(allowed: set[str] | None, origin: str | None) -> bool:
-    """No list allows every origin; with one, a missing ``Origin`` is refused too."""
-    if allowed is None:
-        return True
-    if origin is None:
-        return False
-    origin = origin.lower()
-    return any(origin == entry.lower().rstrip("/") for entry in allowed)
-
-
-async def _refuse_origin(ws: WebSocket) -> None:
-    """Answer the handshake with HTTP 403 (or a pre-accept close where unsupported)."""
-    logger.info("Refused websocket handshake from origin %r", ws.request.headers.get("origin"))
-    if "websocket.http.response" in (ws.request.scope.get("extensions") or {}):
-        await ws.starlette.send_denial_response(PlainTextResponse(ORIGIN_REFUSED_BODY, 403))
-    else:
-        await ws.close(CLOSE_POLICY_VIOLATION, "Origin not allowed")
 
 
 def _explicit_plan(app: App, name: str) -> HandlerPlan | None:
