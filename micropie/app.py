@@ -58,6 +58,7 @@ from .routing import route_name as _route_name
 from .serving import debug_from_environ, import_string, needs_import_string, serve, server_address
 from .sessions import (
     SESSION_TIMEOUT,
+    STORE_TIMEOUT,
     InMemorySessionBackend,
     SessionBackend,
     SessionManager,
@@ -99,6 +100,7 @@ class App:
         openapi_url: str | None = None,
         docs_url: str | None = None,
         openapi_info: Mapping[str, Any] | None = None,
+        session_store_timeout: float | None = STORE_TIMEOUT,
     ) -> None:
         #: :class:`HttpMiddleware` hooks, run in order around every HTTP handler.
         self.middlewares: list[HttpMiddleware] = []
@@ -112,6 +114,7 @@ class App:
             InMemorySessionBackend() if session_backend is None else session_backend,
             session_timeout,
             session_cookie_secure,
+            store_timeout=session_store_timeout,
         )
         self._limits = Limits(
             max_body_size, max_form_field_size, max_form_parts, body_timeout, max_buffer_size

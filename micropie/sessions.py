@@ -20,9 +20,12 @@ import uuid
 import zlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+import anyio
+from starlette.exceptions import HTTPException
 
 from ._optional import require
 from .request import Request
@@ -38,6 +41,7 @@ __all__ = [
     "SessionBackend",
     "SessionCookieTooLarge",
     "SessionManager",
+    "SessionStoreUnavailable",
 ]
 
 logger = logging.getLogger("micropie")
@@ -49,6 +53,13 @@ SESSION_COOKIE = "session_id"
 #: Largest ``name=value`` a session cookie may have: browsers keep 4096 bytes per cookie.
 COOKIE_SIZE_LIMIT = 4096
 
+#: Seconds a session store may take to answer before the request is answered 503.
+STORE_TIMEOUT = 5.0
+#: Once the store failed, requests needing it are answered 503 at once for this long.
+STORE_RETRY_AFTER = 1
+UNAVAILABLE_BODY = "503 Service Unavailable: the session store is not answering, try again"
+
+T = TypeVar("T")
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 _EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 
@@ -458,14 +469,34 @@ class _Opened:
     refresh: bool  # the cookie must be sent again even if the data does not change
 
 
+class SessionStoreUnavailable(HTTPException):
+    """The session store failed or did not answer in time: the request is answered 503."""
+
+    def __init__(self) -> None:
+        super().__init__(503, UNAVAILABLE_BODY, headers={"Retry-After": str(STORE_RETRY_AFTER)})
+
+
 class SessionManager:
-    """Loads and saves the session of each request through a backend."""
+    """Loads and saves the session of each request through a backend.
+
+    A store that fails or takes longer than ``store_timeout`` seconds raises
+    :class:`SessionStoreUnavailable` (503); one line is logged when it goes down and
+    one when it answers again.
+    """
 
     def __init__(
-        self, backend: SessionBackend, timeout: int = SESSION_TIMEOUT, secure: bool | None = None
+        self,
+        backend: SessionBackend,
+        timeout: int = SESSION_TIMEOUT,
+        secure: bool | None = None,
+        *,
+        store_timeout: float | None = STORE_TIMEOUT,
     ) -> None:
         self.timeout = timeout
         self.secure = secure
+        self.store_timeout = store_timeout
+        self._store_down = False
+        self._retry_at = 0.0
         self.use_backend(backend)
         # Cookie sessions are re-signed (to restart their idle clock) at most this often.
         self._resign_after = timeout * COOKIE_REFRESH_AFTER
@@ -474,6 +505,43 @@ class SessionManager:
         """Store sessions in ``backend`` from now on."""
         self.backend = backend
         self._in_cookie = backend if isinstance(backend, CookieSessionBackend) else None
+        # Stores in this process's memory can neither fail nor stall: no guard needed.
+        self._guarded = not isinstance(backend, InMemorySessionBackend | CookieSessionBackend)
+
+    async def load(self, session_id: str) -> dict[str, Any]:
+        """The data stored under ``session_id``, read through the guard."""
+        return await self._ask(self.backend.load, session_id)
+
+    async def _ask(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run one store call; a failure or a stall raises :class:`SessionStoreUnavailable`."""
+        if not self._guarded:
+            return await call(*args)
+        if self._store_down and time.monotonic() < self._retry_at:
+            raise SessionStoreUnavailable
+        try:
+            with anyio.fail_after(self.store_timeout):
+                result = await call(*args)
+        except (TypeError, ValueError):
+            raise  # data the store cannot hold is the app's error, not the store's
+        except Exception as exc:
+            self._store_failed(exc)
+            raise SessionStoreUnavailable from exc
+        if self._store_down:
+            self._store_down = False
+            logger.warning("The session store answers again")
+        return result
+
+    def _store_failed(self, exc: Exception) -> None:
+        self._retry_at = time.monotonic() + STORE_RETRY_AFTER
+        if not self._store_down:
+            self._store_down = True
+            if isinstance(exc, TimeoutError):
+                reason = f"no answer within {self.store_timeout} s"
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+            logger.error(
+                "The session store is unavailable (%s); answering 503 until it is back", reason
+            )
 
     async def open(self, request: Request) -> None:
         """Load the session named by the request's cookie, if it names a live one."""
@@ -492,7 +560,7 @@ class SessionManager:
             return data, age >= self._resign_after
         if not _UUID4.match(value):
             return {}, False
-        return await self.backend.resume(value, self.timeout), True
+        return await self._ask(self.backend.resume, value, self.timeout), True
 
     async def commit(self, request: Request, headers: list[tuple[str, str]]) -> None:
         """Save a changed session and add the ``Set-Cookie`` header it needs."""
@@ -529,7 +597,7 @@ class SessionManager:
         headers: list[tuple[str, str]],
     ) -> None:
         if self._in_cookie is None:
-            await self.backend.save(session_id, session, self.timeout)
+            await self._ask(self.backend.save, session_id, session, self.timeout)
         self._refresh(request, session_id, session, headers)
         request._session_snapshot = _Opened(_clone(session), False)
         request._session_regenerate = False
@@ -547,7 +615,7 @@ class SessionManager:
 
     async def _delete(self, session_id: str) -> None:
         if self._in_cookie is None:
-            await self.backend.save(session_id, {}, self.timeout)
+            await self._ask(self.backend.save, session_id, {}, self.timeout)
 
     def _cookie(self, request: Request, value: str, expire: bool = False) -> str:
         secure = self.secure

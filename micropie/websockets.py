@@ -38,7 +38,7 @@ from .routing import (
     resolve_path,
     without_socket_param,
 )
-from .sessions import CookieSessionBackend, SessionManager
+from .sessions import CookieSessionBackend, SessionManager, SessionStoreUnavailable
 from .streaming import dumps_json
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ __all__ = [
     "CLOSE_INTERNAL_ERROR",
     "CLOSE_NORMAL",
     "CLOSE_POLICY_VIOLATION",
+    "CLOSE_TRY_AGAIN_LATER",
     "NO_ROUTE_REASON",
     "OriginGuard",
     "WebSocket",
@@ -61,9 +62,11 @@ CLOSE_NORMAL = 1000
 CLOSE_ABNORMAL = 1006
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
 NO_ROUTE_REASON = "No matching WebSocket route"
 ORIGIN_REFUSED_BODY = "403 Forbidden: websocket origin not allowed"
 _INTERNAL_ERROR_REASON = "Internal Server Error"
+_STORE_UNAVAILABLE_REASON = "Session store unavailable, try again"
 _MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 for the code
 _BAD_REQUEST_PREFIX = "400 Bad Request: "
 
@@ -215,7 +218,7 @@ class WebSocket:
         request = self.request
         if session_id == request._session_id:
             return
-        stored = await self._sessions.backend.load(session_id)
+        stored = await self._sessions.load(session_id)
         if stored:
             request.session = stored
         request._session_id = session_id
@@ -268,6 +271,8 @@ async def handle_websocket(app: App, scope: Scope, receive: Receive, send: Send)
         await _serve(app, ws, route_path(scope))
     except (ConnectionClosed, WebSocketDisconnect) as exc:
         logger.debug("Websocket %s closed by the peer (%s)", scope.get("path"), exc)
+    except SessionStoreUnavailable:
+        await ws._finish(CLOSE_TRY_AGAIN_LATER, _STORE_UNAVAILABLE_REASON)
     except Exception:
         logger.exception("Unhandled error in websocket %s", scope.get("path"))
         await ws._finish(CLOSE_INTERNAL_ERROR, _INTERNAL_ERROR_REASON)

@@ -166,6 +166,17 @@ class RedisServer:
     def stop(self) -> None:
         """Stop the server and wait until it has exited (its port is closed)."""
         if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+    def pause(self) -> None:
+        """Stall the server (``SIGSTOP``): connections stay open, nothing is answered."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server answer again (``SIGCONT``)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)

@@ -13,7 +13,11 @@ import time
 
 import httpx
 import pytest
+from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import connect
+
+from micropie import App, RedisSessionBackend
+from tests.support import wait_until
 
 pytestmark = pytest.mark.server
 
@@ -170,3 +174,91 @@ def test_client_stalling_mid_body_gets_408_and_the_server_recovers(uvicorn_serve
     assert reply.endswith(b"408 Request Timeout: Failed to receive body")
     assert current_is_idle(settled(server, baseline), baseline)
     assert httpx.post(server.url + "/save", json={"item": "a"}).json() == {"item": "a"}
+
+
+# -- the session store goes away -------------------------------------------------------------
+
+STORE_DOWN = "503 Service Unavailable: the session store is not answering, try again"
+
+
+@pytest.fixture
+def counter(uvicorn_server, redis_server):
+    env = {
+        "MICROPIE_TEST_SESSION_BACKEND": "redis",
+        "MICROPIE_TEST_REDIS_URL": redis_server.url,
+        "MICROPIE_TEST_SESSION_STORE_TIMEOUT": "1",
+    }
+    return uvicorn_server("tests.apps.session_counter:app", env=env)
+
+
+def count(client: httpx.Client) -> httpx.Response:
+    return client.get("/count", timeout=30)
+
+
+def counts_again(client: httpx.Client) -> bool:
+    return count(client).status_code == 200
+
+
+def store_log_lines(server) -> list[str]:
+    return [line for line in server.log().splitlines() if "session store" in line]
+
+
+@pytest.mark.redis
+def test_session_store_down_answers_503_once_logged_and_recovers(counter, redis_server):
+    with httpx.Client(base_url=counter.url) as client:
+        assert count(client).text.split()[0] == "1"
+        redis_server.stop()
+        for _ in range(5):
+            response = count(client)
+            assert (response.status_code, response.text) == (503, STORE_DOWN)
+            assert httpx.get(counter.url + "/", timeout=5).text == "ok"  # no session: served
+        redis_server.start()
+        assert wait_until(lambda: counts_again(client), timeout=30)
+        assert count(client).status_code == 200
+    assert "Traceback" not in counter.log()
+    lines = store_log_lines(counter)
+    assert len(lines) == 2, lines
+    assert "unavailable" in lines[0] and "answers again" in lines[1]
+
+
+@pytest.mark.redis
+def test_stalled_session_store_answers_503_and_recovers(counter, redis_server):
+    with httpx.Client(base_url=counter.url) as client:
+        assert count(client).status_code == 200
+        redis_server.pause()
+        try:
+            response = count(client)
+            assert (response.status_code, response.text) == (503, STORE_DOWN)
+            assert response.headers["retry-after"] == "1"
+        finally:
+            redis_server.resume()
+        assert wait_until(lambda: counts_again(client), timeout=30)
+    assert "Traceback" not in counter.log()
+    assert "no answer within 1.0 s" in store_log_lines(counter)[0]
+
+
+@pytest.mark.redis
+def test_websocket_is_closed_try_again_later_while_the_store_is_down(client_factory, redis_server):
+    class Chat(App):
+        async def login(self):
+            self.session["user"] = "ann"
+            return "in"
+
+        async def ws_hello(self, ws):
+            await ws.accept()
+            await ws.send_text(self.session.get("user", "?"))
+
+    backend = RedisSessionBackend(redis_server.url)
+    app = Chat(backend, session_store_timeout=1)
+    app.shutdown_handlers.append(backend.aclose)
+    with client_factory(app) as client:
+        assert client.get("/login").text == "in"
+        redis_server.stop()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with client.websocket_connect("/hello") as ws:
+                ws.receive_text()
+        assert closed.value.code == 1013
+        redis_server.start()
+        assert wait_until(lambda: client.get("/login").status_code == 200, timeout=30)
+        with client.websocket_connect("/hello") as ws:
+            assert ws.receive_text() == "ann"

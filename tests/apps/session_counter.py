@@ -1,7 +1,8 @@
 """A session counter served by uvicorn in multi-worker session tests.
 
 ``MICROPIE_TEST_SESSION_BACKEND`` picks the backend: ``memory`` (default), ``cookie``
-or ``redis`` (``MICROPIE_TEST_REDIS_URL`` says where).
+or ``redis`` (``MICROPIE_TEST_REDIS_URL`` says where);
+``MICROPIE_TEST_SESSION_STORE_TIMEOUT`` the seconds the store may take to answer.
 """
 
 from __future__ import annotations
@@ -30,4 +31,7 @@ class CounterApp(App):
         return f"{self.session['count']} {os.getpid()}"
 
 
-app = CounterApp(make_backend())
+app = CounterApp(
+    make_backend(),
+    session_store_timeout=float(os.environ.get("MICROPIE_TEST_SESSION_STORE_TIMEOUT", 5)),
+)
