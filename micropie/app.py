@@ -436,7 +436,10 @@ class App:
             await self._dispatch(request)
         except Exception as exc:
             _leave_context(request)
-            await self._errors.respond(request, exc)
+            if self.middlewares and not request._after_hooks_started:
+                await self._answer_error(request, exc)
+            else:
+                await self._errors.respond(request, exc)
         finally:
             if request._context_token is not None:
                 _leave_context(request)
@@ -549,9 +552,24 @@ class App:
             _leave_context(request)
         await send_result(request.scope, request._receive, request._send, status, body, headers)
 
+    async def _answer_error(self, request: Request, exc: Exception) -> None:
+        """Answer ``exc`` through the ``after_request`` hooks, as every response goes."""
+        response = await self._errors.response_for(request, exc)
+        if response is None:
+            return
+        try:
+            status, body, headers = await self._after_request(
+                request, response.status_code, response, []
+            )
+        except Exception:
+            logger.exception("An after_request hook raised on the answer to an error")
+            status, body, headers = response.status_code, response, []
+        await send_result(request.scope, request._receive, request._send, status, body, headers)
+
     async def _after_request(
         self, request: Request, status: int, body: Any, headers: Headers
     ) -> tuple[int, Any, Headers]:
+        request._after_hooks_started = True
         for middleware in self.middlewares:
             result = await middleware.after_request(request, status, body, headers)
             if result and not isinstance(result, Mapping):

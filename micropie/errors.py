@@ -88,26 +88,39 @@ class ErrorResponder:
 
     async def respond(self, request: Request, exc: Exception) -> None:
         """Send the response for ``exc``, or re-raise it for the server error layer."""
+        response = await self.response_for(request, exc)
+        if response is not None:
+            drop_unsafe_headers(response)
+            await response(request.scope, request._receive, request._send)
+
+    async def response_for(self, request: Request, exc: Exception) -> Response | None:
+        """The response for ``exc``; ``None`` when there is none to send.
+
+        Re-raises what only the server error layer answers: an error after the response
+        started, and unhandled errors in debug mode. Other unhandled errors are logged
+        with their traceback and answered by the 500 (or ``Exception``) handler if one
+        is registered, else with micropie's plain 500.
+        """
         if isinstance(exc, ClientDisconnect):
-            return
+            return None
         if request._response_started:
             raise exc
         handler = self._handler_for(exc)
         if handler is not None:
-            response = await _call_handler(handler, request, exc)
+            response: Response | None = await _call_handler(handler, request, exc)
         elif isinstance(exc, HTTPException):
             response = self._plain_answer(exc)
-        elif self.debug or self.server_error_handler is not None:
+        elif self.debug:
             raise exc
         else:
             logger.error(
                 "Unhandled error in %s %s", request.method, request.scope.get("path"), exc_info=exc
             )
+            if self.server_error_handler is not None:
+                return await _call_handler(self.server_error_handler, request, exc)  # type: ignore[no-any-return]
             status, body, headers = self.internal_error()
             response = Response(body, 500, dict(headers))
-        if response is not None:
-            drop_unsafe_headers(response)
-            await response(request.scope, request._receive, request._send)
+        return response
 
     def _plain_answer(self, exc: HTTPException) -> Response:
         """:meth:`http_response`, built once per status and detail for the plain answers.

@@ -123,6 +123,8 @@ class Request:
     _body_complete: bool = False
     _limits: Any = None
     _response_started: bool = False
+    # True once the after_request hooks started on this request's answer (they run once).
+    _after_hooks_started: bool = False
     _context_token: Token[Request] | None = None
     # The request of a micropie sub-app this request was handed to (micropie.subapps).
     _child_request: Request | None = None
