@@ -99,7 +99,7 @@ class FuzzTarget(App):
 APP = FuzzTarget(max_body_size=64 * 1024, body_timeout=2)
 HANDLERS = ["", "index", "typed", "path", "keywords", "sync", "echo", "upload", "limited", "stream"]
 PARAMS = ["a", "b", "flag", "name", "day", "uid", "tags", "raw", "first", "key", "n", "when"]
-PARAMS += ["count", "value", "note", "file", "csrf_token", "__class__", ""]
+PARAMS += ["count", "value", "note", "file", "csrf_token", "__class__", "self", "ws", ""]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "BREW", "get"]
 CONTENT_TYPES = [
     None,
