@@ -557,6 +557,7 @@ class App:
         response = await self._errors.response_for(request, exc)
         if response is None:
             return
+        token = current_request.set(request)  # as for other answers, hooks may use it
         try:
             status, body, headers = await self._after_request(
                 request, response.status_code, response, []
@@ -564,6 +565,8 @@ class App:
         except Exception:
             logger.exception("An after_request hook raised on the answer to an error")
             status, body, headers = response.status_code, response, []
+        finally:
+            current_request.reset(token)
         await send_result(request.scope, request._receive, request._send, status, body, headers)
 
     async def _after_request(

@@ -139,3 +139,15 @@ def test_hook_failing_on_an_error_answer_still_sends_it(client_factory, caplog):
         response = client.get("/nowhere")
     assert (response.status_code, response.text) == (404, "404 Not Found")
     assert "after_request hook raised" in caplog.text
+
+
+def test_hook_on_an_error_answer_reaches_the_current_request(client_factory):
+    from micropie import current_request
+
+    class Tag(HttpMiddleware):
+        async def after_request(self, request, status_code, response_body, extra_headers):
+            return {"headers": [("X-Path", current_request.get().url.path)]}
+
+    app = Shop()
+    app.middlewares.append(Tag())
+    assert client_factory(app).get("/nowhere").headers["x-path"] == "/nowhere"
