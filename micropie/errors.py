@@ -117,9 +117,10 @@ class ErrorResponder:
                 "Unhandled error in %s %s", request.method, request.scope.get("path"), exc_info=exc
             )
             if self.server_error_handler is not None:
-                return await _call_handler(self.server_error_handler, request, exc)  # type: ignore[no-any-return]
-            status, body, headers = self.internal_error()
-            response = Response(body, 500, dict(headers))
+                response = await _call_handler(self.server_error_handler, request, exc)
+            else:
+                status, body, headers = self.internal_error()
+                response = Response(body, 500, dict(headers))
         return response
 
     def _plain_answer(self, exc: HTTPException) -> Response:
