@@ -99,7 +99,7 @@ def test_tutorial_part_runs_as_written(part: int, tmp_path: Path) -> None:
 def readme_app(tmp_path: Path) -> Path:
     """The README's quickstart saved as ``app.py``, as it says."""
     text = (ROOT / "README.md").read_text()
-    assert "Save this as `app.py`" in text
+    assert "save this as `app.py`" in text
     quickstart, _ = (block.code for block in python_blocks(ROOT / "README.md"))
     (tmp_path / "app.py").write_text(quickstart)
     return tmp_path
