@@ -468,3 +468,9 @@ def test_dataclasses_work_without_pydantic_msgspec_or_orjson():
     }
     assert "Point" in schemas
     assert loaded == []
+
+
+def test_model_parameter_from_a_multipart_form(client_factory):
+    client = client_factory(Params())
+    response = client.post("/point", data={"x": "3", "y": "4"}, files={"f": ("a.txt", b"hi")})
+    assert response.json() == {"type": "Point", "value": {"x": 3, "y": 4}}
