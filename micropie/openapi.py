@@ -47,6 +47,8 @@ _DESCRIBE_ATTR = "__micropie_openapi__"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UNDOCUMENTED_METHODS = frozenset({"HEAD", "OPTIONS"})
 _PATH_CONVERTER = re.compile(r"{(\w+):\w+}")
+_PATH_NAME = re.compile(r"{(\w+)}")
+_MULTIPART = "multipart/form-data"
 _HTML = "text/html"
 _JSON = "application/json"
 _TEXT = "text/plain"
@@ -97,7 +99,7 @@ def openapi_document(app: App, info: Mapping[str, Any] | None = None) -> dict[st
         path = _PATH_CONVERTER.sub(r"{\1}", route.path)
         plan: HandlerPlan | None = getattr(route, "plan", None)
         if plan is not None:
-            operations = builder.handler_operations(plan, route.name)
+            operations = builder.handler_operations(plan, route.name, path)
         else:
             operations = builder.route_operations(route)
         paths.setdefault(path, {}).update(operations)
@@ -127,12 +129,13 @@ class _Builder:
 
     # -- handlers ---------------------------------------------------------------------------
 
-    def handler_operations(self, plan: HandlerPlan, name: str) -> dict[str, Any]:
+    def handler_operations(self, plan: HandlerPlan, name: str, path: str) -> dict[str, Any]:
         target = getattr(plan.func, "__func__", plan.func)
         described: Description = getattr(target, _DESCRIBE_ATTR, Description())
         summary, description = _docstring(target)
         methods = _handler_methods(plan)
-        parameters = self._parameters(plan)
+        in_path = frozenset(_PATH_NAME.findall(path))
+        parameters = self._parameters(plan, in_path)
         operations: dict[str, Any] = {}
         for method in methods:
             operation: dict[str, Any] = {"operationId": f"{name}_{method.lower()}"}
@@ -149,16 +152,19 @@ class _Builder:
             body = self._request_body(plan) if method in _BODY_METHODS else None
             if body is not None:
                 operation["requestBody"] = body
-            operation["responses"] = self._responses(plan, described, body is not None)
+            operation["responses"] = self._responses(plan, described, body, bool(in_path))
             operations[method.lower()] = operation
         return operations
 
-    def _parameters(self, plan: HandlerPlan) -> list[dict[str, Any]]:
-        parameters = [self._parameter(param, "path") for param in plan.positional]
-        if plan.var_positional is not None:
-            parameters.append(self._parameter(plan.var_positional, "path", many=False))
+    def _parameters(self, plan: HandlerPlan, in_path: frozenset[str]) -> list[dict[str, Any]]:
+        """Parameters named in the route's path template, then the query parameters."""
+        named = [*plan.positional, *plan.keyword_only]
+        parameters = [self._parameter(p, "path") for p in named if p.name in in_path]
+        rest = plan.var_positional
+        if rest is not None and rest.name in in_path:
+            parameters.append(self._parameter(rest, "path", many=False))
         parameters += [
-            self._parameter(param, "query") for param in plan.keyword_only if not param.file
+            self._parameter(p, "query") for p in named if p.name not in in_path and not p.file
         ]
         return parameters
 
@@ -178,9 +184,27 @@ class _Builder:
         return {"name": param.name, "in": where, "required": required, "schema": schema}
 
     def _request_body(self, plan: HandlerPlan) -> dict[str, Any] | None:
-        models = plan.models
-        if not models:
+        """Model parameters as a JSON body; uploaded files as a multipart form."""
+        content: dict[str, Any] = {}
+        required = False
+        if plan.models:
+            content[_JSON] = {"schema": self._models_schema(plan)}
+            required = any(model.default is _EMPTY for model in plan.models)
+        files = [p for p in (*plan.positional, *plan.keyword_only) if p.file]
+        if files:
+            properties = {p.name: {"type": "string", "format": "binary"} for p in files}
+            form: JSONSchema = {"type": "object", "properties": properties}
+            needed = [p.name for p in files if p.required]
+            if needed:
+                form["required"] = needed
+            content[_MULTIPART] = {"schema": form}
+            required = required or bool(needed)
+        if not content:
             return None
+        return {"required": required, "content": content}
+
+    def _models_schema(self, plan: HandlerPlan) -> JSONSchema:
+        models = plan.models
         registry = self.registry
         if len(models) == 1 and not models[0].embeddable:
             schema = registry.schema(models[0].annotation, "validation")
@@ -194,20 +218,19 @@ class _Builder:
             properties = {m.name: registry.schema(m.annotation, "validation") for m in models}
             required = [m.name for m in models if m.default is _EMPTY]
             schema = {"type": "object", "properties": properties, "required": required}
-        required_body = any(model.default is _EMPTY for model in models)
-        return {"required": required_body, "content": {_JSON: {"schema": schema}}}
+        return schema
 
     def _responses(
-        self, plan: HandlerPlan, described: Description, has_body: bool
+        self, plan: HandlerPlan, described: Description, body: Any, in_path: bool
     ) -> dict[str, Any]:
         hints = _return_hints(plan.func)
         responses = self._success(hints, described.status)
         takes_input = bool(plan.positional or plan.keyword_only or plan.var_positional)
         if takes_input or plan.models:
             responses["400"] = self._error("Missing or invalid parameter, or malformed body")
-        if plan.positional or plan.var_positional is not None:
+        if in_path:
             responses["404"] = self._error("No handler takes this path")
-        if has_body:
+        if body is not None:
             responses["413"] = self._error("Body too large")
         if plan.models:
             responses["422"] = self._validation_error()

@@ -7,6 +7,7 @@ import datetime
 import enum
 import importlib
 import pkgutil
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Literal, NamedTuple, TypedDict
@@ -187,9 +188,27 @@ def test_parameter_schemas_of_each_type():
     assert parameters["size"]["schema"] == {"type": "number", "default": 1.5}
 
 
-def test_upload_parameters_are_not_query_parameters():
+def test_upload_parameters_are_a_multipart_body():
     operation = _doc()["paths"]["/upload"]["post"]
     assert [p["name"] for p in operation["parameters"]] == ["note"]
+    body = operation["requestBody"]
+    assert body["required"] is True
+    assert body["content"]["multipart/form-data"]["schema"] == {
+        "type": "object",
+        "properties": {"file": {"type": "string", "format": "binary"}},
+        "required": ["file"],
+    }
+    assert "413" in operation["responses"]
+
+
+def test_path_parameters_are_those_of_the_route_template():
+    app = Api()
+    document = _doc(app)
+    for route in _http_routes(app):
+        path = route.path.replace(":path}", "}")
+        for operation in document["paths"][path].values():
+            in_path = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert in_path == set(re.findall(r"{(\w+)", path))
 
 
 def test_request_body_from_a_model_parameter():
