@@ -4,7 +4,7 @@ By default: the in-process dispatch table, the typed JSON API table (micropie an
 FastAPI in process), the scaling table, uvicorn's protocol
 without sockets and the peers tables (micropie, Starlette, FastAPI, BlackSheep, Muffin
 and a raw ASGI app under wrk, at c64 with one worker and at c1000 with two), in about
-five minutes on two cores. ``--only server`` adds the older micropie-against-Starlette
+nine minutes on two shared cores. ``--only server`` adds the older micropie-against-Starlette
 server table. ``--seconds``, ``--rounds``, ``--duration``, ``--server-rounds``,
 ``--peers-duration`` and ``--peers-rounds`` make longer runs; ``--profile CASE`` prints
 a cProfile of micropie for one dispatch case instead.
