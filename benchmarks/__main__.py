@@ -26,7 +26,7 @@ from .peers import CASES as PEER_CASES
 
 SECTIONS = ("dispatch", "typed", "scaling", "protocol", "server", "peers")
 DEFAULT_SECTIONS = ("dispatch", "typed", "scaling", "protocol", "peers")
-EXTRA_MODULES = ("upload", "sessions")  # written separately; run as their own scripts
+EXTRA_MODULES = ("upload", "sessions", "json_stall")  # written separately; run as their own scripts
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -72,7 +72,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-app", choices=("micropie", "starlette"), default="micropie")
     for name in EXTRA_MODULES:
         parser.add_argument(
-            f"--{name}", action="store_true", help=f"also run python -m benchmarks.{name}"
+            f"--{name.replace('_', '-')}",
+            action="store_true",
+            help=f"also run python -m benchmarks.{name}",
         )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     return parser.parse_args(argv)

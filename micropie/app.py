@@ -33,7 +33,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ._optional import require
-from .body import DEFAULT_LIMITS, Limits, parse_body
+from .body import DEFAULT_LIMITS, Limits, parse_body, release_body
 from .errors import ErrorResponder
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, current_request, route_path
@@ -447,6 +447,8 @@ class App:
                 from .uploads import finish_uploads
 
                 await finish_uploads(request)
+            if request._frozen_body:
+                await release_body(request)
 
     async def _dispatch(self, request: Request) -> None:
         scope = request.scope

@@ -9,6 +9,7 @@ within ``body_timeout`` seconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
 from .exceptions import bad_request
+from .large_bodies import dumps_in_chunks, parse_frozen, release
 from .request import Request
 from .streaming import dumps_json
 
@@ -77,6 +79,12 @@ def timed_out() -> HTTPException:
 
 #: A run of this many digits may be an integer orjson cannot hold exactly (over 64 bits).
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+try:
+    from .json_pieces import PIECE_BYTES, PiecesFailed, loads_in_pieces
+except ImportError:  # pragma: no cover - without orjson
+    loads_in_pieces = None  # type: ignore[assignment]
+    PIECE_BYTES = 0
 
 try:
     import orjson
@@ -259,14 +267,29 @@ def json_fields(body: bytes, limits: Limits) -> BodyFields:
     if not body.strip():
         return {}, None, {}
     try:
-        data = loads_json(body)
+        data = _loads_checked(body)
     except (ValueError, RecursionError):
         raise bad_request("Bad JSON") from None
-    if _too_deep(body, data):
-        raise bad_request("Bad JSON")
     if not isinstance(data, dict):
         return data, None, {}
     return data, data, {str(key): [_mirror(value)] for key, value in data.items()}
+
+
+def _loads_checked(body: bytes) -> Any:
+    """The parsed body; ``ValueError`` when malformed or nested too deep.
+
+    A body too large for one piece is parsed in pieces where it can be, so a worker
+    thread parsing it lets the event loop run in between.
+    """
+    if loads_in_pieces is not None and len(body) > PIECE_BYTES:
+        try:
+            return loads_in_pieces(body)
+        except PiecesFailed:
+            pass  # the whole parse below gives the right answer (or error)
+    data = loads_json(body)
+    if _too_deep(body, data):
+        raise ValueError("JSON nested too deeply")
+    return data
 
 
 def _too_deep(body: bytes, data: Any) -> bool:
@@ -296,12 +319,22 @@ def _mirror(value: Any) -> str:
     """A JSON value as ``body_params`` shows it: strings as they are, others as JSON."""
     if isinstance(value, str):
         return value
-    return dumps_json(value).decode("utf-8")
+    return dumps_in_chunks(value, dumps_json).decode("utf-8")
 
 
 def media_type(request: Request) -> str:
     """The request's Content-Type without parameters, lower case."""
     return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+async def release_body(request: Request) -> None:
+    """Free a large parsed body at the end of its request, off the event loop."""
+    if request._frozen_body:
+        request._frozen_body = False
+        values = [request.get_json, request.body_params]
+        request.get_json, request._json_object, request.body_params = {}, None, {}
+        request._body = None
+        await release(values)
 
 
 async def parse_body(request: Request, limits: Limits) -> None:
@@ -327,7 +360,10 @@ async def parse_body(request: Request, limits: Limits) -> None:
     check_content_length(request, limits, maximum)
     body = await _read_checked_body(request, limits, maximum)
     if len(body) > THREAD_PARSE_BYTES:
-        fields = await anyio.to_thread.run_sync(parse, body, limits)
+        fields = await anyio.to_thread.run_sync(
+            parse_frozen, functools.partial(parse, body, limits)
+        )
+        request._frozen_body = True
     else:
         fields = parse(body, limits)
     request.get_json, request._json_object, request.body_params = fields

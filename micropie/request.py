@@ -121,6 +121,7 @@ class Request:
     _json_object: dict[str, Any] | None = None
     # Body reading state (micropie.body) and the limits in force for this request.
     _body_complete: bool = False
+    _frozen_body: bool = False
     _limits: Any = None
     _response_started: bool = False
     # True once the after_request hooks started on this request's answer (they run once).

@@ -4,6 +4,7 @@ parsed off the event loop with the same results."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from micropie import App
 from micropie.body import MAX_JSON_DEPTH, THREAD_PARSE_BYTES
+from micropie.streaming import dumps_json
 from tests.conftest import ClientFactory
 
 BIG = 123456789012345678901234567890
@@ -169,3 +171,62 @@ def test_large_json_body_is_parsed_in_a_worker_thread(
     for body in (small, large):
         client.post("/fields", content=body, headers={"content-type": "application/json"})
     assert in_loop == [True, False]
+
+
+KEPT: dict[str, Any] = {}
+
+
+class Keeper(App):
+    """Keeps part of a large body after the request: it must stay intact."""
+
+    async def keep(self, items: list[Any]):
+        KEPT["first"] = items[0]
+        KEPT["items"] = items if self.request.query("all") else None
+        return {"count": len(items), "gc": gc.isenabled()}
+
+
+def large_items(count: int = 3000) -> list[Any]:
+    return [{"a": [i, i + 1], "b": {"c": "x" * 20}} for i in range(count)]
+
+
+@pytest.mark.parametrize("keep_all", [False, True])
+def test_large_body_is_freed_without_touching_what_the_handler_kept(
+    client_factory: ClientFactory, keep_all: bool
+) -> None:
+    items = large_items()
+    body = json.dumps({"items": items}).encode()
+    assert len(body) > THREAD_PARSE_BYTES
+    client = client_factory(Keeper())
+    response = client.post(
+        "/keep" + ("?all=1" if keep_all else ""),
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert response.json() == {"count": len(items), "gc": True}
+    assert KEPT["first"] == items[0]
+    assert KEPT["items"] == (items if keep_all else None)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_collector_is_back_after_a_malformed_large_body(client_factory: ClientFactory) -> None:
+    body = json.dumps({"items": large_items()}).encode()[:-1]
+    response = client_factory(Keeper()).post(
+        "/keep", content=body, headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, response.text) == BAD_JSON
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_large_body_mirror_equals_the_whole_encoding(client_factory: ClientFactory) -> None:
+    class Mirror(App):
+        async def mirror(self):
+            return self.request.form("items")
+
+    items = large_items()
+    body = json.dumps({"items": items, "map": {f"k{i}": i for i in range(2000)}})
+    response = client_factory(Mirror()).post(
+        "/mirror", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.text == dumps_json(items).decode()
