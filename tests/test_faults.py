@@ -108,6 +108,21 @@ def test_client_disconnecting_mid_upload_leaves_nothing_behind(server, sent):
     assert current_is_idle(settled(server, baseline), baseline)
 
 
+def test_client_disconnecting_mid_upload_keeps_a_file_of_that_name(server, tmp_path):
+    upload_dir = tmp_path / "uploads"
+    upload_dir.mkdir(exist_ok=True)
+    (upload_dir / "big.bin").write_bytes(b"precious")
+    started = state(server)["uploads_started"]
+    with raw_connection(server) as sock:
+        sock.sendall(upload_head(50_000_000))
+        for _ in range(30):  # 3 MB: past one file buffer, so the handler is saving
+            sock.sendall(b"x" * 100_000)
+        assert wait_until(lambda: state(server)["uploads_started"] == started + 1)
+    assert wait_until(lambda: state(server)["uploads_open"] == 0)
+    assert [p.name for p in upload_dir.iterdir()] == ["big.bin"]  # no temporary file left
+    assert (upload_dir / "big.bin").read_bytes() == b"precious"
+
+
 def test_client_disconnecting_mid_stream_closes_the_generator(server):
     baseline = state(server)
     with raw_connection(server) as sock:
