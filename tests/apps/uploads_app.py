@@ -47,7 +47,7 @@ class UploadsApp(App):
     async def small(self, file: UploadedFile):
         return await self._hash(file)
 
-    @limits(max_body_size=2**30)
+    @limits(max_body_size=2**30, body_timeout=30.0)  # the tests pace these uploads
     async def save(self, file: UploadedFile, overwrite: bool = True):
         STATE["started"] += 1
         directory = Path(os.environ["MICROPIE_TEST_UPLOAD_DIR"])
@@ -59,7 +59,9 @@ class UploadsApp(App):
         STATE["finished"] += 1
         return {"name": path.name, "size": file.size}
 
-    @limits(max_body_size=2**30, max_form_parts=None, max_buffer_size=4 * 1024 * 1024)
+    @limits(
+        max_body_size=2**30, max_form_parts=None, max_buffer_size=4 * 1024 * 1024, body_timeout=30.0
+    )
     async def many(self, count: int):
         """Files ``f0`` .. ``f{count-1}``: pauses after the first byte, then hashes them all.
 
