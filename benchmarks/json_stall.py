@@ -16,23 +16,17 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import socket
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from micropie import App
 
 from . import markdown_table
-from .upload import parse_size
+from .upload import parse_size, serve
 
-ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
 #: The GETs answered while a large body is processed must stay under this p99.
 P99_TARGET_MS = 100.0
@@ -139,33 +133,9 @@ def overlapping_latencies(port: int, body: bytes, items: int) -> tuple[float, li
     return seconds, latencies
 
 
-@contextmanager
-def serve(options: list[str] | None = None) -> Iterator[int]:
-    """A fresh one-worker uvicorn serving :data:`app`; yields its port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    command = [
-        sys.executable, "-m", "uvicorn", "benchmarks.json_stall:app", "--port", str(port),
-        "--log-level", "warning", "--no-access-log", *(options or []),
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    try:
-        for _ in range(200):
-            with suppress(OSError):
-                idle_latencies(port, 1)
-                break
-            time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def run(size: int, rounds: int) -> list[StallResult]:
     body, items = json_body(size)
-    with serve() as port:
+    with serve("benchmarks.json_stall:app", "/") as port:
         idle_latencies(port, 50)  # warm up
         results = [StallResult("idle server", 0.0, idle_latencies(port))]
         overlapping: list[float] = []

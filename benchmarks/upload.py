@@ -274,13 +274,13 @@ def send(port: int, body: Body) -> tuple[float, int, bool]:
 
 
 @contextmanager
-def serve() -> Iterator[int]:
-    """A fresh one-process uvicorn serving :data:`app`; yields its port."""
+def serve(target: str = "benchmarks.upload:app", ready_path: str = "/memory") -> Iterator[int]:
+    """A fresh one-process uvicorn serving ``target``; yields its port once it answers."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     command = [
-        sys.executable, "-m", "uvicorn", "benchmarks.upload:app", "--port", str(port),
+        sys.executable, "-m", "uvicorn", target, "--port", str(port),
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -288,7 +288,10 @@ def serve() -> Iterator[int]:
     try:
         for _ in range(200):
             with suppress(OSError):
-                _get_json(port, "/memory")
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", ready_path)
+                connection.getresponse().read()
+                connection.close()
                 break
             time.sleep(0.1)
         yield port
