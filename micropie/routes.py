@@ -48,6 +48,8 @@ __all__ = [
     "path_template",
 ]
 
+#: Scope key under which a route keeps dispatch's answer for the other routes' matches().
+_RESOLVED_KEY = "micropie.resolved"
 #: Characters left as they are in a path segment built by ``url_path_for``.
 _SEGMENT_SAFE = "!$&'()*+,;=:@~"
 
@@ -101,8 +103,22 @@ class _HandlerRouteMixin:
         self.plan = plan
         self.endpoint = plan.func
 
-    def _resolve(self, scope: Scope) -> tuple[HandlerPlan | None, list[str]]:
+    def _find(self, name: str) -> HandlerPlan | None:
         raise NotImplementedError
+
+    def _resolve(self, scope: Scope) -> tuple[HandlerPlan | None, list[str]]:
+        """Dispatch's answer for ``scope``, kept in it for the other routes of the table.
+
+        Tools ask every route of the table in turn with the same scope; the first route
+        resolves the path (one lookup) and the others read the answer.
+        """
+        key = (self.app_ref, self.protocol, scope["path"], scope.get("root_path", ""))
+        cached = scope.get(_RESOLVED_KEY)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        plan, segments = resolve_path(route_path(scope), self._find)
+        scope[_RESOLVED_KEY] = (key, plan, segments)
+        return plan, segments
 
     def _match(self, scope: Scope, kind: str) -> tuple[Match, Scope]:
         if scope["type"] != kind:
@@ -160,8 +176,8 @@ class HandlerRoute(_HandlerRouteMixin, Route):
         )
         self._setup(app, key, plan)
 
-    def _resolve(self, scope: Scope) -> tuple[HandlerPlan | None, list[str]]:
-        return resolve_path(route_path(scope), self.app_ref._find_handler)
+    def _find(self, name: str) -> HandlerPlan | None:
+        return self.app_ref._find_handler(name)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         return self._match(scope, "http")
@@ -185,8 +201,8 @@ class HandlerWebSocketRoute(_HandlerRouteMixin, WebSocketRoute):
         )
         self._setup(app, key, plan)
 
-    def _resolve(self, scope: Scope) -> tuple[HandlerPlan | None, list[str]]:
-        return resolve_path(route_path(scope), self.app_ref._ws_handlers.get)
+    def _find(self, name: str) -> HandlerPlan | None:
+        return self.app_ref._ws_handlers.get(name)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         return self._match(scope, "websocket")

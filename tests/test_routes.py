@@ -538,3 +538,30 @@ def test_own_handler_names_come_before_names_an_unnamed_mount_lends():
     inner = Shop()
     app.mount("/inner", inner)
     assert app.url_path_for("greet", name="x") == "/greet/x"
+
+
+def test_one_scope_asked_again_after_its_path_changes_gets_a_fresh_answer():
+    app = Shop()
+    routes = _by_name(app)
+    scope = _scope("/greet/a")
+    assert routes["greet"].matches(scope)[0] is Match.FULL
+    scope["path"] = "/about"
+    assert routes["greet"].matches(scope)[0] is Match.NONE
+    assert routes["about"].matches(scope)[0] is Match.FULL
+    scope["root_path"], scope["path"] = "/greet", "/greet/about"
+    assert routes["about"].matches(scope)[0] is Match.FULL
+
+
+def test_apps_sharing_a_scope_each_answer_for_themselves():
+    class Inner(App):
+        async def about(self):
+            return "inner"
+
+    outer, inner = Shop(), Inner()
+    scope = _scope("/about")
+    assert _by_name(outer)["about"].matches(scope)[0] is Match.FULL
+    assert _by_name(inner)["about"].matches(scope)[0] is Match.FULL
+    assert _by_name(outer)["index"].matches(scope)[0] is Match.NONE
+    websocket_scope = _scope("/", kind="websocket")
+    assert _by_name(outer)["index"].matches(websocket_scope)[0] is Match.NONE
+    assert _by_name(outer)["ws_index"].matches(websocket_scope)[0] is Match.FULL
