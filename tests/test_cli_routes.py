@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from micropie.cli import main
 
 MICROPIE = str(Path(sys.executable).with_name("micropie"))
@@ -49,6 +51,14 @@ APP_SOURCE = textwrap.dedent(
     app.mount("/static", StaticFiles(directory="."), name="static")
     """
 )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_import():
+    """Each test imports its own ``shop_app`` (from its own directory)."""
+    sys.modules.pop("shop_app", None)
+    yield
+    sys.modules.pop("shop_app", None)
 
 
 def _line(text: str) -> int:
