@@ -26,7 +26,8 @@ from .peers import CASES as PEER_CASES
 
 SECTIONS = ("dispatch", "typed", "scaling", "protocol", "server", "peers")
 DEFAULT_SECTIONS = ("dispatch", "typed", "scaling", "protocol", "peers")
-EXTRA_MODULES = ("upload", "sessions", "json_stall")  # written separately; run as their own scripts
+# written separately; run as their own scripts
+EXTRA_MODULES = ("upload", "sessions", "json_stall", "broadcast")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

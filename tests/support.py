@@ -180,3 +180,39 @@ class RedisServer:
         """Let a paused server answer again (``SIGCONT``)."""
         assert self.process is not None
         self.process.send_signal(signal.SIGCONT)
+
+
+def worker_pids(server: UvicornServer) -> set[int]:
+    """The pids of a ``uvicorn --workers N`` server's worker processes (Linux ``/proc``)."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return {int(pid) for pid in children if b"spawn_main" in _cmdline(int(pid))}
+
+
+def worker_of(server: UvicornServer, client_port: int) -> int:
+    """The pid of the worker holding the TCP connection from 127.0.0.1:``client_port``.
+
+    Found through ``/proc``: the kernel's socket table gives the inode of the server's
+    end of the connection, and the worker whose file descriptors include it owns it.
+    """
+    inode = _server_socket_inode(server.port, client_port)
+    for pid in worker_pids(server):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue  # closed meanwhile
+    raise LookupError(f"no worker holds the connection from port {client_port}")
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def _server_socket_inode(server_port: int, client_port: int) -> str:
+    local, remote = f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[2] == remote:
+            return fields[9]
+    raise LookupError(f"no connection from port {client_port} to port {server_port}")

@@ -1,17 +1,21 @@
-"""examples/chat: the page and the room relaying messages between websockets."""
+"""examples/chat: the page, and the room relaying messages through the broadcast hub."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections import defaultdict
 
 import pytest
 from starlette.testclient import TestClient
 
 from examples.chat.app import Chat
 from tests.conftest import ClientFactory
+from tests.support import RedisServer, worker_of, worker_pids
 
-PRESENCE_1 = {"type": "presence", "online": 1}
-PRESENCE_2 = {"type": "presence", "online": 2}
+
+def joined(name: str, yes: bool = True) -> dict[str, object]:
+    return {"type": "presence", "name": name, "joined": yes}
 
 
 def message(name: str, text: str) -> dict[str, str]:
@@ -22,17 +26,17 @@ def test_chat_page_has_stable_ids(client_factory: ClientFactory) -> None:
     response = client_factory(Chat()).get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    for element_id in ("name", "message", "send", "messages", "status", "online"):
+    for element_id in ("name", "message", "send", "messages", "status", "presence"):
         assert f'id="{element_id}"' in response.text
 
 
 def test_two_clients_see_each_others_messages() -> None:
     with TestClient(Chat()) as client:  # one event loop shared by both connections
         with client.websocket_connect("/chat?name=ann") as ann:
-            assert ann.receive_json() == PRESENCE_1
+            assert ann.receive_json() == joined("ann")
             with client.websocket_connect("/chat?name=bob") as bob:
-                assert bob.receive_json() == PRESENCE_2
-                assert ann.receive_json() == PRESENCE_2
+                assert bob.receive_json() == joined("bob")
+                assert ann.receive_json() == joined("bob")
                 ann.send_json({"name": "Ann", "text": "hi bob"})
                 assert bob.receive_json() == message("Ann", "hi bob")
                 assert ann.receive_json() == message("Ann", "hi bob")
@@ -40,18 +44,30 @@ def test_two_clients_see_each_others_messages() -> None:
                 assert ann.receive_json() == message("bob", "hello ann")
                 assert bob.receive_json() == message("bob", "hello ann")
                 bob.close()
-                assert ann.receive_json() == PRESENCE_1
+                assert ann.receive_json() == joined("bob", False)
 
 
 @pytest.mark.parametrize("ignored", ["   ", "{not json", '{"name": "no text"}', '{"text": " "}'])
 def test_empty_or_malformed_messages_are_ignored(ignored: str) -> None:
     with TestClient(Chat()) as client:
         with client.websocket_connect("/chat?name=ann") as ann:
-            assert ann.receive_json() == PRESENCE_1
+            assert ann.receive_json() == joined("ann")
             ann.send_text(ignored)
             ann.send_bytes(b"binary")
             ann.send_json({"text": "x" * 3000, "name": " " * 5})
             assert ann.receive_json() == message("anonymous", "x" * 2000)
+
+
+@pytest.mark.redis
+def test_messages_that_cannot_be_relayed_are_reported(redis_server: RedisServer) -> None:
+    with TestClient(Chat(redis_server.url)) as client:
+        with client.websocket_connect("/chat?name=ann") as ann:
+            assert ann.receive_json() == joined("ann")
+            redis_server.stop()
+            ann.send_text("anyone?")
+            event = ann.receive_json()
+            assert event["type"] == "error"
+            assert "Not delivered" in event["text"]
 
 
 @pytest.mark.server
@@ -61,7 +77,57 @@ def test_chat_over_uvicorn(uvicorn_server) -> None:
 
     server = uvicorn_server("examples.chat.app:app")
     url = server.url.replace("http://", "ws://") + "/chat"
-    with connect(url + "?name=ann") as ann, connect(url + "?name=bob") as bob:
-        assert json.loads(bob.recv(timeout=5)) == PRESENCE_2
-        ann.send(json.dumps({"text": "over the wire"}))
-        assert json.loads(bob.recv(timeout=5)) == message("ann", "over the wire")
+    with connect(url + "?name=ann") as ann:
+        assert json.loads(ann.recv(timeout=10)) == joined("ann")
+        with connect(url + "?name=bob") as bob:
+            assert json.loads(bob.recv(timeout=10)) == joined("bob")
+            assert json.loads(ann.recv(timeout=10)) == joined("bob")
+            ann.send(json.dumps({"text": "over the wire"}))
+            assert json.loads(bob.recv(timeout=10)) == message("ann", "over the wire")
+
+
+# -- two workers, one room through Redis -----------------------------------------------------
+
+CLIENTS, MESSAGES_EACH = 10, 6
+
+
+@pytest.mark.server
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning")  # run_uvicorn's log file
+def test_one_room_across_two_workers(uvicorn_server, redis_url) -> None:
+    from websockets.sync.client import ClientConnection, connect
+
+    server = uvicorn_server("examples.chat.app:app", workers=2, env={"REDIS_URL": redis_url})
+    url = server.url.replace("http://", "ws://") + "/chat"
+    clients: dict[str, ClientConnection] = {}
+    by_worker: dict[int, list[str]] = defaultdict(list)
+    with contextlib.ExitStack() as stack:
+        # Connect until both workers hold clients (the kernel picks the worker per connection).
+        while len(clients) < CLIENTS or len(by_worker) < 2:
+            assert len(clients) < 60, f"all connections went to one worker: {dict(by_worker)}"
+            name = f"c{len(clients)}"
+            ws = clients[name] = stack.enter_context(connect(f"{url}?name={name}"))
+            assert _next_event(ws, lambda event: event["type"] == "presence") == joined(name)
+            by_worker[worker_of(server, ws.socket.getsockname()[1])].append(name)
+        assert set(by_worker) == worker_pids(server)
+
+        for number in range(MESSAGES_EACH):
+            for name, ws in clients.items():
+                ws.send(json.dumps({"text": f"{name} says {number}"}))
+
+        expected = {name: [f"{name} says {n}" for n in range(MESSAGES_EACH)] for name in clients}
+        for ws in clients.values():
+            received: dict[str, list[str]] = defaultdict(list)
+            for _ in range(len(clients) * MESSAGES_EACH):
+                event = _next_event(ws, lambda event: event["type"] == "message")
+                received[event["name"]].append(event["text"])
+            assert received == expected  # every message, in order per sender
+
+
+def _next_event(ws, wanted) -> dict:
+    """The next event ``wanted`` accepts, skipping others (presence of later clients)."""
+    while True:
+        event = json.loads(ws.recv(timeout=30))
+        if wanted(event):
+            return event

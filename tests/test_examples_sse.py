@@ -1,11 +1,19 @@
-"""examples/sse: the EventSource page, the clock and the plain-form feed."""
+"""examples/sse: the EventSource page, the clock, the plain-form feed and the shared news."""
 
 from __future__ import annotations
 
+import http.client
 import json
+from collections import defaultdict
+from collections.abc import Iterator
 
-from examples.sse.app import NEWS, app
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from examples.sse.app import NEWS, Events, app
 from tests.conftest import ClientFactory
+from tests.support import RedisServer, UvicornServer, worker_of, worker_pids
 
 
 def test_sse_page_uses_event_source(client_factory: ClientFactory) -> None:
@@ -30,3 +38,107 @@ def test_sse_feed_plain_form(client_factory: ClientFactory) -> None:
         f"id: {number}\ndata: {text}\n\n" for number, text in enumerate(NEWS, start=1)
     )
     assert response.text == expected
+
+
+# -- news through the broadcast hub -------------------------------------------------------------
+
+
+@pytest.mark.server
+@pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning")  # run_uvicorn's log file
+def test_news_reaches_every_reader(uvicorn_server) -> None:
+    server = uvicorn_server("examples.sse.app:app")
+    readers = [open_reader(server) for _ in range(2)]
+    try:
+        for text in ("one", "two"):
+            assert (
+                httpx.post(server.url + "/publish", data={"text": f" {text} "}).status_code == 204
+            )
+        for _, reader in readers:
+            assert [reader.next() for _ in range(2)] == [news("one"), news("two")]
+    finally:
+        for connection, _ in readers:
+            connection.close()
+
+
+def test_publish_refuses_empty_text_and_get(client_factory: ClientFactory) -> None:
+    with client_factory(Events()) as client:
+        assert client.post("/publish", data={"text": "   "}).status_code == 400
+        assert client.get("/publish?text=hi").status_code == 405
+
+
+@pytest.mark.redis
+def test_publish_reports_an_unreachable_relay(redis_server: RedisServer) -> None:
+    with TestClient(Events(redis_server.url)) as client:
+        redis_server.stop()
+        assert client.post("/publish", data={"text": "lost"}).status_code == 503
+
+
+class EventReader:
+    """Server-sent events, one ``(event, data)`` at a time, from an iterator of lines."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+
+    def next(self) -> tuple[str, str]:
+        event, data = "message", []
+        for line in self._lines:
+            if not line:
+                if data:
+                    return event, "\n".join(data)
+                continue
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                event = value
+            elif field == "data":
+                data.append(value)
+        raise AssertionError("the stream ended")
+
+
+READERS, ITEMS = 10, 20
+
+
+@pytest.mark.server
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning")  # run_uvicorn's log file
+def test_news_across_two_workers(uvicorn_server, redis_url) -> None:
+    server = uvicorn_server("examples.sse.app:app", workers=2, env={"REDIS_URL": redis_url})
+    readers: list[tuple[http.client.HTTPConnection, EventReader]] = []
+    by_worker: dict[int, int] = defaultdict(int)
+    try:
+        while len(readers) < READERS or len(by_worker) < 2:
+            assert len(readers) < 60, f"all connections went to one worker: {dict(by_worker)}"
+            connection, reader = open_reader(server)
+            readers.append((connection, reader))
+            by_worker[worker_of(server, connection.sock.getsockname()[1])] += 1
+        assert set(by_worker) == worker_pids(server)
+
+        for number in range(ITEMS):
+            # one sender; each post on a new connection, so both workers publish
+            response = httpx.post(server.url + "/publish", data={"text": f"item {number}"})
+            assert response.status_code == 204
+        expected = [news(f"item {number}") for number in range(ITEMS)]
+        for _, reader in readers:
+            assert [reader.next() for _ in range(ITEMS)] == expected
+    finally:
+        for connection, _ in readers:
+            connection.close()
+
+
+def news(text: str) -> tuple[str, str]:
+    return "message", json.dumps({"text": text}, separators=(",", ":"))
+
+
+def open_reader(server: UvicornServer) -> tuple[http.client.HTTPConnection, EventReader]:
+    """A ``GET /news`` stream whose subscription is live (its ``ready`` event was read)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("GET", "/news")
+    reader = EventReader(_lines(connection.getresponse()))
+    assert reader.next() == ("ready", "subscribed")
+    return connection, reader
+
+
+def _lines(response: http.client.HTTPResponse) -> Iterator[str]:
+    while line := response.readline():
+        yield line.decode("utf-8").rstrip("\r\n")

@@ -7,76 +7,111 @@ Run it with either of::
 
 then open http://127.0.0.1:8000/ in two browser tabs, pick a name in each and talk.
 ``index`` serves the page (``chat.html``: plain HTML with inline JavaScript), which
-connects to ``/chat``; ``ws_chat`` relays each message to everyone in the room.
+connects to ``/chat``; ``ws_chat`` publishes each message to the room's channel and
+relays everything published there to its browser.
 
-The room lives in this process's memory, so run one worker (or share the messages
-through something like Redis pub/sub when running several).
+The channel is a :class:`micropie.Broadcast`. By default it lives in this process;
+with ``REDIS_URL`` set it goes through Redis pub/sub, so that every worker process on
+every machine shares one room::
+
+    REDIS_URL=redis://localhost:6379/0 uvicorn examples.chat.app:app --workers 4
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from micropie import App, ConnectionClosed, WebSocket
+from micropie import (
+    App,
+    Broadcast,
+    BroadcastUnavailable,
+    ConnectionClosed,
+    Subscriber,
+    SubscriberOverflow,
+    WebSocket,
+)
 
 PAGE = (Path(__file__).parent / "chat.html").read_text(encoding="utf-8")
+CHANNEL = "chat"
 MAX_NAME = 40
 MAX_TEXT = 2000
-
-
-class Room:
-    """The websockets currently in the chat room."""
-
-    def __init__(self) -> None:
-        self.members: set[WebSocket] = set()
-
-    async def join(self, ws: WebSocket) -> None:
-        self.members.add(ws)
-        await self.broadcast({"type": "presence", "online": len(self.members)})
-
-    async def leave(self, ws: WebSocket) -> None:
-        self.members.discard(ws)
-        await self.broadcast({"type": "presence", "online": len(self.members)})
-
-    async def broadcast(self, event: dict[str, Any]) -> None:
-        """Send ``event`` to every member; members whose peer has gone are dropped."""
-        for member in list(self.members):
-            try:
-                await member.send_json(event)
-            except ConnectionClosed:
-                self.members.discard(member)
+#: Close code for a client that fell too far behind: "try again later" (the page reconnects).
+TRY_AGAIN_LATER = 1013
+#: Close code when the server shuts down: "service restart".
+SERVICE_RESTART = 1012
 
 
 class Chat(App):
-    def __init__(self) -> None:
+    def __init__(self, broadcast_url: str | None = None) -> None:
         super().__init__()
-        self._room = Room()
+        #: The room's channel: ``REDIS_URL`` when set, else this process's memory.
+        self.broadcast = Broadcast(broadcast_url or os.environ.get("REDIS_URL", "memory://"))
+        self.broadcast.install(self)
 
     async def index(self):
         """``GET /``: the chat page."""
         return PAGE
 
     async def ws_chat(self, ws: WebSocket, name: str = "anonymous"):
-        """``/chat?name=Ann``: relay this client's messages to the whole room.
+        """``/chat?name=Ann``: publish this client's messages, relay the room's to it.
 
         A message is JSON ``{"name": ..., "text": ...}`` (the name is optional) or
-        plain text; everyone receives ``{"type": "message", "name", "text"}``.
+        plain text; everyone receives ``{"type": "message", "name", "text"}``, and
+        ``{"type": "presence", "name", "joined"}`` when someone comes or goes. The
+        client's own ``joined`` event is its first: from then on it receives everything.
         """
+        name = _clean_name(name)
         await ws.accept()
-        await self._room.join(ws)
+        async with self.broadcast.subscribe(CHANNEL) as subscriber:
+            relay = asyncio.create_task(_relay(subscriber, ws))
+            try:
+                await self._publish(ws, {"type": "presence", "name": name, "joined": True})
+                async for message in ws:
+                    event = _chat_event(message, default_name=name)
+                    if event is not None:
+                        await self._publish(ws, event)
+            finally:
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay
+                if self.broadcast.connected:
+                    with contextlib.suppress(BroadcastUnavailable):
+                        left = {"type": "presence", "name": name, "joined": False}
+                        await self.broadcast.publish(CHANNEL, left)
+
+    async def _publish(self, ws: WebSocket, event: dict[str, Any]) -> None:
+        """Publish ``event`` to the room; tell the sender when it could not be delivered."""
         try:
-            async for message in ws:
-                event = _chat_event(message, default_name=name)
-                if event is not None:
-                    await self._room.broadcast(event)
-        finally:
-            await self._room.leave(ws)
+            await self.broadcast.publish(CHANNEL, event)
+        except BroadcastUnavailable:
+            error = "Not delivered: the chat relay is unavailable, try again shortly."
+            await ws.send_json({"type": "error", "text": error})
+
+
+async def _relay(subscriber: Subscriber, ws: WebSocket) -> None:
+    """Send each event of the room to this websocket until either side ends."""
+    try:
+        async for event in subscriber:
+            await ws.send_json(event)
+    except SubscriberOverflow:
+        await ws.close(TRY_AGAIN_LATER, "too far behind")
+    except ConnectionClosed:
+        return
+    else:  # the broadcast disconnected: the server is shutting down
+        await ws.close(SERVICE_RESTART)
+
+
+def _clean_name(name: str) -> str:
+    return name.strip()[:MAX_NAME] or "anonymous"
 
 
 def _chat_event(message: str | bytes, default_name: str) -> dict[str, Any] | None:
-    """The event to broadcast for one incoming message, or ``None`` to ignore it."""
+    """The event to publish for one incoming message, or ``None`` to ignore it."""
     if isinstance(message, bytes):
         return None
     name, text = default_name, message
@@ -91,7 +126,7 @@ def _chat_event(message: str | bytes, default_name: str) -> dict[str, Any] | Non
     text = text.strip()[:MAX_TEXT]
     if not text:
         return None
-    return {"type": "message", "name": name.strip()[:MAX_NAME] or "anonymous", "text": text}
+    return {"type": "message", "name": _clean_name(name), "text": text}
 
 
 app = Chat()

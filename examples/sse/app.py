@@ -1,23 +1,41 @@
-"""Server-sent events: a live clock and a feed, shown by the browser's ``EventSource``.
+"""Server-sent events: a live clock, a feed, and news shared by every worker.
 
 Run with ``uvicorn examples.sse.app:app`` and open http://127.0.0.1:8000/.
 
 ``/clock`` uses :class:`micropie.EventSourceResponse` (formats events, sets the headers,
 sends keep-alive pings); ``/feed`` shows the plain form: an async generator of
 :func:`micropie.sse_event` strings returned with ``Content-Type: text/event-stream``.
+
+``/news`` streams what is posted to ``/publish`` through a :class:`micropie.Broadcast`:
+in this process by default, through Redis when ``REDIS_URL`` is set, so that every
+worker's readers see every item::
+
+    REDIS_URL=redis://localhost:6379/0 uvicorn examples.sse.app:app --workers 4
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
-from micropie import App, EventSourceResponse, sse_event
+from micropie import (
+    App,
+    Broadcast,
+    BroadcastUnavailable,
+    EventSourceResponse,
+    HTTPException,
+    methods,
+    sse_event,
+)
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Server-sent events</title></head><body>
 <h1>It is <span id="clock">…</span></h1>
 <ul id="feed"></ul>
+<h2>News</h2>
+<form id="post"><input id="text" maxlength="500" required> <button>Publish</button></form>
+<ul id="news"></ul>
 <script>
 const clock = new EventSource("clock");
 clock.addEventListener("tick", (event) => {
@@ -29,13 +47,32 @@ feed.onmessage = (event) => {
   item.textContent = event.data;
   document.getElementById("feed").append(item);
 };
+const news = new EventSource("news");
+news.onmessage = (event) => {
+  const item = document.createElement("li");
+  item.textContent = JSON.parse(event.data).text;
+  document.getElementById("news").append(item);
+};
+document.getElementById("post").onsubmit = async (event) => {
+  event.preventDefault();
+  const text = document.getElementById("text");
+  await fetch("publish", {method: "POST", body: new URLSearchParams({text: text.value})});
+  text.value = "";
+};
 </script>
 </body></html>"""
 
 NEWS = ("micropie streams", "events need no websocket", "browsers reconnect by themselves")
+MAX_TEXT = 500
 
 
 class Events(App):
+    def __init__(self, broadcast_url: str | None = None) -> None:
+        super().__init__()
+        #: Where news travels: ``REDIS_URL`` when set, else this process's memory.
+        self.broadcast = Broadcast(broadcast_url or os.environ.get("REDIS_URL", "memory://"))
+        self.broadcast.install(self)
+
     async def index(self):
         return PAGE
 
@@ -62,6 +99,32 @@ class Events(App):
                 yield sse_event(text, id=number)
 
         return 200, items(), [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
+
+    async def news(self):
+        """Every item published from now on, as ``{"text": ...}`` data events.
+
+        The first event, ``ready``, says the subscription is live.
+        """
+
+        async def items():
+            async with self.broadcast.subscribe("news") as subscriber:
+                yield {"event": "ready", "data": "subscribed"}
+                async for item in subscriber:
+                    yield {"data": item}
+
+        return EventSourceResponse(items(), ping=15)
+
+    @methods("POST")
+    async def publish(self, text: str):
+        """``POST /publish`` with a ``text`` field: send it to every ``/news`` reader."""
+        text = text.strip()[:MAX_TEXT]
+        if not text:
+            raise HTTPException(400, "400 Bad Request: empty text")
+        try:
+            await self.broadcast.publish("news", {"text": text})
+        except BroadcastUnavailable as exc:
+            raise HTTPException(503, "503 Service Unavailable: news relay down") from exc
+        return None  # 204 No Content
 
 
 app = Events()

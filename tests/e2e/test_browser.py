@@ -27,7 +27,7 @@ def _join_chat(driver: Chrome, server: UvicornServer, name: str) -> str:
     """Open the chat page in the current window, wait for the socket, set the name."""
     from selenium.webdriver.support import expected_conditions as ec
 
-    driver.get(server.url + "/")
+    driver.get(f"{server.url}/?name={name}")
     wait_until(driver, ec.element_to_be_clickable(_by_id("send")), "the socket to open", server)
     name_input = driver.find_element(*_by_id("name"))
     name_input.clear()
@@ -58,7 +58,7 @@ def test_chat_message_reaches_the_other_tab(
     browser.switch_to.new_window("tab")
     bob = _join_chat(browser, server, "Bob")
     for window in (bob, ann):
-        _wait_for_text(browser, window, "online", "2", server)
+        _wait_for_text(browser, window, "presence", "Bob joined", server)
 
     browser.switch_to.window(ann)
     _say(browser, "hello from Ann")
