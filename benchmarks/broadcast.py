@@ -22,22 +22,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import multiprocessing
-import os
-import shutil
-import socket
 import statistics
-import subprocess
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from micropie import Broadcast, Subscriber
 
 from . import markdown_table
+from .sessions import redis_url
 
 CHANNEL = "bench"
 WORKERS = 2
@@ -246,35 +242,6 @@ def format_table(results: list[Result]) -> str:
         for result in results
     ]
     return markdown_table(columns, rows)
-
-
-@contextlib.contextmanager
-def redis_url() -> Iterator[str | None]:
-    """``$REDIS_URL``, else a throwaway ``redis-server`` on a free port (None if missing)."""
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        yield None
-        return
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def run(sizes: Sequence[int], paced: int, rate: float, url: str | None) -> list[Result]:

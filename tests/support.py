@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -180,6 +181,25 @@ class RedisServer:
         """Let a paused server answer again (``SIGCONT``)."""
         assert self.process is not None
         self.process.send_signal(signal.SIGCONT)
+
+
+def spread_over_workers(
+    server: UvicornServer, open_client: Callable[[], tuple[T, int]], count: int
+) -> list[T]:
+    """Open clients until there are ``count`` and every worker of ``server`` holds one.
+
+    ``open_client`` connects one client and returns it with its local TCP port; the
+    kernel picks the worker for each connection, so more than ``count`` may be needed.
+    """
+    clients: list[T] = []
+    workers: set[int] = set()
+    expected = worker_pids(server)
+    while len(clients) < count or workers != expected:
+        assert len(clients) < 60, f"60 connections, but only workers {workers} of {expected}"
+        client, port = open_client()
+        clients.append(client)
+        workers.add(worker_of(server, port))
+    return clients
 
 
 def worker_pids(server: UvicornServer) -> set[int]:

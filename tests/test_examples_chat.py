@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections import defaultdict
 
@@ -11,7 +12,7 @@ from starlette.testclient import TestClient
 
 from examples.chat.app import Chat
 from tests.conftest import ClientFactory
-from tests.support import RedisServer, worker_of, worker_pids
+from tests.support import RedisServer, spread_over_workers
 
 
 def joined(name: str, yes: bool = True) -> dict[str, object]:
@@ -100,17 +101,16 @@ def test_one_room_across_two_workers(uvicorn_server, redis_url) -> None:
 
     server = uvicorn_server("examples.chat.app:app", workers=2, env={"REDIS_URL": redis_url})
     url = server.url.replace("http://", "ws://") + "/chat"
-    clients: dict[str, ClientConnection] = {}
-    by_worker: dict[int, list[str]] = defaultdict(list)
     with contextlib.ExitStack() as stack:
-        # Connect until both workers hold clients (the kernel picks the worker per connection).
-        while len(clients) < CLIENTS or len(by_worker) < 2:
-            assert len(clients) < 60, f"all connections went to one worker: {dict(by_worker)}"
-            name = f"c{len(clients)}"
-            ws = clients[name] = stack.enter_context(connect(f"{url}?name={name}"))
+
+        def open_client() -> tuple[tuple[str, ClientConnection], int]:
+            name = f"c{next(numbers)}"
+            ws = stack.enter_context(connect(f"{url}?name={name}"))
             assert _next_event(ws, lambda event: event["type"] == "presence") == joined(name)
-            by_worker[worker_of(server, ws.socket.getsockname()[1])].append(name)
-        assert set(by_worker) == worker_pids(server)
+            return (name, ws), ws.socket.getsockname()[1]
+
+        numbers = itertools.count()
+        clients = dict(spread_over_workers(server, open_client, CLIENTS))
 
         for number in range(MESSAGES_EACH):
             for name, ws in clients.items():

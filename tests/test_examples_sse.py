@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections import defaultdict
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +12,7 @@ from starlette.testclient import TestClient
 
 from examples.sse.app import NEWS, Events, app
 from tests.conftest import ClientFactory
-from tests.support import RedisServer, UvicornServer, worker_of, worker_pids
+from tests.support import RedisServer, UvicornServer, spread_over_workers
 
 
 def test_sse_page_uses_event_source(client_factory: ClientFactory) -> None:
@@ -105,15 +104,14 @@ READERS, ITEMS = 10, 20
 def test_news_across_two_workers(uvicorn_server, redis_url) -> None:
     server = uvicorn_server("examples.sse.app:app", workers=2, env={"REDIS_URL": redis_url})
     readers: list[tuple[http.client.HTTPConnection, EventReader]] = []
-    by_worker: dict[int, int] = defaultdict(int)
     try:
-        while len(readers) < READERS or len(by_worker) < 2:
-            assert len(readers) < 60, f"all connections went to one worker: {dict(by_worker)}"
+
+        def open_client() -> tuple[tuple[http.client.HTTPConnection, EventReader], int]:
             connection, reader = open_reader(server)
             readers.append((connection, reader))
-            by_worker[worker_of(server, connection.sock.getsockname()[1])] += 1
-        assert set(by_worker) == worker_pids(server)
+            return (connection, reader), connection.sock.getsockname()[1]
 
+        spread_over_workers(server, open_client, READERS)
         for number in range(ITEMS):
             # one sender; each post on a new connection, so both workers publish
             response = httpx.post(server.url + "/publish", data={"text": f"item {number}"})
