@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["guides/url-building.md", "guides/monitoring.md", "guides/typed.md"]
+PAGES = [
+    "guides/url-building.md",
+    "guides/monitoring.md",
+    "guides/typed.md",
+    "guides/scaling-out.md",
+]
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 _MARK = "=====snippet {}====="
 
