@@ -157,9 +157,10 @@ class Request:
         for raw_name, raw_value in self.scope["headers"]:
             name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")
-            if name in headers:
+            previous = dict.get(headers, name)  # the name is lower case: a plain lookup
+            if previous is not None:
                 separator = "; " if name == "cookie" else ", "
-                headers[name] = headers[name] + separator + value
+                headers[name] = previous + separator + value
             else:
                 headers[name] = value
         return headers
