@@ -124,7 +124,9 @@ class Request:
     _frozen_body: bool = False
     _limits: Any = None
     _response_started: bool = False
-    # True once the after_request hooks started on this request's answer (they run once).
+    # Hook progress: after_request runs on every answer once before_request has started,
+    # and only once.
+    _before_hooks_started: bool = False
     _after_hooks_started: bool = False
     _context_token: Token[Request] | None = None
     # The request of a micropie sub-app this request was handed to (micropie.subapps).
