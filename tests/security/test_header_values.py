@@ -82,6 +82,7 @@ def test_header_name_that_is_not_a_token_is_dropped(client_factory, name):
     assert [k for k in response.headers if k not in ("content-type", "content-length")] == [
         "x-safe"
     ]
+    assert client_factory(Named()).get("/index").text == "ok"
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,10 @@ def without(*names):
     return {k: v for k, v in ATTACK_KEYS.items() if k not in names}
 
 
+def assert_still_serves(client):
+    assert client.get("/echo?a=1").json() == {"a": "1"}
+
+
 @pytest.fixture
 def client(client_factory):
     return client_factory(Catchall())
@@ -57,18 +61,21 @@ def test_self_key_does_not_bind_to_kwargs(client, source):
         response = client.post("/echo", json=ATTACK_KEYS)
     assert response.status_code == 200
     assert response.json() == without("self")
+    assert_still_serves(client)
 
 
 def test_args_and_kwargs_handler_in_threadpool(client):
     response = client.post("/sync_echo/p/q?self=1", json={"self": 2, "b": 3})
     assert response.status_code == 200
     assert response.json() == {"args": ["p", "q"], "kwargs": {"b": 3}}
+    assert_still_serves(client)
 
 
 def test_classmethod_cls_key_does_not_bind(client):
     response = client.get("/by_class", params=ATTACK_KEYS)
     assert response.status_code == 200
     assert response.json() == without("cls")
+    assert_still_serves(client)
 
 
 def test_named_parameter_still_binds_beside_self_key(client):
@@ -86,4 +93,4 @@ def test_websocket_parameter_key_does_not_bind(client, path, dropped):
         received = ws.receive_json()
     kwargs = received if path == "/echo" else received["kwargs"]
     assert kwargs == without(*dropped)
-    assert client.get("/echo?a=1").json() == {"a": "1"}
+    assert_still_serves(client)
