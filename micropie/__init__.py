@@ -33,6 +33,7 @@ from .middleware import HttpMiddleware, WebSocketMiddleware
 from .openapi import describe
 from .request import Request, WebSocketRequest, current_request
 from .routing import limits, methods
+from .server import Server
 from .sessions import (
     SESSION_TIMEOUT,
     CookieSessionBackend,
@@ -65,6 +66,7 @@ __all__ = [
     "RedisSessionBackend",
     "Request",
     "RequestValidationError",
+    "Server",
     "SessionBackend",
     "SessionCookieTooLarge",
     "Subscriber",

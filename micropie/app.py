@@ -19,7 +19,7 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import anyio
@@ -79,6 +79,9 @@ class App:
     :meth:`run`, test it with Starlette's ``TestClient``, mount it in Starlette.
     """
 
+    #: The class whose attributes are never URLs (it and its bases); ``Server`` sets itself.
+    _framework: ClassVar[type[App]]
+
     def __init__(
         self,
         session_backend: SessionBackend | None = None,
@@ -128,8 +131,9 @@ class App:
         # Error handling straight around HTTP dispatch, when no user middleware runs.
         self._http_stack: ASGIApp | None = None
         self._websocket_origins = None if websocket_origins is None else list(websocket_origins)
-        self._handlers = build_handler_table(self, App)
-        self._ws_handlers = build_handler_table(self, App, ws=True)
+        self._reserved = _reserved_names(self._framework)
+        self._handlers = build_handler_table(self, self._framework)
+        self._ws_handlers = build_handler_table(self, self._framework, ws=True)
         for key, plan in self._handlers.items():
             attach_route(self, key, plan)
         for key, plan in self._ws_handlers.items():
@@ -379,7 +383,7 @@ class App:
     def _dynamic_plan(self, name: str, value: Any, allow_private: bool) -> HandlerPlan | None:
         if not callable(value) or isinstance(value, type):
             return None
-        if name in _APP_ATTRIBUTES or (_route_name(name, ws=False) is None and not allow_private):
+        if name in self._reserved or (_route_name(name, ws=False) is None and not allow_private):
             return None
         plan = self._dynamic_plans.get(name)
         if plan is None or plan.func is not value:
@@ -390,7 +394,7 @@ class App:
 
     def _private_plan(self, name: str) -> HandlerPlan | None:
         """A plan for a ``_private`` handler named by explicit routing (SPEC §7)."""
-        if name in _APP_ATTRIBUTES or name.startswith("__") or not name.startswith("_"):
+        if name in self._reserved or name.startswith("__") or not name.startswith("_"):
             return None
         raw = inspect.getattr_static(self, name, None)
         if raw is None or isinstance(raw, property) or not callable(getattr(self, name)):
@@ -599,15 +603,9 @@ class App:
         await handle_websocket(self, scope, receive, send)
 
 
-_APP_ATTRIBUTES = frozenset(name for name in dir(App) if not name.startswith("__")) | frozenset(
-    {
-        "middlewares",
-        "ws_middlewares",
-        "startup_handlers",
-        "shutdown_handlers",
-        "session_backend",
-        "wsgi_app",
-    }
+App._framework = App
+_INSTANCE_ATTRIBUTES = frozenset(
+    {"middlewares", "ws_middlewares", "startup_handlers", "shutdown_handlers"}
 )
 
 
@@ -616,6 +614,11 @@ _UNSENDABLE_IN_QUERY = re.compile("[\x00-\x20\x7f\u0100-\U0010ffff]")
 
 def _percent_encode(match: re.Match[str]) -> str:
     return quote(match.group(), safe="")
+
+
+def _reserved_names(framework: type[App]) -> frozenset[str]:
+    """Names no URL reaches: every attribute ``framework`` (and ``App``) defines or sets."""
+    return frozenset(n for n in dir(framework) if not n.startswith("__")) | _INSTANCE_ATTRIBUTES
 
 
 def _body_and_cookie(scope: Scope) -> tuple[bool, bool]:

@@ -149,6 +149,20 @@ class Templates:
         result: str = await self._async_env.get_template(name).render_async(context)
         return result
 
+    def render_sync(self, name: str, /, **context: Any) -> str:
+        """Render template ``name`` with ``context`` without an event loop.
+
+        Raises :class:`TypeError` when the template meets something to await.
+        """
+        try:
+            rendered: str = self.env.get_template(name).render(context)
+        except _NeedsAsync:
+            raise TypeError(
+                f"template {name!r} calls something asynchronous: "
+                "render it with await self._render_template(...) in an async handler"
+            ) from None
+        return rendered
+
     def _plain(self, context: dict[str, Any]) -> bool:
         """Whether a synchronous render of ``context`` meets nothing to await."""
         env = self._env

@@ -50,6 +50,7 @@ class UvicornServer:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    stop_signal: int = signal.SIGINT  # gunicorn shuts down gracefully on SIGTERM
 
     @property
     def url(self) -> str:
@@ -64,7 +65,7 @@ class UvicornServer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(self.stop_signal)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -104,9 +105,12 @@ def start_server(
     env: dict[str, str] | None = None,
     cwd: Path = ROOT,
     timeout: float = 20.0,
+    probe: str = "/",
+    stop_signal: int = signal.SIGINT,
 ) -> UvicornServer:
     """Start ``command`` (a server that will listen on 127.0.0.1:``port``) and wait until
-    it answers HTTP; its output goes to a log file (``server.log()``)."""
+    it answers HTTP at ``probe`` (any status); its output goes to a log file
+    (``server.log()``); :meth:`UvicornServer.stop` sends it ``stop_signal``."""
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"micropie-uvicorn-{port}.log"
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
@@ -116,13 +120,13 @@ def start_server(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = UvicornServer(process, port, log_path)
+    server = UvicornServer(process, port, log_path, stop_signal)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server.log()}")
         try:
-            httpx.get(server.url + "/", timeout=1.0)
+            httpx.get(server.url + probe, timeout=1.0)
             return server
         except httpx.HTTPError:
             time.sleep(0.1)

@@ -23,6 +23,7 @@ EXPECTED = [
     "RedisSessionBackend",
     "Request",
     "RequestValidationError",
+    "Server",
     "SessionBackend",
     "SessionCookieTooLarge",
     "Subscriber",

@@ -1,0 +1,62 @@
+"""``Server``: the first MicroPie generation's API on top of :class:`App` (SPEC §15).
+
+Code written for the WSGI-era MicroPie runs with only its import line changed to
+``from micropie import Server``: handlers read ``self.query_params`` and
+``self.body_params``, render with a synchronous ``self.render_template(...)``, answer
+``self.redirect(...)``; ``run()`` serves on port 8080 with ``./static`` at
+``/static/``; ``app.wsgi_app`` goes under gunicorn. None of these names is a URL.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .app import App
+
+__all__ = ["Server"]
+
+#: Where ``run()`` serves when neither an argument nor ``$PORT`` says otherwise.
+DEFAULT_PORT = 8080
+STATIC_DIRECTORY = "static"
+
+
+class Server(App):
+    """Subclass this like the first MicroPie's ``Server``; every public method is a URL."""
+
+    @property
+    def query_params(self) -> dict[str, list[str]]:
+        """The query string as ``{name: [values]}``."""
+        return self.request.query_params
+
+    @property
+    def body_params(self) -> dict[str, list[str]]:
+        """The form (or JSON-mirrored) body as ``{name: [values]}``."""
+        return self.request.body_params
+
+    def render_template(self, name: str, /, **context: Any) -> str:
+        """Render a Jinja2 template from ``templates_dir`` and return the string."""
+        return self._templates.render_sync(name, **context)
+
+    def redirect(self, location: str) -> tuple[int, str, list[tuple[str, str]]]:
+        """A ``302`` redirect to ``location``."""
+        return self._redirect(location)
+
+    def run(self, host: str = "127.0.0.1", port: int | None = None, **options: Any) -> None:
+        """Serve with uvicorn on ``host:port`` (``$PORT`` or 8080), ``./static`` at ``/static/``."""
+        if port is None:
+            port = int(os.environ.get("PORT") or DEFAULT_PORT)
+        self._mount_static()
+        super().run(host, port, **options)
+
+    def _mount_static(self) -> None:
+        """Mount ``./static`` at ``/static`` once, when the directory exists."""
+        if self.__dict__.get("_static_mounted") or not os.path.isdir(STATIC_DIRECTORY):
+            return
+        from starlette.staticfiles import StaticFiles
+
+        self.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
+        self._static_mounted = True
+
+
+Server._framework = Server
