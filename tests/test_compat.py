@@ -173,15 +173,7 @@ def test_custom_session_backend_subclass(client_factory):
     assert list(backend.store.values()) == [{"visits": 3}]
 
 
-# -- the seeds' Getting Started examples ------------------------------------------------
-
-
-def test_seed_first_app(client_factory):
-    class MyApp(App):
-        async def index(self):
-            return "Welcome to MicroPie ASGI."
-
-    assert client_factory(MyApp()).get("/").text == "Welcome to MicroPie ASGI."
+# -- the seeds' examples (served for real, block by block, in tests/test_seed_readmes.py) --
 
 
 def test_seed_wsgi_getting_started_index_with_default(client_factory):
@@ -193,64 +185,6 @@ def test_seed_wsgi_getting_started_index_with_default(client_factory):
     assert client.get("/").text == "Hello, Guest!"
     assert client.get("/?name=Ann").text == "Hello, Ann!"
     assert client.get("/Bob").text == "Hello, Bob!"
-
-
-def test_seed_routing_greet_and_hello(client_factory):
-    class MyApp(App):
-        async def greet(self, name="Guest"):
-            return f"Hello, {name}!"
-
-        async def hello(self):
-            name = self.request.query_params.get("name", None)[0]
-            return f"Hello {name}!"
-
-    client = client_factory(MyApp())
-    assert client.get("/greet").text == "Hello, Guest!"
-    assert client.get("/greet?name=Alice").text == "Hello, Alice!"
-    assert client.get("/greet/John").text == "Hello, John!"
-    assert client.get("/hello?name=Zed").text == "Hello Zed!"
-
-
-def test_seed_profile_path_and_query(client_factory):
-    class MyApp(App):
-        def profile(self, user_id):
-            age = self.request.query_params.get("age", ["Unknown"])[0]
-            return f"User ID: {user_id}, Age: {age}"
-
-    client = client_factory(MyApp())
-    assert client.get("/profile/123?age=25").text == "User ID: 123, Age: 25"
-    assert client.get("/profile/456").text == "User ID: 456, Age: Unknown"
-
-
-def test_seed_post_handling(client_factory):
-    class MyApp(App):
-        async def submit_default_values(self, username="Anonymous"):
-            return f"Form submitted by: {username}"
-
-        async def submit_catch_all(self):
-            username = self.request.body_params.get("username", ["Anonymous"])[0]
-            return f"Submitted by: {username}"
-
-    client = client_factory(MyApp())
-    assert client.post("/submit_default_values").text == "Form submitted by: Anonymous"
-    response = client.post("/submit_default_values", data={"username": "sue"})
-    assert response.text == "Form submitted by: sue"
-    assert client.post("/submit_catch_all", data={"username": "kim"}).text == "Submitted by: kim"
-    assert client.post("/submit_catch_all", json={"username": "js"}).text == "Submitted by: js"
-    assert client.post("/submit_catch_all").text == "Submitted by: Anonymous"
-
-
-def test_seed_streaming(client_factory):
-    class MyApp(App):
-        async def stream(self):
-            async def generator():
-                for i in range(1, 6):
-                    yield f"Chunk {i}\n"
-
-            return generator()
-
-    expected = "".join(f"Chunk {i}\n" for i in range(1, 6))
-    assert client_factory(MyApp()).get("/stream").text == expected
 
 
 def test_seed_sessions_visits(client_factory):

@@ -69,6 +69,14 @@ def post(path: str, data: dict[str, str] | None, expected: str) -> Check:
     return check
 
 
+def post_json(path: str, body: dict[str, str], expected: str) -> Check:
+    def check(client: httpx.Client) -> None:
+        response = client.post(path, json=body)
+        assert (response.status_code, response.text) == (200, expected), (path, body)
+
+    return check
+
+
 def contains(path: str, *fragments: str) -> Check:
     def check(client: httpx.Client) -> None:
         response = client.get(path)
@@ -358,6 +366,7 @@ ASGI_BLOCKS = {
             post("/submit_default_values", {"username": "sue"}, "Form submitted by: sue"),
             post("/submit_catch_all", {"username": "kim"}, "Submitted by: kim"),
             post("/submit_catch_all", None, "Submitted by: Anonymous"),
+            post_json("/submit_catch_all", {"username": "js"}, "Submitted by: js"),
         ),
     ),
     "Jinja2 templates": (
