@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from .app import App
+from .serving import server_address
 
 __all__ = ["Server"]
 
@@ -42,10 +43,12 @@ class Server(App):
         """A ``302`` redirect to ``location``."""
         return self._redirect(location)
 
-    def run(self, host: str = "127.0.0.1", port: int | None = None, **options: Any) -> None:
-        """Serve with uvicorn on ``host:port`` (``$PORT`` or 8080), ``./static`` at ``/static/``."""
-        if port is None:
-            port = int(os.environ.get("PORT") or DEFAULT_PORT)
+    def run(self, host: str | None = None, port: int | None = None, **options: Any) -> None:
+        """Serve like :meth:`App.run`, on port 8080 by default, ``./static`` at ``/static/``.
+
+        ``host`` and ``port`` default to ``$HOST`` and ``$PORT``, then ``127.0.0.1:8080``.
+        """
+        host, port = server_address(host, port, default_port=DEFAULT_PORT)
         self._mount_static()
         super().run(host, port, **options)
 

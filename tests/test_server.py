@@ -148,3 +148,28 @@ def test_migration_guide_server_snippet_runs(client_factory, tmp_path, monkeypat
     response = client.post("/submit", data={"username": "ann"}, follow_redirects=False)
     assert (response.status_code, response.headers["location"]) == (302, "/profile/ann")
     assert client.get("/profile/ann?age=30").text == "ann is 30"
+
+
+@pytest.mark.server
+def test_run_takes_port_from_the_environment(tmp_path):
+    import sys
+
+    from tests.support import free_port, start_server
+
+    (tmp_path / "app.py").write_text(
+        "from micropie import Server\n\n"
+        "class MyApp(Server):\n"
+        "    def index(self):\n"
+        "        return 'here'\n\n"
+        "MyApp().run()\n"
+    )
+    port = free_port()
+    command = [sys.executable, "app.py"]
+    server = start_server(command, port, env={"PORT": str(port)}, cwd=tmp_path)
+    try:
+        import httpx
+
+        assert httpx.get(server.url + "/").text == "here"
+        assert httpx.get(server.url + "/static/x").status_code == 404  # no ./static here
+    finally:
+        server.stop()
