@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
@@ -57,3 +58,47 @@ def test_showcase_under_uvicorn(uvicorn_server: Callable[..., UvicornServer]) ->
     assert response.status_code == 200
     assert "micropie showcase" in response.text
     assert httpx.get(server.url + "/lifespan/").status_code == 200
+
+
+_TARGET = re.compile(r"""(?:href|src|action)=["']([^"']*)["']""")
+
+
+def _mount_of(path: str) -> str | None:
+    mounts = sorted((f"/{demo.path}" for demo in DEMOS), key=len, reverse=True)
+    return next((m for m in mounts if path == m or path.startswith(m + "/")), None)
+
+
+def test_every_link_and_form_stays_under_its_demo() -> None:
+    with TestClient(app) as client:
+        index = client.get("/").text
+        pages = [html.unescape(href) for href in _HREF.findall(index)]
+        for page in pages:
+            response = client.get(page)
+            if not response.headers["content-type"].startswith("text/html"):
+                continue
+            for target in _TARGET.findall(response.text):
+                path = urlsplit(urljoin(f"http://testserver{page}", html.unescape(target))).path
+                assert _mount_of(path) == _mount_of(page), (page, target)
+                if "{" not in target:
+                    assert client.get(path).status_code != 404, (page, target)
+
+
+def _csrf_token(page: str) -> str:
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    return token.group(1)
+
+
+def test_demos_share_one_session_store() -> None:
+    """A paste stays in "My pastes" after the CSRF and shop demos used the session."""
+    with TestClient(app) as client:
+        data = {"content": "shared", "csrf_token": _csrf_token(client.get("/pastebin/").text)}
+        paste = client.post("/pastebin/new", data=data, follow_redirects=False)
+        location = paste.headers["location"]
+        signed = {"message": "hi", "csrf_token": _csrf_token(client.get("/middleware/csrf/").text)}
+        response = client.post("/middleware/csrf/sign", data=signed, follow_redirects=False)
+        assert (response.status_code, response.headers["location"]) == (303, "/middleware/csrf/")
+        client.post("/starlette/shop/buy/2")
+        assert client.get("/starlette/shop/cart").json()["cart"] == ["Cherry pie"]
+        assert location in client.get("/pastebin/mine").text
+        assert len(client.cookies.jar) == 1  # one session_id cookie for every demo

@@ -54,7 +54,10 @@ class Shop(App):
 
 
 async def homepage(request):
-    return HTMLResponse("<h1>A Starlette app</h1><p>The <a href='/shop/'>shop</a> is micropie.</p>")
+    shop = request.scope.get("root_path", "") + "/shop/"  # this app may be mounted too
+    return HTMLResponse(
+        f"<h1>A Starlette app</h1><p>The <a href='{shop}'>shop</a> is micropie.</p>"
+    )
 
 
 app = Starlette(routes=[Route("/", homepage), Mount("/shop", app=Shop())])

@@ -5,18 +5,22 @@ Run with ``make run``, ``uvicorn examples.showcase.app:app`` or
 
 Every example app is mounted under its own prefix with ``app.mount(...)`` (``/hello``,
 ``/routing``, ...). Mounted apps do not receive lifespan events themselves, so their
-startup and shutdown hooks are registered with the showcase's own. Each mounted example
-keeps its own session store, so a session started in one demo is not seen by another.
+startup and shutdown hooks are registered with the showcase's own. All demos keep their
+sessions in the showcase's one store: they share the browser's one ``session_id``
+cookie (its path is ``/``), so with a store each they would replace each other's session.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
+
+from starlette.routing import Mount
 
 from micropie import App
 
@@ -92,6 +96,8 @@ class Showcase(App):
 
     def _add(self, demo: Demo, example: Any) -> None:
         self.mount("/" + demo.path, example)
+        for micropie_app in _micropie_apps(example):
+            micropie_app.session_backend = self.session_backend  # one session per browser
         if isinstance(example, App):  # mounted apps get no lifespan events of their own
             self.startup_handlers.extend(example.startup_handlers)
             self.shutdown_handlers.extend(example.shutdown_handlers)
@@ -101,6 +107,16 @@ class Showcase(App):
         root = str(self.request.scope.get("root_path", ""))
         items = "".join(_demo_html(root, demo) for demo in self._demos)
         return PAGE.format(items=items)
+
+
+def _micropie_apps(app: Any) -> Iterator[App]:
+    """``app`` if it is a micropie app, else those mounted in it (a Starlette app's)."""
+    if isinstance(app, App):
+        yield app
+        return
+    for route in getattr(app, "routes", ()):
+        if isinstance(route, Mount):
+            yield from _micropie_apps(route.app)
 
 
 def _demo_html(root: str, demo: Demo) -> str:

@@ -24,12 +24,13 @@ class Guestbook(App):
         self._entries: list[str] = []
 
     async def index(self):
-        return await self._render_template("form.html", entries=self._entries)
+        root = self.request.root_path  # where the app is mounted: links stay below it
+        return await self._render_template("form.html", entries=self._entries, root=root)
 
     async def sign(self, message: str):
         """``POST /sign``: only reached with a valid token."""
         self._entries.append(message)
-        return self._redirect("/", status=303)
+        return self._redirect(self.request.root_path + "/", status=303)
 
     async def token(self):
         """The token for this session, for ``fetch(..., {headers: {"X-CSRF-Token": t}})``."""

@@ -16,7 +16,7 @@ import time
 from micropie import App, HttpMiddleware
 
 PAGE = """<!doctype html>
-<form method="post" action="/contact">
+<form method="post" action="{action}">
   <input name="message">
   <input name="website" style="display:none" tabindex="-1" autocomplete="off">
   <input type="hidden" name="shown_at" value="{shown_at}">
@@ -48,7 +48,8 @@ class Honeypot(HttpMiddleware):
 
 class Contact(App):
     async def index(self):
-        return PAGE.format(shown_at=time.time())
+        action = self.request.root_path + "/contact"  # below wherever the app is mounted
+        return PAGE.format(action=action, shown_at=time.time())
 
     async def contact(self, message: str):
         return f"Thanks, we got: {message}"
