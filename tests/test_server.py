@@ -173,3 +173,14 @@ def test_run_takes_port_from_the_environment(tmp_path):
         assert httpx.get(server.url + "/static/x").status_code == 404  # no ./static here
     finally:
         server.stop()
+
+
+def test_render_template_async_call_raises_type_error(tmp_path):
+    (tmp_path / "a.html").write_text("{{ later() }}")
+
+    async def later():
+        return "never"
+
+    app = Server(templates_dir=tmp_path)
+    with pytest.raises(TypeError, match="await self._render_template"):
+        app.render_template("a.html", later=later)
