@@ -143,10 +143,11 @@ class Showcase:
             wait_until(self.driver, lambda _: time.monotonic() - shown_at > HONEYPOT_SECONDS,
                        "the honeypot's minimum time", self.server)  # fmt: skip
         scripted = form.get_dom_attribute("action") is None  # sent by the page's script
+        self.driver.execute_script("window.submittedFromHere = true")
         button.click()
         if scripted:
             return self.check_script_form(form, what)
-        wait_until(self.driver, ec.staleness_of(form), f"{what} to be answered", self.server)
+        wait_until(self.driver, new_document_loaded, f"{what} to be answered", self.server)
         self.check_page(f"the answer to {what}")
         return None
 
@@ -170,6 +171,17 @@ class Showcase:
             else:
                 field_element.clear()
                 field_element.send_keys(sample_value(kind))
+
+
+def new_document_loaded(driver: Chrome) -> bool:
+    """Whether the page marked before a submit was replaced by a fully loaded one."""
+    from selenium.common.exceptions import WebDriverException
+
+    script = "return document.readyState === 'complete' && !window.submittedFromHere"
+    try:
+        return bool(driver.execute_script(script))
+    except WebDriverException:  # asked mid-navigation
+        return False
 
 
 def sample_value(kind: str) -> str:
