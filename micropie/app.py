@@ -440,7 +440,7 @@ class App:
             await self._dispatch(request)
         except Exception as exc:
             _leave_context(request)
-            if request._before_hooks_started and not request._after_hooks_started:
+            if self.middlewares and not request._after_hooks_started:
                 await self._answer_error(request, exc)
             else:
                 await self._errors.respond(request, exc)
@@ -515,7 +515,6 @@ class App:
             await self._sessions.open(request)
 
     async def _before_request(self, request: Request) -> tuple[int, Any, Headers] | None:
-        request._before_hooks_started = True
         for middleware in self.middlewares:
             result = await middleware.before_request(request)
             if result and not isinstance(result, Mapping):

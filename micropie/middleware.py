@@ -37,7 +37,12 @@ class HttpMiddleware(ABC):  # noqa: B024 - both hooks are optional
         response_body: Any,
         extra_headers: list[tuple[str, str]],
     ) -> dict[str, Any] | None:
-        """Return a dict with any of ``status_code``, ``body``, ``headers`` to override them."""
+        """Return a dict with any of ``status_code``, ``body``, ``headers`` to override them.
+
+        Runs once on every answer, error pages included, also on one refused before the
+        ``before_request`` hooks ran (a body too large or malformed, a session store
+        down): read what they set with ``getattr(request, name, None)``.
+        """
         return None
 
 

@@ -124,9 +124,8 @@ class Request:
     _frozen_body: bool = False
     _limits: Any = None
     _response_started: bool = False
-    # Hook progress: after_request runs on every answer once before_request has started,
-    # and only once.
-    _before_hooks_started: bool = False
+    # Hook progress: after_request runs once on every answer, also on one refused before
+    # the before_request hooks ran (a body too large, a session store down).
     _after_hooks_started: bool = False
     _context_token: Token[Request] | None = None
     # The request of a micropie sub-app this request was handed to (micropie.subapps).

@@ -112,6 +112,21 @@ def test_hook_order_headers_and_trail(client_factory: ClientFactory, caplog) -> 
     assert len(client.get("/").headers["x-request-id"]) == 32
 
 
+def test_hook_order_hooks_cover_a_body_refused_before_them(
+    client_factory: ClientFactory, caplog
+) -> None:
+    client = client_factory(example("hook_order").app)
+    headers = {"X-Request-Id": "abc123", "Content-Type": "application/json"}
+    with caplog.at_level(logging.INFO):
+        response = client.post("/", content=b"{", headers=headers)
+    assert response.status_code == 400
+    assert response.headers["x-request-id"] == "abc123"
+    assert response.headers["x-trail"] == "request-id,timer,access-log"
+    assert "server-timing" not in response.headers  # nothing was timed
+    assert "abc123 POST / 400" in caplog.text
+    assert "hook raised" not in caplog.text
+
+
 # -- reading the form in before_request ---------------------------------------------------
 
 

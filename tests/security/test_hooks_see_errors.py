@@ -1,18 +1,21 @@
 """SPEC §7: ``after_request`` hooks see every response, error pages included.
 
 A security-header, request-id or access-log hook that only saw successful answers
-would leave 404, 400, 405, 413 and 500 pages (the ones scanners look at) uncovered.
+would leave 404, 400, 405, 408, 413, 500 and 503 pages (the ones scanners look at)
+uncovered, also those refused before any ``before_request`` hook ran.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 
 import pytest
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
 
-from micropie import App, HttpMiddleware, methods
+from micropie import App, HttpMiddleware, SessionBackend, methods
+from micropie.sessions import SESSION_COOKIE
 
 
 class OutOfStock(Exception):
@@ -88,18 +91,87 @@ def test_after_request_hook_stamps_every_answer(client, method, path, kwargs, st
     assert SecurityHeaders.seen == [status]
 
 
+class Stamp(HttpMiddleware):
+    """Reads what ``before_request`` set the way the docs say: it may be absent."""
+
+    seen: list[tuple[int, str | None]] = []
+
+    async def before_request(self, request):
+        request.request_id = "rid-1"
+        return None
+
+    async def after_request(self, request, status_code, response_body, extra_headers):
+        self.seen.append((status_code, getattr(request, "request_id", None)))
+        return {"headers": [*extra_headers, ("X-Frame-Options", "DENY")]}
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "status"),
+    ("kwargs", "status", "body"),
     [
-        ({"content": b"x" * 1000}, 413),
-        ({"content": b"{", "headers": {"content-type": "application/json"}}, 400),
+        ({"content": b"x" * 1000}, 413, "413 Payload Too Large"),
+        (
+            {"content": b"{", "headers": {"content-type": "application/json"}},
+            400,
+            "400 Bad Request: Bad JSON",
+        ),
     ],
 )
-def test_body_refused_before_the_hooks_skips_both(client, kwargs, status):
-    response = client.post("/buy", **kwargs)
-    assert response.status_code == status
-    assert "x-frame-options" not in response.headers
-    assert SecurityHeaders.seen == []
+def test_body_refused_before_before_request_still_goes_through_after_request(
+    client_factory, caplog, kwargs, status, body
+):
+    Stamp.seen.clear()
+    app = Shop(max_body_size=100)
+    app.middlewares.append(Stamp())
+    with caplog.at_level(logging.ERROR, logger="micropie"):
+        response = client_factory(app, raise_server_exceptions=False).post("/buy", **kwargs)
+    assert (response.status_code, response.text) == (status, body)
+    assert response.headers["x-frame-options"] == "DENY"
+    assert Stamp.seen == [(status, None)]  # once, without what before_request sets
+    assert caplog.text == ""
+
+
+def test_slow_body_408_goes_through_after_request():
+    from tests.security.raw import call, stalling_receive
+
+    Stamp.seen.clear()
+    app = Shop(body_timeout=0.2)
+    app.middlewares.append(Stamp())
+    answer = call(
+        app,
+        b"/buy",
+        method="POST",
+        headers=[(b"content-type", b"application/json"), (b"content-length", b"100")],
+        receive=stalling_receive(b'{"item'),
+        timeout=10,
+    )
+    assert answer.status == 408
+    assert answer.header("x-frame-options") == "DENY"
+    assert Stamp.seen == [(408, None)]
+
+
+class StoreDown(SessionBackend):
+    """A session store whose every call fails, as a backend that lost its server does."""
+
+    async def load(self, session_id):
+        raise ConnectionError("store unreachable")
+
+    async def save(self, session_id, data, timeout):
+        raise ConnectionError("store unreachable")
+
+
+def test_session_store_down_503_goes_through_after_request(client_factory, caplog):
+    Stamp.seen.clear()
+    app = Shop(StoreDown())
+    app.middlewares.append(Stamp())
+    client = client_factory(app, raise_server_exceptions=False)
+    client.cookies.set(SESSION_COOKIE, str(uuid.uuid4()))
+    with caplog.at_level(logging.ERROR, logger="micropie"):
+        response = client.get("/item/3")
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert Stamp.seen == [(503, None)]
+    assert "Traceback" not in caplog.text and "after_request hook raised" not in caplog.text
 
 
 def test_error_answer_keeps_its_own_headers(client):

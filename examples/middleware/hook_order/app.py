@@ -21,12 +21,21 @@ from micropie import App, HttpMiddleware
 logger = logging.getLogger("micropie.examples.hook_order")
 
 
+def _request_id(request):
+    return request.headers.get("x-request-id") or uuid.uuid4().hex
+
+
 class RequestId(HttpMiddleware):
     async def before_request(self, request):
-        request.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.request_id = _request_id(request)
         request.trail = ["request-id"]
 
     async def after_request(self, request, status_code, response_body, extra_headers):
+        # A request refused before the before_request hooks ran (a body too large or
+        # malformed: 413, 400) reaches here without what they set.
+        if getattr(request, "request_id", None) is None:
+            request.request_id = _request_id(request)
+            request.trail = []
         request.trail.append("request-id")
         return {"headers": [*extra_headers, ("X-Request-Id", request.request_id)]}
 
@@ -38,7 +47,10 @@ class Timer(HttpMiddleware):
 
     async def after_request(self, request, status_code, response_body, extra_headers):
         request.trail.append("timer")
-        elapsed_ms = (time.perf_counter() - request.started) * 1000
+        started = getattr(request, "started", None)
+        if started is None:  # refused before before_request: nothing was timed
+            return None
+        elapsed_ms = (time.perf_counter() - started) * 1000
         return {"headers": [*extra_headers, ("Server-Timing", f"app;dur={elapsed_ms:.2f}")]}
 
 
