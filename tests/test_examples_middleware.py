@@ -93,6 +93,11 @@ def test_rewrite_response_hooks(client_factory: ClientFactory) -> None:
     assert text.headers["content-type"] == "text/plain; charset=utf-8"
     brew = client.get("/brew")
     assert (brew.status_code, brew.json()["status"], brew.headers["x-brewed"]) == (418, 418, "no")
+    nowhere = client.get("/nowhere")
+    assert nowhere.json() == {"error": "404 Not Found", "status": 404}
+    refused = client.post("/item/1", content=b"{", headers={"Content-Type": "application/json"})
+    assert refused.json() == {"error": "400 Bad Request: Bad JSON", "status": 400}
+    assert refused.headers["x-frame-options"] == "DENY"
 
 
 # -- hook order ---------------------------------------------------------------------------

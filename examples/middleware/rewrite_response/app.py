@@ -10,6 +10,8 @@ then try http://127.0.0.1:8000/item/1, /item/99 and /item/1?format=text.
 
 from __future__ import annotations
 
+from starlette.responses import Response
+
 from micropie import App, HttpMiddleware
 
 SECURITY_HEADERS = [
@@ -25,6 +27,8 @@ class JsonErrors(HttpMiddleware):
     async def after_request(self, request, status_code, response_body, extra_headers):
         if status_code < 400 or isinstance(response_body, dict):
             return None
+        if isinstance(response_body, Response):  # an error page micropie made (404, 413 ...)
+            response_body = bytes(response_body.body).decode("utf-8", "replace")
         return {"body": {"error": str(response_body), "status": status_code}}
 
 
