@@ -57,11 +57,12 @@ _SEGMENT_SAFE = "!$&'()*+,;=:@~"
 def path_template(key: str, plan: HandlerPlan) -> str:
     """The path template ``plan``'s signature implies under URL name ``key``.
 
-    Positional parameters become ``{name}`` segments and ``*args`` a final
-    ``{args:path}``; ``index`` has no name segment of its own.
+    Positional parameters become ``{name}`` segments (uploaded files, which never bind
+    from the path, do not) and ``*args`` a final ``{args:path}``; ``index`` has no name
+    segment of its own.
     """
     parts = [] if key == "index" else [key]
-    parts += ["{" + param.name + "}" for param in plan.positional]
+    parts += ["{" + param.name + "}" for param in plan.segment_params]
     if plan.var_positional is not None:
         parts.append("{" + plan.var_positional.name + ":path}")
     return "/" + "/".join(parts)
@@ -135,9 +136,10 @@ class _HandlerRouteMixin:
     def _named(self, segments: list[str]) -> dict[str, str]:
         """Path segments by parameter name (``*args`` joined with ``/``)."""
         plan = self.plan
-        named = {param.name: value for param, value in zip(plan.positional, segments, strict=False)}
+        params = plan.segment_params
+        named = {param.name: value for param, value in zip(params, segments, strict=False)}
         if plan.var_positional is not None:
-            named[plan.var_positional.name] = "/".join(segments[len(plan.positional) :])
+            named[plan.var_positional.name] = "/".join(segments[len(params) :])
         return named
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
@@ -219,7 +221,11 @@ def _split_params(
     segments: list[str] = []
     query: list[tuple[str, str]] = []
     in_path = True  # once an optional parameter is left out, later ones go to the query
-    for param in plan.positional:
+    for param in (*plan.positional, *plan.keyword_only):
+        if param.file and param.name in params:
+            reason = f"'{param.name}' is an uploaded file, sent in the body, never in the URL"
+            raise _no_match(name, params, reason)
+    for param in plan.segment_params:
         if param.name not in params:
             if param.required:
                 raise _no_match(name, params, f"missing path parameter '{param.name}'")

@@ -120,10 +120,15 @@ class HandlerPlan:
     #: The handler's route in the app's route table (:mod:`micropie.routes`), once built.
     route: BaseRoute | None = field(default=None, compare=False, repr=False)
 
+    @cached_property
+    def segment_params(self) -> tuple[Param, ...]:
+        """The positional parameters path segments bind to: all but uploaded files."""
+        return tuple(param for param in self.positional if not param.file)
+
     @property
     def takes_path(self) -> bool:
         """True when path segments can bind to it (positional params or ``*args``)."""
-        return bool(self.positional) or self.var_positional is not None
+        return bool(self.segment_params) or self.var_positional is not None
 
     @cached_property
     def takes_nothing(self) -> bool:
@@ -137,7 +142,7 @@ class HandlerPlan:
 
     def rejects_extra(self, segments: Sequence[str]) -> bool:
         """True when more path segments arrive than the parameters can take (404)."""
-        return self.var_positional is None and len(segments) > len(self.positional)
+        return self.var_positional is None and len(segments) > len(self.segment_params)
 
     @property
     def allow_header(self) -> str:

@@ -370,3 +370,14 @@ def test_every_example_app_has_a_valid_document():
             validate(app.openapi())
         except Exception as exc:  # name the example that failed
             raise AssertionError(f"{name}: {exc}") from exc
+
+
+def test_the_uploads_example_documents_its_file_only_in_the_body():
+    from examples.uploads.app import Uploads
+
+    document = Uploads("unused").openapi()
+    assert "/upload/{note}" in document["paths"]
+    operation = document["paths"]["/upload/{note}"]["post"]
+    assert [(p["name"], p["in"]) for p in operation["parameters"]] == [("note", "path")]
+    form = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["properties"] == {"file": {"type": "string", "format": "binary"}}

@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Match, Mount, NoMatchFound, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from micropie import App, HttpMiddleware, methods
+from micropie import App, HttpMiddleware, UploadedFile, methods
 from micropie.routes import HandlerRoute, HandlerWebSocketRoute
 
 
@@ -565,3 +565,43 @@ def test_apps_sharing_a_scope_each_answer_for_themselves():
     websocket_scope = _scope("/", kind="websocket")
     assert _by_name(outer)["index"].matches(websocket_scope)[0] is Match.NONE
     assert _by_name(outer)["ws_index"].matches(websocket_scope)[0] is Match.FULL
+
+
+# -- uploaded files never come from the path ---------------------------------------------------
+
+
+class Attach(App):
+    """A positional ``UploadedFile`` binds from the body: path segments skip it."""
+
+    @methods("POST")
+    async def attach(self, file: UploadedFile, note: str = "", *, tag: UploadedFile | None = None):
+        return f"attach {file.filename} {note}"
+
+
+def test_an_uploaded_file_is_no_segment_of_the_template():
+    assert _by_name(Attach())["attach"].path == "/attach/{note}"
+
+
+@pytest.mark.parametrize("path", ["/attach", "/attach/hi", "/attach/hi/extra"])
+def test_matches_answers_as_dispatch_for_an_upload_handler(client_factory, path):
+    app = Attach()
+    route = _by_name(app)["attach"]
+    match, child = route.matches(_scope(path, "POST"))
+    response = client_factory(app).post(path, files={"file": ("a.txt", b"data")})
+    if path.count("/") > 2:
+        assert (match, response.status_code) == (Match.NONE, 404)
+    else:
+        assert match is Match.FULL
+        note = path.split("/")[2] if path.count("/") == 2 else ""
+        assert child["path_params"] == ({"note": note} if note else {})
+        assert response.text == f"attach a.txt {note}"
+
+
+def test_url_path_for_skips_an_uploaded_file_and_refuses_one_given():
+    app = Attach()
+    assert app.url_path_for("attach") == "/attach"
+    assert app.url_path_for("attach", note="hi") == "/attach/hi"
+    for name in ("file", "tag"):
+        message = f"'{name}' is an uploaded file, sent in the body, never in the URL"
+        with pytest.raises(NoMatchFound, match=message):
+            app.url_path_for("attach", **{name: "x"})

@@ -68,7 +68,7 @@ def _sample(param: Param) -> str:
 
 def _sample_params(route: Any) -> dict[str, Any]:
     plan = route.plan
-    params: dict[str, Any] = {param.name: _sample(param) for param in plan.positional}
+    params: dict[str, Any] = {param.name: _sample(param) for param in plan.segment_params}
     if plan.var_positional is not None:
         params[plan.var_positional.name] = [_sample(plan.var_positional)] * 2
     return params
