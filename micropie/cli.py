@@ -30,7 +30,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        status = handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. ``micropie routes app:app | head -1``
+        _discard_stdout()
+        return 1
+    return status
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device: its reader is gone, and exit flushes it again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (it is replaced, e.g. in tests)
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -120,3 +120,40 @@ def test_routes_reports_an_app_it_cannot_load(tmp_path, monkeypatch, capsys):
     assert "No module named 'no_such_module_here'" in capsys.readouterr().err
     assert main(["routes", "shop_app:metrics"]) == 1
     assert "shop_app:metrics has no route table" in capsys.readouterr().err
+
+
+BIG_APP_SOURCE = textwrap.dedent(
+    """
+    from micropie import App
+
+
+    async def handler(self):
+        return "x"
+
+
+    Big = type("Big", (App,), {f"h{i:04d}_{'x' * 200}": handler for i in range(3000)})
+    app = Big()
+    """
+)
+
+
+def test_routes_piped_into_head_exits_quietly(tmp_path):
+    # About 1.3 MB of table, far more than a pipe holds: writes go on after head exits.
+    (tmp_path / "big_app.py").write_text(BIG_APP_SOURCE)
+    routes = subprocess.Popen(
+        [MICROPIE, "routes", "big_app:app"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert routes.stdout is not None and routes.stderr is not None
+    head = subprocess.run(
+        ["head", "-1"], stdin=routes.stdout, capture_output=True, text=True, timeout=120
+    )
+    routes.stdout.close()  # head was its only reader
+    errors = routes.stderr.read().decode()
+    routes.wait(timeout=120)
+    routes.stderr.close()
+    assert head.stdout.split() == ["METHODS", "PATH", "HANDLER", "SOURCE"]
+    assert errors == ""
+    assert routes.returncode == 1  # as Python's documented SIGPIPE recipe: no traceback
