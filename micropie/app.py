@@ -27,14 +27,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import cookie_parser
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ._optional import require
 from .body import DEFAULT_LIMITS, Limits, parse_body, release_body
-from .errors import ErrorResponder
+from .errors import ErrorResponder, ServerErrors
+from .fast_path import DirectPath
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, current_request, route_path
 from .responses import (
@@ -128,8 +128,8 @@ class App:
         self._user_lifespan = lifespan
         self._user_middleware = list(middleware or [])
         self._middleware_stack: ASGIApp | None = None
-        # Error handling straight around HTTP dispatch, when no user middleware runs.
-        self._http_stack: ASGIApp | None = None
+        # The direct path (micropie.fast_path), when no user middleware runs.
+        self._direct: ASGIApp | None = None
         self._websocket_origins = None if websocket_origins is None else list(websocket_origins)
         self._reserved = _reserved_names(self._framework)
         self._handlers = build_handler_table(self, self._framework)
@@ -262,13 +262,15 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
-        if self._middleware_stack is None:
-            self._middleware_stack = self._build_middleware_stack()
-        if self._http_stack is not None and scope["type"] == "http" and not self._router._explicit:
+        stack = self._middleware_stack
+        if stack is None:
+            stack = self._middleware_stack = self._build_middleware_stack()
+        direct = self._direct
+        if direct is not None and scope["type"] == "http" and not self._router._explicit:
             # The router would only hand this request to _handle_http: go there directly.
-            await self._http_stack(scope, receive, send)
+            await direct(scope, receive, send)
             return
-        await self._middleware_stack(scope, receive, send)
+        await stack(scope, receive, send)
 
     # -- MicroPie compatibility helpers -----------------------------------------------
 
@@ -336,7 +338,7 @@ class App:
         # HTTPException and exception handlers are answered by self._errors inside the
         # catch-all routes (and around each mount), so no ExceptionMiddleware is needed.
         error_handler = self._errors.last_resort_handler
-        stack = [Middleware(ServerErrorMiddleware, handler=error_handler, debug=self._debug)]
+        stack = [Middleware(ServerErrors, handler=error_handler, debug=self._debug)]
         if self._websocket_origins is not None:  # every websocket, mounted apps' too
             from .websockets import OriginGuard
 
@@ -346,9 +348,8 @@ class App:
         for cls, args, kwargs in reversed(stack):
             app = cls(app, *args, **kwargs)
         if not self._user_middleware:
-            self._http_stack = ServerErrorMiddleware(
-                self._handle_http, handler=error_handler, debug=self._debug
-            )
+            fallback = ServerErrors(self._handle_http, handler=error_handler, debug=self._debug)
+            self._direct = DirectPath(self, fallback).serve
         return app
 
     @contextlib.asynccontextmanager
@@ -439,20 +440,28 @@ class App:
         try:
             await self._dispatch(request)
         except Exception as exc:
-            _leave_context(request)
-            if self.middlewares and not request._after_hooks_started:
-                await self._answer_error(request, exc)
-            else:
-                await self._errors.respond(request, exc)
+            await self._answer_exception(request, exc)
         finally:
-            if request._context_token is not None:
-                _leave_context(request)
-            if request.files:
-                from .uploads import finish_uploads
+            await self._clean_up(request)
 
-                await finish_uploads(request)
-            if request._frozen_body:
-                await release_body(request)
+    async def _answer_exception(self, request: Request, exc: Exception) -> None:
+        """Answer what dispatch raised (re-raised when only the server-error layer can)."""
+        _leave_context(request)
+        if self.middlewares and not request._after_hooks_started:
+            await self._answer_error(request, exc)
+        else:
+            await self._errors.respond(request, exc)
+
+    async def _clean_up(self, request: Request) -> None:
+        """Leave the context; finish uploads and release a kept body, once answered."""
+        if request._context_token is not None:
+            _leave_context(request)
+        if request.files:
+            from .uploads import finish_uploads
+
+            await finish_uploads(request)
+        if request._frozen_body:
+            await release_body(request)
 
     async def _dispatch(self, request: Request) -> None:
         scope = request.scope

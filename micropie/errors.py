@@ -17,18 +17,19 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .exceptions import RequestValidationError
 from .request import Request
 from .responses import Headers, drop_unsafe_headers, dumps_json, sendable_headers
 from .routing import is_async_callable
 
-__all__ = ["INTERNAL_ERROR_BODY", "ErrorResponder"]
+__all__ = ["INTERNAL_ERROR_BODY", "ErrorResponder", "ServerErrors", "StartWatch"]
 
 logger = logging.getLogger("micropie")
 
@@ -123,6 +124,13 @@ class ErrorResponder:
                 response = Response(body, 500, dict(headers))
         return response
 
+    def fixed_answer(self, exc: HTTPException) -> Response | None:
+        """The answer to ``exc`` when no exception handler sees it, else ``None``.
+
+        Such an answer is the same for every request, so it can be built once.
+        """
+        return None if self._handler_for(exc) is not None else self.http_response(exc)
+
     def _plain_answer(self, exc: HTTPException) -> Response:
         """:meth:`http_response`, built once per status and detail for the plain answers.
 
@@ -193,3 +201,59 @@ async def _call_handler(handler: ExceptionHandler, request: Request, exc: Except
     if is_async_callable(handler):
         return await handler(request.starlette, exc)
     return await run_in_threadpool(handler, request.starlette, exc)
+
+
+class StartWatch:
+    """An ASGI ``send`` that remembers whether the response has started."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
+class ServerErrors(ServerErrorMiddleware):
+    """Starlette's last-resort 500 layer, whose answer can also be given on its own.
+
+    Around an ASGI app it works as Starlette's ``ServerErrorMiddleware``; the direct
+    path (:mod:`micropie.fast_path`) tracks the response start itself and calls
+    :meth:`answer` when an exception escapes, sparing a ``send`` wrapper per message.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        watch = StartWatch(send)
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            await self.answer(scope, receive, send, exc, watch.started)
+            raise
+
+    async def answer(
+        self, scope: Scope, receive: Receive, send: Send, exc: Exception, started: bool
+    ) -> None:
+        """Send the 500 answer (or the debug page) for ``exc`` unless ``started``.
+
+        The caller re-raises ``exc`` afterwards, for the server to log it (or a test
+        client to raise it).
+        """
+        request = StarletteRequest(scope)
+        response: Response
+        if self.debug:
+            response = await run_in_threadpool(self.debug_response, request, exc)
+        elif self.handler is None:
+            response = self.error_response(request, exc)
+        elif is_async_callable(self.handler):
+            response = await self.handler(request, exc)
+        else:
+            response = await run_in_threadpool(self.handler, request, exc)
+        if not started:
+            await response(scope, receive, send)

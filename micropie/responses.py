@@ -31,6 +31,7 @@ __all__ = [
     "is_whole_body",
     "send_result",
     "split_result",
+    "whole_answer",
 ]
 
 logger = logging.getLogger("micropie")
@@ -44,6 +45,8 @@ _CONTENT_TYPE = b"content-type"
 _CONTENT_LENGTH = b"content-length"
 _HTML_HEADER = (_CONTENT_TYPE, HTML_CONTENT_TYPE)
 _JSON_HEADER = (_CONTENT_TYPE, JSON_CONTENT_TYPE)
+#: ``content-length`` headers for the shorter bodies, built once.
+_LENGTH_HEADERS = tuple((_CONTENT_LENGTH, str(size).encode("latin-1")) for size in range(4096))
 
 # What HTTP/1.1 servers (h11, httptools) accept: a token as name; a value without control
 # characters other than TAB, without DEL and within latin-1, with no surrounding blanks.
@@ -66,6 +69,27 @@ def split_result(result: Any) -> tuple[int, Any, Headers]:
         headers = header_list(result[2]) if len(result) == 3 else []
         return result[0], result[1], headers
     return 200, result, []
+
+
+def _length_header(size: int) -> tuple[bytes, bytes]:
+    if size < len(_LENGTH_HEADERS):
+        return _LENGTH_HEADERS[size]
+    return _CONTENT_LENGTH, str(size).encode("latin-1")
+
+
+def whole_answer(result: Any) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+    """Body and raw headers for a ``str`` (HTML), ``dict`` or ``list`` (JSON) result
+    answered ``200`` with no headers of its own; ``None`` for any other result."""
+    kind = type(result)
+    if kind is str:
+        content = result.encode("utf-8")
+        header = _HTML_HEADER
+    elif kind is dict or kind is list:
+        content = dumps_json(result)
+        header = _JSON_HEADER
+    else:
+        return None
+    return content, [header, _length_header(len(content))]
 
 
 def header_list(headers: HeaderItems | None) -> Headers:
@@ -158,7 +182,7 @@ async def send_result(
     """Send ``body`` with ``status`` and ``headers`` as the response to ``scope``."""
     if type(body) is str and not headers and status >= 200 and status not in (204, 304):
         content = body.encode("utf-8")
-        raw_headers = [_HTML_HEADER, (_CONTENT_LENGTH, str(len(content)).encode("latin-1"))]
+        raw_headers = [_HTML_HEADER, _length_header(len(content))]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         if scope["method"] == "HEAD":
             content = b""
@@ -182,7 +206,7 @@ async def send_result(
     elif not _has_content_type(raw_headers):
         raw_headers.append(default_type)
     if status not in (204, 304):
-        raw_headers.append((_CONTENT_LENGTH, str(len(content)).encode("latin-1")))
+        raw_headers.append(_length_header(len(content)))
     await _send_whole(scope, send, status, raw_headers, content)
 
 
