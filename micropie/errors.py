@@ -246,14 +246,15 @@ class ServerErrors(ServerErrorMiddleware):
         client to raise it).
         """
         request = StarletteRequest(scope)
+        handler: ExceptionHandler | None = self.handler  # an HTTP one: (request, exc)
         response: Response
         if self.debug:
             response = await run_in_threadpool(self.debug_response, request, exc)
-        elif self.handler is None:
+        elif handler is None:
             response = self.error_response(request, exc)
-        elif is_async_callable(self.handler):
-            response = await self.handler(request, exc)
+        elif is_async_callable(handler):
+            response = await handler(request, exc)
         else:
-            response = await run_in_threadpool(self.handler, request, exc)
+            response = await run_in_threadpool(handler, request, exc)
         if not started:
             await response(scope, receive, send)
