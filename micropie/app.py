@@ -550,8 +550,12 @@ class App:
         except Exception as exc:
             if not self._errors.answers_as_500(exc):
                 raise
-            logger.exception("Handler %r raised", plan.name)
-            return self._errors.internal_error()
+            return self._handler_raised(plan)
+
+    def _handler_raised(self, plan: HandlerPlan) -> tuple[int, str | bytes, Headers]:
+        """Log the exception being handled and give micropie's 500 answer for it."""
+        logger.exception("Handler %r raised", plan.name)
+        return self._errors.internal_error()
 
     async def _finish(self, request: Request, status: int, body: Any, headers: Headers) -> None:
         if self.middlewares:

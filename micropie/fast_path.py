@@ -16,15 +16,18 @@ as the router would have sent it; the answers are the same byte for byte
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .errors import ServerErrors, StartWatch
 from .request import Request, current_request, route_path
 from .responses import split_result, whole_answer
-from .routing import HandlerPlan, not_found, resolve_path
+from .routing import HandlerPlan, bind_arguments, not_found, resolve_path
 from .subapps import PARENT_REQUEST_KEY
 
 if TYPE_CHECKING:
@@ -58,47 +61,41 @@ class DirectPath:
     def __init__(self, app: App, fallback: ServerErrors) -> None:
         self.app = app
         self.fallback = fallback
-        self._handlers = app._handlers
+        self._plans = _direct_plans(app._handlers)
         self._instance_attributes = app.__dict__
         self._router = app._router
         self._not_found = app._errors.fixed_answer(not_found())
 
-    def _resolve(self, scope: Scope) -> tuple[HandlerPlan | None, list[str]]:
-        """The handler and its path segments, as ``resolve_path``; ``None`` for a 404."""
-        path = route_path(scope) if scope.get("root_path") else scope["path"]
-        segments = path.strip("/").split("/")
-        name = segments[0]
-        plan = None if name in self._instance_attributes else self._handlers.get(name)
-        if plan is None:
-            plan, segments = resolve_path(path, self.app._find_handler)
-        else:
-            del segments[0]
-        if plan is None or plan.rejects_extra(segments):
-            return None, segments
-        return plan, segments
-
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one HTTP request (the ASGI call of the app on this path)."""
-        app = self.app
-        if app.middlewares:  # hooks see every answer: the general path runs them
+        if self.app.middlewares:  # hooks see every answer: the general path runs them
             await self.fallback(scope, receive, send)
             return
         if "router" not in scope:  # as the router would have set it
             scope["router"] = self._router
-        plan, segments = self._resolve(scope)
-        if plan is None:
-            if self._not_found is None:
-                await self.fallback(scope, receive, send)
-            else:
-                await _send_copy(self._not_found, send)
+        path = route_path(scope) if scope.get("root_path") else scope["path"]
+        segments = path.strip("/").split("/")  # the handler's name, then its segments
+        entry = self._plans.get(segments[0])
+        if entry is None or len(segments) > entry[1] or not is_plain(scope):
+            await self._serve_other(scope, receive, send, path)
             return
-        if not plan.is_async or not is_plain(scope):
+        plan = entry[0]
+        if plan.name in self._instance_attributes or (
+            plan.methods is not None and scope["method"] not in plan.methods
+        ):
             await self.fallback(scope, receive, send)
             return
-        if plan.methods is not None and scope["method"] not in plan.methods:
-            await self.fallback(scope, receive, send)
-            return
+        del segments[0]
         await self._answer(scope, receive, send, plan, segments)
+
+    async def _serve_other(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """Answer a path no handler takes with the prebuilt 404, else take the general path."""
+        if self._not_found is not None:
+            plan, segments = resolve_path(path, self.app._find_handler)
+            if plan is None or plan.rejects_extra(segments):
+                await _send_copy(self._not_found, send)
+                return
+        await self.fallback(scope, receive, send)
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, plan: HandlerPlan, segments: list[str]
@@ -114,7 +111,19 @@ class DirectPath:
         try:
             try:
                 token = request._context_token = current_request.set(request)
-                result = await app._call_handler(request, plan, segments)
+                if plan.takes_nothing:
+                    args: Sequence[Any] = ()
+                    kwargs: dict[str, Any] = {}
+                else:
+                    args, kwargs = bind_arguments(plan, segments, request)
+                try:
+                    result = await plan.func(*args, **kwargs)
+                except HTTPException:
+                    raise
+                except Exception as exc:  # as App._call_handler
+                    if not app._errors.answers_as_500(exc):
+                        raise
+                    result = app._handler_raised(plan)
                 answer = None if request.session or app.middlewares else whole_answer(result)
                 if answer is None:
                     _watch(request, started)
@@ -132,10 +141,27 @@ class DirectPath:
                 _watch(request, started)
                 await app._answer_exception(request, exc)
             finally:
-                await app._clean_up(request)
+                # A request without a body has no uploads or kept body to release.
+                if request._context_token is not None or request.files or request._frozen_body:
+                    await app._clean_up(request)
         except Exception as exc:
             await self.fallback.answer(scope, receive, send, exc, _watch(request, started).started)
             raise
+
+
+def _direct_plans(handlers: dict[str, HandlerPlan]) -> dict[str, tuple[HandlerPlan, int]]:
+    """``{first segment: (plan, most segments)}`` for the async handlers of the class.
+
+    The most segments count the handler's name; ``""`` (the path ``/``) is ``index``.
+    """
+    plans: dict[str, tuple[HandlerPlan, int]] = {}
+    for name, plan in handlers.items():
+        if plan.is_async:
+            most = sys.maxsize if plan.var_positional is not None else 1 + len(plan.segment_params)
+            plans[name] = (plan, most)
+    if "index" in plans:
+        plans[""] = plans["index"]
+    return plans
 
 
 def _watch(request: Request, started: bool) -> StartWatch:

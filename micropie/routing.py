@@ -42,6 +42,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _METHODS_ATTR = "__micropie_methods__"
 _LIMITS_ATTR = "__micropie_limits__"
 _EMPTY = inspect.Parameter.empty
+_TEXT_AS_IS = converter_for(str)
 _LIMIT_NAMES = frozenset(
     {"max_body_size", "max_form_field_size", "max_form_parts", "body_timeout", "max_buffer_size"}
 )
@@ -98,6 +99,11 @@ class Param:
     def required(self) -> bool:
         return self.default is _EMPTY
 
+    @property
+    def takes_text_as_is(self) -> bool:
+        """True when a path segment binds unchanged (no annotation, or ``str``)."""
+        return not self.file and (self.convert is None or self.convert is _TEXT_AS_IS)
+
 
 @dataclass(frozen=True)
 class HandlerPlan:
@@ -139,6 +145,14 @@ class HandlerPlan:
             or self.var_keyword
             or self.models
         )
+
+    @cached_property
+    def binds_segments_only(self) -> bool:
+        """True when path segments fill every parameter as they are: only positional
+        parameters, each unannotated or ``str``."""
+        return not (
+            self.keyword_only or self.var_positional or self.var_keyword or self.models
+        ) and all(param.takes_text_as_is for param in self.positional)
 
     def rejects_extra(self, segments: Sequence[str]) -> bool:
         """True when more path segments arrive than the parameters can take (404)."""
@@ -392,8 +406,10 @@ def bind_arguments(
     when path segments are left over that no parameter accepts, and a 422
     ``RequestValidationError`` when a model parameter's body is invalid.
     """
-    args: list[Any] = []
     count = len(segments)
+    if count == len(plan.positional) and plan.binds_segments_only:
+        return list(segments), {}
+    args: list[Any] = []
     index = 0
     for param in plan.positional:
         if index < count and not param.file:
