@@ -12,19 +12,21 @@ import asyncio
 import functools
 import json
 import re
-from dataclasses import dataclass, replace
+import types
+from collections.abc import Generator
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qs
 
 import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import Message, Receive
+from starlette.types import Message, Receive, Scope
 
 from .exceptions import bad_request
 from .large_bodies import dumps_in_chunks, parse_frozen, release
 from .request import Request
 from .streaming import dumps_json
+from .urlencoded import TooManyFields, parse_urlencoded
 
 _asyncio_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
@@ -54,12 +56,12 @@ class Limits:
     max_form_parts: int | None = 1000
     body_timeout: float | None = 5.0
     max_buffer_size: int | None = 16 * MiB
+    #: The largest body that may be read whole into memory before the handler.
+    max_buffered_body: int | None = field(init=False, repr=False, compare=False)
 
-    @property
-    def max_buffered_body(self) -> int | None:
-        """The largest body that may be read whole into memory before the handler."""
+    def __post_init__(self) -> None:
         sizes = [size for size in (self.max_body_size, self.max_buffer_size) if size is not None]
-        return min(sizes) if sizes else None
+        object.__setattr__(self, "max_buffered_body", min(sizes) if sizes else None)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Limits:
         """These limits with a handler's ``@limits(...)`` applied."""
@@ -152,11 +154,27 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def content_length(request: Request) -> int | None:
-    """The announced body length; 400 when the header is not a plain number."""
-    value = request.headers.get("content-length")
-    if value is None:
-        return None
+def body_headers(scope: Scope) -> tuple[str, int | None]:
+    """The body's media type (lower case, no parameters) and its announced length.
+
+    Read from the raw headers as :attr:`Request.headers` shows them (names in any case,
+    repeats joined by ``", "``) without building that dict; 400 when the length is not a
+    plain number.
+    """
+    content_type = length = None
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.lower()
+        if name == b"content-type":
+            value = raw_value.decode("latin-1")
+            content_type = value if content_type is None else f"{content_type}, {value}"
+        elif name == b"content-length":
+            value = raw_value.decode("latin-1")
+            length = value if length is None else f"{length}, {value}"
+    kind = content_type.partition(";")[0].strip().lower() if content_type else ""
+    return kind, None if length is None else _announced_length(length)
+
+
+def _announced_length(value: str) -> int | None:
     value = value.strip()
     if not value:
         return None
@@ -166,14 +184,47 @@ def content_length(request: Request) -> int | None:
 
 
 async def receive_within(receive: Receive, timeout: float | None) -> Message:
-    """``await receive()``, raising ``TimeoutError`` after ``timeout`` seconds."""
+    """``await receive()``, raising ``TimeoutError`` after ``timeout`` seconds of waiting.
+
+    A message that is already there (a body the server has buffered) is taken without
+    arming a timer: the clock starts only when ``receive()`` has to wait.
+    """
     if timeout is None:
         return await receive()
+    waiting = receive().__await__()
+    try:
+        step = waiting.send(None)
+    except StopIteration as done:
+        message: Message = done.value
+        return message
     if _asyncio_timeout is not None and _running_asyncio():
         async with _asyncio_timeout(timeout):  # cheaper than anyio's cancel scopes
-            return await receive()
+            return await _resume(waiting, step)
     with anyio.fail_after(timeout):
-        return await receive()
+        return await _resume(waiting, step)
+
+
+@types.coroutine
+def _resume(waiting: Generator[Any, Any, Message], step: Any) -> Generator[Any, Any, Message]:
+    """Go on awaiting ``waiting``, whose first step yielded ``step`` (as ``await`` would)."""
+    while True:
+        try:
+            sent = yield step
+        except GeneratorExit:
+            waiting.close()
+            raise
+        except BaseException as exc:
+            try:
+                step = waiting.throw(exc)
+            except StopIteration as done:
+                message: Message = done.value
+                return message
+        else:
+            try:
+                step = waiting.send(sent)
+            except StopIteration as done:
+                message = done.value
+                return message
 
 
 def _running_asyncio() -> bool:
@@ -185,7 +236,10 @@ def _running_asyncio() -> bool:
 
 def check_content_length(request: Request, limits: Limits, maximum: int | None = None) -> None:
     """Refuse a body announced over ``maximum`` (``max_body_size``) before reading it."""
-    length = content_length(request)
+    _refuse_announced(body_headers(request.scope)[1], limits, maximum)
+
+
+def _refuse_announced(length: int | None, limits: Limits, maximum: int | None = None) -> None:
     if maximum is None:
         maximum = limits.max_body_size
     if maximum is not None and length is not None and length > maximum:
@@ -246,16 +300,11 @@ BodyFields = tuple[Any, dict[str, Any] | None, dict[str, list[str]]]
 def urlencoded_fields(body: bytes, limits: Limits) -> BodyFields:
     """A form body as ``(get_json, json object, body_params)``; 413 past the form limits."""
     try:
-        fields = parse_qs(
-            body.decode("utf-8", "replace"),
-            keep_blank_values=True,
-            errors="replace",
-            max_num_fields=limits.max_form_parts,
-        )
-    except ValueError:
+        fields = parse_urlencoded(body.decode("utf-8", "replace"), limits.max_form_parts)
+    except TooManyFields:
         raise too_large() from None
     field_limit = limits.max_form_field_size
-    if field_limit is not None:
+    if field_limit is not None and len(body) > field_limit:  # no value is longer than the body
         for values in fields.values():
             if any(len(value) > field_limit for value in values):
                 raise too_large()
@@ -322,11 +371,6 @@ def _mirror(value: Any) -> str:
     return dumps_in_chunks(value, dumps_json).decode("utf-8")
 
 
-def media_type(request: Request) -> str:
-    """The request's Content-Type without parameters, lower case."""
-    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
-
-
 async def release_body(request: Request) -> None:
     """Free a large parsed body at the end of its request, off the event loop."""
     if request._frozen_body:
@@ -343,8 +387,8 @@ async def parse_body(request: Request, limits: Limits) -> None:
     An announced length over ``max_body_size`` is refused whatever the content type;
     form and JSON bodies, read whole, also over ``max_buffer_size``.
     """
-    check_content_length(request, limits)
-    kind = media_type(request)
+    kind, length = body_headers(request.scope)
+    _refuse_announced(length, limits)
     if kind == "multipart/form-data":
         from .uploads import start_multipart
 
@@ -357,7 +401,7 @@ async def parse_body(request: Request, limits: Limits) -> None:
     else:
         return
     maximum = limits.max_buffered_body
-    check_content_length(request, limits, maximum)
+    _refuse_announced(length, limits, maximum)
     body = await _read_checked_body(request, limits, maximum)
     if len(body) > THREAD_PARSE_BYTES:
         fields = await anyio.to_thread.run_sync(

@@ -12,12 +12,13 @@ from __future__ import annotations
 from contextvars import ContextVar, Token
 from functools import cached_property
 from typing import Any, TypeVar, overload
-from urllib.parse import parse_qs
 
 from starlette.datastructures import URL, Address
 from starlette.requests import Request as StarletteRequest
 from starlette.requests import cookie_parser
 from starlette.types import Message, Receive, Scope, Send
+
+from .urlencoded import parse_urlencoded
 
 __all__ = [
     "HeaderDict",
@@ -39,10 +40,7 @@ async def _no_send(message: Message) -> None:
 
 def parse_query_string(raw: bytes | str) -> dict[str, list[str]]:
     """Parse a query string into ``{name: [values]}``, never failing on bad bytes."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    if not text:
-        return {}
-    return parse_qs(text, keep_blank_values=True, errors="replace")
+    return parse_urlencoded(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
 
 
 _ABSENT: Any = object()
