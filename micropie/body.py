@@ -13,7 +13,7 @@ import functools
 import json
 import re
 import types
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -81,6 +81,18 @@ def timed_out() -> HTTPException:
 
 #: A run of this many digits may be an integer orjson cannot hold exactly (over 64 bits).
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_DIGIT_RUN = b"0" * 19
+_DIGITS_AS_ZERO = bytes(ord("0") if byte in b"0123456789" else ord(" ") for byte in range(256))
+#: Up to this size a body is searched for long digit runs in a translated copy (faster).
+_TRANSLATE_BYTES = 64 * 1024
+
+
+def _has_long_digits(data: bytes) -> bool:
+    """Whether ``data`` holds a run of 19 or more ASCII digits."""
+    if len(data) <= _TRANSLATE_BYTES:
+        return _DIGIT_RUN in data.translate(_DIGITS_AS_ZERO)
+    return _LONG_DIGITS.search(data) is not None
+
 
 try:
     from .json_pieces import PIECE_BYTES, PiecesFailed, loads_in_pieces
@@ -102,10 +114,10 @@ try:
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
-            if _LONG_DIGITS.search(data) is None:
+            if not _has_long_digits(data):
                 raise
             return _loads_exact(data)
-        if _LONG_DIGITS.search(data) is not None:
+        if _has_long_digits(data):
             return _loads_exact(data)
         return value
 
@@ -294,7 +306,8 @@ THREAD_PARSE_BYTES = 64 * 1024
 #: Deepest JSON nesting accepted (levels of arrays and objects): orjson encodes no deeper.
 MAX_JSON_DEPTH = 254
 
-BodyFields = tuple[Any, dict[str, Any] | None, dict[str, list[str]]]
+#: ``(get_json, JSON object, body_params)``; ``body_params`` ``None`` until mirrored.
+BodyFields = tuple[Any, dict[str, Any] | None, dict[str, list[str]] | None]
 
 
 def urlencoded_fields(body: bytes, limits: Limits) -> BodyFields:
@@ -312,7 +325,10 @@ def urlencoded_fields(body: bytes, limits: Limits) -> BodyFields:
 
 
 def json_fields(body: bytes, limits: Limits) -> BodyFields:
-    """A JSON body as ``(get_json, json object, body_params)``; 400 when malformed."""
+    """A JSON body as ``(get_json, json object, body_params)``; 400 when malformed.
+
+    An object's ``body_params`` are left to :func:`mirror_json`, when first asked for.
+    """
     if not body.strip():
         return {}, None, {}
     try:
@@ -321,7 +337,22 @@ def json_fields(body: bytes, limits: Limits) -> BodyFields:
         raise bad_request("Bad JSON") from None
     if not isinstance(data, dict):
         return data, None, {}
-    return data, data, {str(key): [_mirror(value)] for key, value in data.items()}
+    return data, data, None
+
+
+def mirror_json(data: dict[str, Any] | None) -> dict[str, list[str]]:
+    """A JSON object as ``body_params`` shows it: ``{key: [value as a string]}``."""
+    if data is None:
+        return {}
+    return {str(key): [_mirror(value)] for key, value in data.items()}
+
+
+def _parse_whole(
+    parse: Callable[[bytes, Limits], BodyFields], body: bytes, limits: Limits
+) -> BodyFields:
+    """``parse(body, limits)`` with ``body_params`` mirrored now (a large body, in a thread)."""
+    data, json_object, params = parse(body, limits)
+    return data, json_object, mirror_json(json_object) if params is None else params
 
 
 def _loads_checked(body: bytes) -> Any:
@@ -343,7 +374,7 @@ def _loads_checked(body: bytes) -> Any:
 
 def _too_deep(body: bytes, data: Any) -> bool:
     """Whether parsed JSON nests deeper than :data:`MAX_JSON_DEPTH`."""
-    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+    if len(body) <= MAX_JSON_DEPTH or body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
         return False  # cheap common case: not enough brackets to be that deep
     return _nests_too_deep(data)
 
@@ -375,7 +406,7 @@ async def release_body(request: Request) -> None:
     """Free a large parsed body at the end of its request, off the event loop."""
     if request._frozen_body:
         request._frozen_body = False
-        values = [request.get_json, request.body_params]
+        values = [request.get_json, request._body_params]
         request.get_json, request._json_object, request.body_params = {}, None, {}
         request._body = None
         await release(values)
@@ -405,9 +436,9 @@ async def parse_body(request: Request, limits: Limits) -> None:
     body = await _read_checked_body(request, limits, maximum)
     if len(body) > THREAD_PARSE_BYTES:
         fields = await anyio.to_thread.run_sync(
-            parse_frozen, functools.partial(parse, body, limits)
+            parse_frozen, functools.partial(_parse_whole, parse, body, limits)
         )
         request._frozen_body = True
     else:
         fields = parse(body, limits)
-    request.get_json, request._json_object, request.body_params = fields
+    request.get_json, request._json_object, request._body_params = fields

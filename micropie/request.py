@@ -134,7 +134,7 @@ class Request:
         self._receive = receive
         self._send = send
         self.path_params: list[str] = []
-        self.body_params: dict[str, list[str]] = {}
+        self._body_params: dict[str, list[str]] | None = {}
         self.get_json: Any = {}
         self.session: dict[str, Any] = {}
         self.files: dict[str, Any] = {}
@@ -163,6 +163,21 @@ class Request:
             else:
                 headers[name] = value
         return headers
+
+    @property
+    def body_params(self) -> dict[str, list[str]]:
+        """Form fields as ``{name: [values]}``; a JSON object body's top-level keys mirror
+        its values as strings (as it is when first read)."""
+        params = self._body_params
+        if params is None:  # a JSON object body, mirrored only when asked for
+            from .body import mirror_json
+
+            params = self._body_params = mirror_json(self._json_object)
+        return params
+
+    @body_params.setter
+    def body_params(self, params: dict[str, list[str]]) -> None:
+        self._body_params = params
 
     @cached_property
     def cookies(self) -> dict[str, str]:

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from micropie import App
+from micropie import App, HttpMiddleware, Request
 from micropie.body import MAX_JSON_DEPTH, THREAD_PARSE_BYTES
 from micropie.streaming import dumps_json
 from tests.conftest import ClientFactory
+from tests.security.raw import body_receive, call, call_async, http_scope
 
 BIG = 123456789012345678901234567890
 BAD_JSON = (400, "400 Bad Request: Bad JSON")
@@ -230,3 +231,104 @@ def test_large_body_mirror_equals_the_whole_encoding(client_factory: ClientFacto
         "/mirror", content=body, headers={"content-type": "application/json"}
     )
     assert response.text == dumps_json(items).decode()
+
+
+class Saver(App):
+    async def save(self, item: Any = None):
+        return {"item": item, "form": self.request.body_params}
+
+
+def paced_receive(*chunks: bytes) -> Any:
+    """A ``receive`` that makes the app wait (a loop turn or a future) before each chunk."""
+    pending = list(chunks)
+
+    async def receive() -> dict[str, Any]:
+        if len(pending) % 2:
+            await asyncio.sleep(0.01)
+            return message()
+        future = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.01, future.set_result, message())
+        return await future
+
+    def message() -> dict[str, Any]:
+        chunk = pending.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+
+    return receive
+
+
+def test_body_that_keeps_the_app_waiting_is_read_whole() -> None:
+    chunks = [b'{"item": ', b'"abc', b"def", b'", "n": 1}']
+    answer = call(
+        Saver(body_timeout=5),
+        b"/save",
+        method="POST",
+        headers=[(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+        receive=paced_receive(*chunks),
+    )
+    assert json.loads(answer.body) == {"item": "abcdef", "form": {"item": ["abcdef"], "n": ["1"]}}
+
+
+def test_body_that_never_starts_is_408() -> None:
+    async def silent() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    app = Saver(body_timeout=0.2)
+    answer = call(
+        app,
+        b"/save",
+        method="POST",
+        headers=[(b"content-type", b"application/json"), (b"content-length", b"5")],
+        receive=silent,
+    )
+    assert (answer.status, answer.text) == (408, "408 Request Timeout: Failed to receive body")
+    assert call(app, b"/save").status == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"Content-Type", b"application/json"), (b"content-length", b"12")], 200),
+        ([(b"content-type", b"Application/JSON ; charset=utf-8"), (b"content-length", b"12")], 200),
+        ([(b"content-type", b"application/json"), *[(b"content-length", b"12")] * 2], 400),
+        ([*[(b"content-type", b"application/json")] * 2, (b"content-length", b"12")], None),
+    ],
+    ids=["any-case-type", "media-type-parameters", "repeated-length", "repeated-type"],
+)
+def test_body_headers_read_as_request_headers_shows_them(
+    headers: list[tuple[bytes, bytes]], expected: int | None
+) -> None:
+    scope = http_scope(b"/save", method="POST")
+    scope["headers"] = headers
+    answer = asyncio.run(call_async(Saver(), scope, body_receive(b'{"item": 7}\n')))
+    if expected is None:  # "application/json, application/json" is no JSON media type
+        assert json.loads(answer.body) == {"item": None, "form": {}}
+    elif expected == 200:
+        assert json.loads(answer.body) == {"item": 7, "form": {"item": ["7"]}}
+    else:
+        assert (answer.status, answer.text) == (
+            400,
+            "400 Bad Request: Invalid Content-Length header",
+        )
+
+
+class Replace(HttpMiddleware):
+    async def before_request(self, request: Request) -> None:
+        if request.query("replace"):
+            request.body_params = {"item": ["from the hook"]}
+        else:
+            request.form("item")  # read first by the hook: the handler sees the same
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_json_mirror_and_a_hook_that_reads_or_replaces_it(
+    client_factory: ClientFactory, replace: bool
+) -> None:
+    app = Saver()
+    app.middlewares.append(Replace())
+    response = client_factory(app).post(
+        "/save" + ("?replace=1" if replace else ""), json={"item": [1, {"a": None}]}
+    )
+    form = ["from the hook"] if replace else ['[1,{"a":null}]']
+    assert response.json() == {"item": [1, {"a": None}], "form": {"item": form}}
