@@ -177,17 +177,34 @@ def body_headers(scope: Scope) -> tuple[str, int | None]:
     for raw_name, raw_value in scope["headers"]:
         name = raw_name.lower()
         if name == b"content-type":
-            value = raw_value.decode("latin-1")
-            content_type = value if content_type is None else f"{content_type}, {value}"
+            content_type = raw_value if content_type is None else content_type + b", " + raw_value
         elif name == b"content-length":
-            value = raw_value.decode("latin-1")
-            length = value if length is None else f"{length}, {value}"
-    kind = content_type.partition(";")[0].strip().lower() if content_type else ""
-    return kind, None if length is None else _announced_length(length)
+            length = raw_value if length is None else length + b", " + raw_value
+    return _media_type(content_type), _announced_length(length)
 
 
-def _announced_length(value: str) -> int | None:
-    value = value.strip()
+#: Content-Type values that are their own media type (no parameters, lower case).
+_PLAIN_TYPES = {
+    kind.encode(): kind
+    for kind in ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+}
+
+
+def _media_type(raw: bytes | None) -> str:
+    if raw is None:
+        return ""
+    kind = _PLAIN_TYPES.get(raw)
+    if kind is None:
+        kind = raw.decode("latin-1").partition(";")[0].strip().lower()
+    return kind
+
+
+def _announced_length(raw: bytes | None) -> int | None:
+    if raw is None:
+        return None
+    if raw.isdigit():  # ASCII digits only
+        return int(raw)
+    value = raw.decode("latin-1").strip()
     if not value:
         return None
     if not value.isdigit() or not value.isascii():
@@ -258,20 +275,6 @@ def _refuse_announced(length: int | None, limits: Limits, maximum: int | None = 
         raise too_large()
 
 
-async def receive_chunk(request: Request, timeout: float | None) -> bytes | None:
-    """The next body chunk, ``None`` at the end; 408 when it does not arrive in time."""
-    try:
-        message = await receive_within(request._receive, timeout)
-    except TimeoutError:
-        raise timed_out() from None
-    if message["type"] == "http.disconnect":
-        raise ClientDisconnect()
-    chunk: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        request._body_complete = True
-    return chunk
-
-
 async def read_body(request: Request, limits: Limits | None) -> bytes:
     """Read the whole body, enforcing ``max_body_size`` and ``body_timeout``."""
     limits = limits or request._limits or DEFAULT_LIMITS
@@ -284,11 +287,20 @@ async def _read_checked_body(request: Request, limits: Limits, maximum: int | No
     announced length was already checked."""
     if maximum is None:
         maximum = limits.max_body_size
+    timeout = limits.body_timeout
     chunks: list[bytes] = []
     size = 0
     request._body_complete = False
     while not request._body_complete:
-        chunk = await receive_chunk(request, limits.body_timeout)
+        try:
+            message = await receive_within(request._receive, timeout)
+        except TimeoutError:
+            raise timed_out() from None
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        if not message.get("more_body", False):
+            request._body_complete = True
+        chunk: bytes = message.get("body", b"")
         if chunk:
             size += len(chunk)
             if maximum is not None and size > maximum:

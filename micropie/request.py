@@ -115,6 +115,8 @@ class Request:
     _session_cookie_sent: bool = False
     # False once a before_request hook replaced ``session``: that hook keeps it.
     _session_managed: bool = True
+    # The parsed query string, once asked for (a property: cached_property locks on 3.11).
+    _query_params: dict[str, list[str]] | None = None
     # The JSON object body, when the body was one (keeps JSON types for binding).
     _json_object: dict[str, Any] | None = None
     # Body reading state (micropie.body) and the limits in force for this request.
@@ -185,10 +187,17 @@ class Request:
         header = self.headers.get("cookie")
         return cookie_parser(header) if header else {}
 
-    @cached_property
+    @property
     def query_params(self) -> dict[str, list[str]]:
         """Query string as ``{name: [values]}``."""
-        return parse_query_string(self.scope.get("query_string", b""))
+        params = self._query_params
+        if params is None:
+            params = self._query_params = parse_query_string(self.scope.get("query_string", b""))
+        return params
+
+    @query_params.setter
+    def query_params(self, params: dict[str, list[str]]) -> None:
+        self._query_params = params
 
     @cached_property
     def url(self) -> URL:
