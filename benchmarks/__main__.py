@@ -16,13 +16,16 @@ import argparse
 import platform
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import starlette
 import uvicorn
 
-from . import dispatch, frameworks, scaling, server
+from . import dispatch, frameworks, record, scaling, server, targets
 from .peers import CASES as PEER_CASES
+from .wrk_window import Window
 
 SECTIONS = ("dispatch", "typed", "scaling", "protocol", "server", "peers")
 DEFAULT_SECTIONS = ("dispatch", "typed", "scaling", "protocol", "peers")
@@ -48,15 +51,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="OPTION",
         help="extra uvicorn option, e.g. --uvicorn-option=--loop=asyncio (repeatable)",
     )
-    parser.add_argument(
-        "--peers-duration", type=float, default=1.0, help="seconds per wrk run (peers)"
-    )
-    parser.add_argument(
-        "--peers-rounds", type=int, default=3, help="rounds per app and case at c64 (peers)"
-    )
-    parser.add_argument(
-        "--peers-c1000-rounds", type=int, default=2, help="rounds per app and case at c1000"
-    )
+    for setup in frameworks.SETUPS.values():
+        prefix = "--peers" if setup.name == "c64" else f"--peers-{setup.name}"
+        parser.add_argument(
+            f"{prefix}-rounds", type=int, default=setup.rounds,
+            help=f"peers rounds at {setup.name} (default {setup.rounds})",
+        )  # fmt: skip
+        parser.add_argument(
+            f"{prefix}-duration", type=float, default=setup.window.length,
+            help=f"seconds counted per wrk run at {setup.name} (default {setup.window.length:g})",
+        )  # fmt: skip
+        parser.add_argument(
+            f"{prefix}-warmup", type=float, default=setup.window.warmup,
+            help=f"seconds of load before counting at {setup.name} "
+            f"(default {setup.window.warmup:g})",
+        )  # fmt: skip
     parser.add_argument(
         "--peers-setup", choices=tuple(frameworks.SETUPS), action="append",
         help="peers set-up to run (repeatable; default both)",
@@ -78,6 +87,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             help=f"also run python -m benchmarks.{name}",
         )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--record", metavar="PATH", type=Path,
+        help="write the peers section into PATH between its markers (docs/benchmarks.md)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -88,9 +101,27 @@ def header() -> str:
     versions = ", ".join(f"{name} {_version(name)}" for name in PEER_PACKAGES)
     return (
         f"Python {platform.python_version()}, Starlette {starlette.__version__}, "
-        f"uvicorn {uvicorn.__version__}, {versions}; {platform.machine()}, "
-        f"{_cpu_count()} CPU(s), load average {_load()} at the start"
+        f"uvicorn {uvicorn.__version__}, {versions}, {_wrk_version()}; {platform.machine()}"
+        f"{_cpu_model()}, {_cpu_count()} CPU(s), load average {_load()} at the start"
     )
+
+
+def _wrk_version() -> str:
+    try:
+        done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    except OSError:
+        return "wrk not installed"
+    return " ".join(done.stdout.split()[:2]) or "wrk"
+
+
+def _cpu_model() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    models = [line.partition(":")[2].strip() for line in info.splitlines()
+              if line.startswith("model name")]  # fmt: skip
+    return f" ({models[0]})" if models else ""
 
 
 def _version(package: str) -> str:
@@ -173,6 +204,17 @@ def run_server(args: argparse.Namespace) -> bool:
     return all(r.met for r in results)
 
 
+def peer_setups(args: argparse.Namespace) -> list[frameworks.Setup]:
+    """The set-ups to run, with the rounds and windows the options ask for."""
+    setups = []
+    for name in args.peers_setup or list(frameworks.SETUPS):
+        prefix = "peers" if name == "c64" else f"peers_{name}"
+        window = Window(getattr(args, f"{prefix}_warmup"), getattr(args, f"{prefix}_duration"))
+        setup = frameworks.SETUPS[name]
+        setups.append(replace(setup, rounds=getattr(args, f"{prefix}_rounds"), window=window))
+    return setups
+
+
 def run_peers(args: argparse.Namespace) -> bool:
     print(
         "\n## Peers: the same app in six frameworks under wrk (uvicorn, httptools, uvloop)\n",
@@ -183,14 +225,13 @@ def run_peers(args: argparse.Namespace) -> bool:
         return False
     apps = args.peers_app or list(frameworks.APPS)
     cases = [c for c in PEER_CASES if not args.peers_case or c.name in args.peers_case]
-    met = True
-    for name in args.peers_setup or list(frameworks.SETUPS):
-        setup = frameworks.SETUPS[name]
-        rounds = args.peers_c1000_rounds if name == "c1000" else args.peers_rounds
-        results = frameworks.run(setup, args.peers_duration, rounds, apps, cases)
-        print(frameworks.report(results) + "\n", flush=True)
-        met = all(goal.met for goal in frameworks.goals(results)) and met
-    return met
+    runs = []
+    for setup in peer_setups(args):
+        runs.append(frameworks.run(setup, apps, cases))
+        print(frameworks.report(runs[-1]) + "\n", flush=True)
+    summary = targets.Summary(runs)
+    print(summary.report(), flush=True)
+    return summary.met()
 
 
 def run_extra(name: str) -> bool:
@@ -204,8 +245,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         print(dispatch.profile(args.profile, kind=args.profile_app))
         return 0
-    print(f"# micropie benchmarks\n\n{header()}")
-    runners = {
+    if args.record and (problem := record.check(args.record)):
+        print(f"cannot record into {args.record}: {problem}", file=sys.stderr)
+        return 2
+    print("# micropie benchmarks\n")
+    with record.capture() as output:
+        print(record.provenance(sys.argv[1:] if argv is None else argv, header()), flush=True)
+        met = run_sections(args)
+    if args.record:
+        record.write(args.record, output.getvalue())
+        print(f"\n(recorded in {args.record})")
+    return 1 if args.strict and not met else 0
+
+
+def run_sections(args: argparse.Namespace) -> bool:
+    """Run the sections asked for; whether every target they check was met."""
+    runners: dict[str, Callable[[argparse.Namespace], bool]] = {
         "dispatch": run_dispatch,
         "typed": run_typed,
         "scaling": run_scaling,
@@ -219,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in EXTRA_MODULES:
         if getattr(args, name):
             met = run_extra(name) and met
-    return 1 if args.strict and not met else 0
+    return met
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ and a raw ASGI app). For each set-up (``c64``: one uvicorn worker, ``wrk -t1 -c6
 started once; its answers to every case are checked first (status and body, the session
 cookie it sets), then it is warmed up. Then, round after round, each case is loaded on
 each app in turn, the order rotating every case and round, so drift in machine speed
-falls on all apps alike. Reported per case and app: the ratio of its requests/s to
-Starlette's in the same round (median, min and max over the rounds), the median req/s
-and the server's CPU time per request (all its processes, from ``/proc``).
+falls on all apps alike. Each run is counted over a steady-state window only
+(:mod:`benchmarks.wrk_window`). Reported per case and app: the ratio of its requests/s
+to Starlette's in the same round, and of its requests per server CPU-second (median,
+min and max over the rounds), the median req/s and the server's CPU time per request,
+and every run that had socket errors or wrong statuses.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -28,6 +31,7 @@ from pathlib import Path
 from . import markdown_table
 from .peers import CASES, Case, render_page
 from .server import ROOT, free_port, run_wrk, wait_until_up, wrk_available
+from .wrk_window import Sample, Window, measure, process_tree, write_script
 
 #: The apps, in table order: name → (uvicorn target, column label).
 APPS: dict[str, tuple[str, str]] = {
@@ -47,33 +51,38 @@ BASELINE = "starlette"
 RAW = "raw"
 #: Apps that have no session case (no signed-cookie session in the framework or app).
 NO_SESSIONS = frozenset({"muffin", "raw"})
-#: Cases micropie must serve at ≥ this share of the raw ASGI app's requests/s.
-RAW_CASES = {"plaintext", "path param", "404"}
-RAW_TARGET = 0.9
-#: Cases micropie must win against Starlette by this factor (templates, sessions).
-STARLETTE_TARGETS = {"Jinja2 page": 1.2, "session r/w": 1.2}
-#: Cases micropie must serve at least as fast as BlackSheep.
-BLACKSHEEP_CASES = {"JSON POST echo", "form POST"}
+#: uvicorn's listen backlog (its default is 2048; the kernel caps it at somaxconn).
+BACKLOG = 4096
 
 
 @dataclass(frozen=True)
 class Setup:
-    """How the servers run and how wrk loads them."""
+    """How the servers run, how wrk loads them, and how each run is counted."""
 
     name: str
     workers: int
     threads: int
     connections: int
+    rounds: int = 3
+    window: Window = Window(warmup=0.2, length=0.8)
 
     @property
     def title(self) -> str:
         worker = "worker" if self.workers == 1 else "workers"
         return f"uvicorn {self.workers} {worker}, wrk -t{self.threads} -c{self.connections}"
 
+    @property
+    def method(self) -> str:
+        return (
+            f"{self.rounds} rounds; each run counts the responses and the server's CPU time "
+            f"of {self.window.length:g} s, after {self.window.warmup:g} s of load on the "
+            "same connections"
+        )
+
 
 SETUPS = {
-    "c64": Setup("c64", workers=1, threads=1, connections=64),
-    "c1000": Setup("c1000", workers=2, threads=2, connections=1000),
+    "c64": Setup("c64", workers=1, threads=1, connections=64, window=Window(0.2, 0.8)),
+    "c1000": Setup("c1000", workers=2, threads=2, connections=1000, window=Window(0.5, 1.5)),
 }
 
 
@@ -108,9 +117,9 @@ class PeerServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server and all its child processes so far."""
-        return sum(_cpu_seconds(pid) for pid in _process_tree(self.process.pid))
+    def pids(self) -> list[int]:
+        """The server's processes: the one started and every worker it forked."""
+        return process_tree(self.process.pid)
 
     def request(self, case: Case, cookie: str | None = None) -> tuple[int, bytes, list[str]]:
         """Send ``case`` once: status, body and the ``Set-Cookie`` values."""
@@ -128,33 +137,6 @@ class PeerServer:
             connection.close()
 
 
-def _process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (Linux ``/proc``)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rpartition(")")[2].split()[1])
-            parents.setdefault(parent, []).append(int(entry))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(parents.get(current, []))
-    return tree
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @contextmanager
 def serve(app: str, workers: int = 1) -> Iterator[PeerServer]:
     """Serve one peer app with uvicorn on 127.0.0.1 (httptools, uvloop when installed)."""
@@ -162,7 +144,7 @@ def serve(app: str, workers: int = 1) -> Iterator[PeerServer]:
     command = [
         sys.executable, "-m", "uvicorn", APPS[app][0], "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-        "--no-access-log", "--backlog", "4096",
+        "--no-access-log", "--backlog", str(BACKLOG),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, cwd=ROOT, env=env)
@@ -218,36 +200,18 @@ def _same(body: bytes, wanted: bytes, as_json: bool) -> bool:
         return False
 
 
-def wrk_script(case: Case, cookie: str | None, directory: Path) -> str | None:
-    """A wrk Lua script sending ``case`` (``None`` for a plain GET)."""
-    if case.method == "GET" and not cookie:
-        return None
-    lines = [f'wrk.method = "{case.method}"']
-    if case.body:
-        lines.append(f"wrk.body = {_lua_string(case.body)}")
+def wrk_script(case: Case, cookie: str | None, directory: Path) -> Path:
+    """The wrk script sending ``case`` (with the session ``cookie``) and counting answers."""
+    headers = {}
     if case.content_type:
-        lines.append(f'wrk.headers["Content-Type"] = "{case.content_type}"')
+        headers["Content-Type"] = case.content_type
     if cookie:
-        lines.append(f'wrk.headers["Cookie"] = {_lua_string(cookie.encode())}')
-    path = directory / f"{abs(hash((case.name, cookie)))}.lua"
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
-def _lua_string(value: bytes) -> str:
-    return '"' + "".join(f"\\{byte}" for byte in value) + '"'
+        headers["Cookie"] = cookie
+    name = f"{abs(hash((case.name, cookie)))}.lua"
+    return write_script(directory / name, case.method, case.body, headers, case.status)
 
 
 # -- the runs ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One wrk run against one app."""
-
-    requests_per_s: float
-    cpu_us: float | None  # server CPU time per request
-    errors: int  # socket errors, plus unexpected statuses
 
 
 @dataclass
@@ -258,6 +222,7 @@ class Results:
     apps: list[str]
     cases: list[Case]
     samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # about the machine, for the report
 
     def rates(self, case: str, app: str) -> list[float]:
         return [sample.requests_per_s for sample in self.samples.get((case, app), [])]
@@ -285,8 +250,16 @@ class Results:
         values = [s.cpu_us for s in self.samples.get((case, app), []) if s.cpu_us is not None]
         return statistics.median(values) if values else None
 
-    def errors(self) -> int:
-        return sum(sample.errors for runs in self.samples.values() for sample in runs)
+    def flagged(self) -> list[str]:
+        """One line per run that had socket errors, wrong statuses or a window cut short."""
+        lines = []
+        for case in self.cases:
+            for app in self.apps:
+                for round_, sample in enumerate(self.samples.get((case.name, app), []), 1):
+                    if sample.problems:
+                        problems = "; ".join(sample.problems)
+                        lines.append(f"round {round_}, {case.name}, {APPS[app][1]}: {problems}")
+        return lines
 
     def ranking(self, case: str, by_cpu: bool = False) -> list[str]:
         """The framework apps (not raw) with the case, fastest first: by median req/s,
@@ -309,16 +282,15 @@ class Results:
 
 def run(
     setup: Setup,
-    duration: float = 1.0,
-    rounds: int = 3,
     apps: Sequence[str] = tuple(APPS),
     cases: Sequence[Case] = CASES,
     warmup: float = 1.0,
 ) -> Results:
-    """Serve every app, check its answers, then load each case on each app, interleaved."""
+    """Serve every app, check its answers, warm each up for ``warmup`` seconds, then load
+    each case on each app, interleaved, for ``setup.rounds`` rounds."""
     if not wrk_available():
         raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
-    results = Results(setup, list(apps), list(cases))
+    results = Results(setup, list(apps), list(cases), notes=prepare_machine(setup))
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="micropie-peers-") as tmp:
         servers = {app: stack.enter_context(serve(app, setup.workers)) for app in apps}
         for server in servers.values():
@@ -330,45 +302,51 @@ def run(
             for case in cases for app in apps
         }  # fmt: skip
         turn = 0
-        for _ in range(rounds):
+        for _ in range(setup.rounds):
             for case in cases:
                 turn += 1
                 order = [apps[(turn + i) % len(apps)] for i in range(len(apps))]
                 for app in order:
                     if supports(app, case):
-                        sample = _measure(servers[app], case, setup, duration, scripts)
+                        server = servers[app]
+                        sample = measure(
+                            server.url + case.path, scripts[case.name, app], setup.window,
+                            setup.connections, setup.threads, server.pids(),
+                        )  # fmt: skip
                         results.samples.setdefault((case.name, app), []).append(sample)
     return results
 
 
-def _measure(
-    server: PeerServer,
-    case: Case,
-    setup: Setup,
-    duration: float,
-    scripts: dict[tuple[str, str], str | None],
-) -> Sample:
-    before = server.cpu_seconds()
-    run = run_wrk(
-        server.url + case.path,
-        duration,
-        setup.connections,
-        setup.threads,
-        script=scripts[case.name, server.app],
-    )
-    cpu = server.cpu_seconds() - before
-    unexpected = run.non_2xx if case.status < 300 else 0  # wrk counts a 404 as non-2xx
-    return Sample(
-        run.requests_per_s,
-        cpu / run.requests * 1e6 if run.requests else None,
-        run.socket_errors + unexpected,
-    )
+def prepare_machine(setup: Setup) -> list[str]:
+    """Let this process and its children (wrk, uvicorn) open a socket per connection;
+    return notes on kernel limits that would shape the run."""
+    needed = setup.connections * 2 + 256  # wrk's sockets, the servers', files
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise RuntimeError(
+                f"{setup.connections} connections need {needed} open files; the hard limit "
+                f"is {hard} (raise it with ulimit -Hn as root)"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    notes: list[str] = []
+    try:
+        somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except (OSError, ValueError):
+        return notes
+    if somaxconn < min(setup.connections, BACKLOG):
+        notes.append(
+            f"net.core.somaxconn is {somaxconn}: the kernel cuts uvicorn's --backlog "
+            f"{BACKLOG} to it, below {setup.connections} connections"
+        )
+    return notes
 
 
-# -- tables and goals ----------------------------------------------------------------------
+# -- tables ----------------------------------------------------------------------------------
 
 
-def _spread(values: list[float]) -> str:
+def spread(values: list[float]) -> str:
+    """``median (min–max)`` of ``values``, two decimals."""
     if not values:
         return "–"
     middle = statistics.median(values)
@@ -388,7 +366,7 @@ def ratio_table(results: Results, by_cpu: bool = False) -> str:
         rows.append(
             [
                 case.name,
-                *(_spread(ratios(case.name, app)) for app in results.apps),
+                *(spread(ratios(case.name, app)) for app in results.apps),
                 "–" if rank is None else f"{rank} of {len(results.ranking(case.name, by_cpu))}",
             ]
         )
@@ -420,74 +398,21 @@ def rate_table(results: Results) -> str:
     return markdown_table(columns, rows)
 
 
-@dataclass(frozen=True)
-class Goal:
-    """One acceptance check of issue 17 on one set-up, in req/s and per server CPU-second."""
-
-    text: str
-    values: list[float]  # req/s ratios, one per round
-    target: float
-    cpu_values: list[float] = field(default_factory=list)  # per-CPU-second ratios
-
-    @property
-    def met(self) -> bool:
-        return bool(self.values) and statistics.median(self.values) >= self.target
-
-    @property
-    def cpu_met(self) -> bool:
-        return bool(self.cpu_values) and statistics.median(self.cpu_values) >= self.target
-
-    def line(self) -> str:
-        def verdict(met: bool) -> str:
-            return "met" if met else "MISSED"
-
-        return (
-            f"- {self.text} (target ≥ {self.target:.2f}): req/s {_spread(self.values)} "
-            f"{verdict(self.met)}; per server CPU-second {_spread(self.cpu_values)} "
-            f"{verdict(self.cpu_met)}"
-        )
-
-
-def goals(results: Results) -> list[Goal]:
-    """The issue's goals, measured by this set-up's results (for the cases present)."""
-    found: list[Goal] = []
-    names = {case.name for case in results.cases}
-
-    def goal(case: str, against: str, target: float, text: str = "") -> Goal:
-        label = text or APPS[against][1]
-        return Goal(
-            f"{case}: micropie / {label}",
-            results.ratios(case, "micropie", against),
-            target,
-            results.cpu_ratios(case, "micropie", against),
-        )
-
-    if RAW in results.apps:
-        found += [goal(case, RAW, RAW_TARGET) for case in sorted(RAW_CASES & names)]
-    if BASELINE in results.apps:
-        found += [goal(c, BASELINE, t) for c, t in STARLETTE_TARGETS.items() if c in names]
-    if "blacksheep" in results.apps:
-        found += [goal(case, "blacksheep", 1.0) for case in sorted(BLACKSHEEP_CASES & names)]
-    for case in results.cases:
-        others = [app for app in results.ranking(case.name) if app != "micropie"]
-        if others and results.median_rate(case.name, "micropie"):
-            best = others[0]
-            found.append(goal(case.name, best, 1.0, f"{APPS[best][1]} (fastest other by req/s)"))
-    return found
-
-
 def report(results: Results) -> str:
-    """The ratio table, the req/s and CPU table and the goals, as Markdown."""
-    rounds = max((len(runs) for runs in results.samples.values()), default=0)
+    """One set-up's tables and its suspect runs, as Markdown."""
+    setup = results.setup
+    flagged = results.flagged()
     parts = [
-        f"### {results.setup.title}: req/s ÷ Starlette's, median (min–max) of {rounds} rounds",
+        f"### {setup.title}\n\n{setup.method}.",
+        "Requests/s ÷ Starlette's in the same round, median (min–max):",
         ratio_table(results),
-        f"### {results.setup.title}: requests per server CPU-second ÷ Starlette's, "
-        f"median (min–max) of {rounds} rounds",
+        "Requests per server CPU-second ÷ Starlette's, median (min–max):",
         ratio_table(results, by_cpu=True),
-        f"### {results.setup.title}: median req/s / server CPU µs per request",
+        "Median requests/s / server CPU µs per request:",
         rate_table(results),
-        f"Socket errors and unexpected statuses: {results.errors()}.",
-        "Goals:\n" + "\n".join(goal.line() for goal in goals(results)),
-    ]
+        *results.notes,
+        "Runs with socket errors, wrong statuses or a window cut short: "
+        + (f"{len(flagged)}:\n\n" + "\n".join(f"- {line}" for line in flagged) if flagged
+           else "none."),
+    ]  # fmt: skip
     return "\n\n".join(parts)
