@@ -358,6 +358,7 @@ class SessionCookieTooLarge(ValueError):
 #: timeout has passed since it was signed, not before.
 COOKIE_REFRESH_AFTER = 0.25
 _COMPRESS_OVER = 256  # bytes of JSON below which zlib never pays off
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # what json.dumps(...) would build
 _DECODED_CACHE_SIZE = 256
 
 
@@ -399,12 +400,14 @@ class CookieSessionBackend(SessionBackend):
         self._signer: Any = itsdangerous.TimestampSigner(
             keys, salt=salt, key_derivation="none", algorithm=_OneShotHMAC()
         )
+        self._signing_key: bytes = keys[-1]  # itsdangerous signs with the newest key
+        self._stamp: tuple[int, bytes] = (-1, b"")  # the last second signed in, encoded
         self._decoded: dict[str, tuple[dict[str, Any], int]] = {}
 
     def encode(self, data: dict[str, Any]) -> str:
         """Sign ``data`` into a cookie value; raise :class:`SessionCookieTooLarge` if too big."""
         try:
-            payload = json.dumps(data, separators=(",", ":")).encode()
+            payload = _COMPACT_JSON.encode(data).encode()
         except (TypeError, ValueError) as exc:
             raise TypeError(f"CookieSessionBackend stores sessions as JSON: {exc}") from exc
         prefix = b""
@@ -412,7 +415,7 @@ class CookieSessionBackend(SessionBackend):
             compressed = zlib.compress(payload)
             if len(compressed) < len(payload) - 1:
                 payload, prefix = compressed, b"."
-        value: str = self._signer.sign(prefix + self._b64encode(payload)).decode("ascii")
+        value = self._sign(prefix + self._b64encode(payload)).decode("ascii")
         size = len(SESSION_COOKIE) + 1 + len(value)
         if size > COOKIE_SIZE_LIMIT:
             raise SessionCookieTooLarge(
@@ -421,6 +424,18 @@ class CookieSessionBackend(SessionBackend):
                 "server-side backend (InMemorySessionBackend, RedisSessionBackend)."
             )
         return value
+
+    def _sign(self, value: bytes) -> bytes:
+        """``value.timestamp.signature``, as ``TimestampSigner.sign`` makes it: the time in
+        whole seconds and the HMAC-SHA1 of what precedes it, both URL-safe base64."""
+        now = int(time.time())
+        second, stamp = self._stamp
+        if second != now:
+            stamp = self._b64encode(now.to_bytes(8, "big").lstrip(b"\0"))
+            self._stamp = (now, stamp)
+        signed = value + b"." + stamp
+        signature: bytes = self._b64encode(hmac.digest(self._signing_key, signed, "sha1"))
+        return signed + b"." + signature
 
     def decode(self, value: str, timeout: int) -> tuple[dict[str, Any], float]:
         """The data in a cookie value and its age in seconds; ``{}`` if tampered or expired."""

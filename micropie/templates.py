@@ -15,6 +15,7 @@ import decimal
 import inspect
 import os
 import uuid
+from types import BuiltinFunctionType, FunctionType, MethodType
 from typing import Any
 
 from starlette.datastructures import URL
@@ -62,6 +63,22 @@ def _is_async(value: Any) -> bool:
     return inspect.isawaitable(value) or hasattr(value, "__aiter__")
 
 
+def _takes_no_context(obj: Any) -> bool:
+    """Whether Jinja would call ``obj`` as it is: a function, bound method or builtin
+    without ``pass_context`` / ``pass_eval_context`` / ``pass_environment``."""
+    kind = type(obj)
+    if kind is FunctionType:
+        return "jinja_pass_arg" not in obj.__dict__
+    if kind is MethodType:
+        function = obj.__func__
+        return type(function) is FunctionType and "jinja_pass_arg" not in function.__dict__
+    return kind is BuiltinFunctionType
+
+
+def _stop() -> None:
+    raise StopIteration
+
+
 def _sync_environment_class(jinja2: Any, immediate: frozenset[type]) -> Any:
     """An ``Environment`` whose calls refuse awaitable results (see :class:`Templates`),
     and which reads ``item.key`` of a dict without raising an ``AttributeError`` first."""
@@ -69,7 +86,16 @@ def _sync_environment_class(jinja2: Any, immediate: frozenset[type]) -> Any:
 
     class _SyncContext(jinja2.runtime.Context):  # type: ignore[misc]
         def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-            result = base_call(__self, __obj, *args, **kwargs)
+            if _takes_no_context(__obj):
+                # What Jinja's own call does for such a callable, minus its lookups.
+                kwargs.pop("_block_vars", None)
+                kwargs.pop("_loop_vars", None)
+                try:
+                    result = __obj(*args, **kwargs)
+                except StopIteration:  # Jinja's answer to it: an undefined value
+                    return base_call(__self, _stop)
+            else:
+                result = base_call(__self, __obj, *args, **kwargs)
             if type(result) not in immediate and _is_async(result):
                 if inspect.iscoroutine(result):
                     result.close()  # never started: nothing of it ran

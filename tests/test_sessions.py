@@ -699,3 +699,31 @@ def test_cookie_backend_signs_with_the_newest_key():
     assert new.loads(value) == {"user": "gail"}
     with pytest.raises(itsdangerous.BadSignature):
         itsdangerous.URLSafeTimedSerializer("old key", salt="micropie.session").loads(value)
+
+
+def test_cookie_backend_signs_as_itsdangerous_does(monkeypatch):
+    class Frozen:
+        now = 1_700_000_000.5
+
+        def time(self) -> float:
+            return self.now
+
+        def monotonic(self) -> float:
+            return 0.0
+
+    frozen = Frozen()
+    monkeypatch.setattr(sessions_module, "time", frozen)
+
+    class SignerAtFrozenTime(itsdangerous.TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(frozen.now)
+
+    keys = ["old key", "new key"]
+    reference = itsdangerous.URLSafeTimedSerializer(
+        keys, salt="micropie.session", signer=SignerAtFrozenTime
+    )
+    backend = CookieSessionBackend(keys)
+    data = {"user": "gail", "visits": 1, "cart": [1, 2.5, None]}
+    for step in (0, 0.2, 1, 3600):  # the same second again, then later ones
+        frozen.now += step
+        assert backend.encode(data) == reference.dumps(data)

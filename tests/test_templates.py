@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import jinja2
 import pytest
 
 from micropie import App
@@ -263,3 +264,56 @@ def test_dict_lookups_read_as_jinja_reads_them(engine, tmp_path):
     expected = stock.get_template("lookups.html").render(context)
     assert _render(engine, "lookups.html", **context) == expected
     assert expected == "key||True|shadowed|sub|attribute|1"
+
+
+class _Greeter:
+    def hello(self, name):
+        return f"hello {name}"
+
+    @jinja2.pass_context
+    def context_name(self, context):
+        return context.get("who")
+
+
+class _Shout:
+    @jinja2.pass_environment
+    def __call__(self, environment, text):
+        return f"{text.upper()} ({environment.autoescape is not None})"
+
+
+def _stops():
+    raise StopIteration
+
+
+def test_calls_read_as_jinja_reads_them(engine, tmp_path):
+    source = (
+        "{% macro box(x) %}[{{ x }}]{% endmacro %}"
+        "{{ plain(1) }}|{{ who_ctx() }}|{{ env_flag() }}|{{ eval_flag() }}|{{ greet('ann') }}|"
+        "{{ greeter.context_name() }}|{{ shout('hey') }}|{{ stops() }}|{{ 'a-b'.split('-') }}|"
+        "{{ d.get('k') }}|{{ box(2) }}|{{ range(3) | list }}|"
+        "{% for i in [1, 2] %}{% set j = i * 10 %}{{ loop.cycle('x', 'y') }}{{ loop_var() }}"
+        "{% endfor %}"
+    )
+    (tmp_path / "calls.html").write_text(source)
+    calls = {
+        "plain": lambda n: n + 1,
+        "who_ctx": jinja2.pass_context(lambda context: context.get("who")),
+        "env_flag": jinja2.pass_environment(lambda environment: type(environment).__name__ != ""),
+        "eval_flag": jinja2.pass_eval_context(lambda eval_ctx: eval_ctx.autoescape),
+        "greet": _Greeter().hello,
+        "greeter": _Greeter(),
+        "shout": _Shout(),
+        "stops": _stops,
+        "loop_var": jinja2.pass_context(lambda context: context.get("j")),
+    }
+    context = {"who": "<b>", "d": {"k": "v"}}
+    stock = jinja2.Environment(loader=jinja2.FileSystemLoader(tmp_path), autoescape=True)
+    stock.globals.update(calls)
+    expected = stock.get_template("calls.html").render(context)
+    engine.globals.update(calls)
+    assert _render(engine, "calls.html", **context) == expected
+    assert "calls.html" not in engine._async_templates  # rendered synchronously
+    assert expected == (
+        "2|&lt;b&gt;|True|True|hello ann|&lt;b&gt;|HEY (True)||[&#39;a&#39;, &#39;b&#39;]|"
+        "v|[2]|[0, 1, 2]|x10y20"
+    )
