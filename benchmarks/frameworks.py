@@ -262,13 +262,13 @@ class Results:
         return lines
 
     def ranking(self, case: str, by_cpu: bool = False) -> list[str]:
-        """The framework apps (not raw) with the case, fastest first: by median req/s,
-        or by requests per server CPU-second (the least CPU per request first)."""
-        if by_cpu:
-            costs = [(self.cpu_us(case, app), app) for app in self.apps if app != RAW]
-            return [app for cost, app in sorted(c for c in costs if c[0])]
-        rated = [(self.median_rate(case, app), app) for app in self.apps if app != RAW]
-        return [app for rate, app in sorted((r for r in rated if r[0]), reverse=True)]
+        """The framework apps (not raw) with the case, fastest first: by the median of
+        their per-round ratios to Starlette (req/s, or requests per server CPU-second),
+        the figures the tables show."""
+        ratios = self.cpu_ratios if by_cpu else self.ratios
+        rated = [(ratios(case, app), app) for app in self.apps if app != RAW]
+        order = sorted(((statistics.median(r), app) for r, app in rated if r), reverse=True)
+        return [app for _, app in order]
 
     def rank(self, case: str, app: str, by_cpu: bool = False) -> int | None:
         order = self.ranking(case, by_cpu)
@@ -303,6 +303,7 @@ def run(
         }  # fmt: skip
         turn = 0
         for _ in range(setup.rounds):
+            pids = {app: server.pids() for app, server in servers.items()}  # once a round
             for case in cases:
                 turn += 1
                 order = [apps[(turn + i) % len(apps)] for i in range(len(apps))]
@@ -311,7 +312,7 @@ def run(
                         server = servers[app]
                         sample = measure(
                             server.url + case.path, scripts[case.name, app], setup.window,
-                            setup.connections, setup.threads, server.pids(),
+                            setup.connections, setup.threads, pids[app],
                         )  # fmt: skip
                         results.samples.setdefault((case.name, app), []).append(sample)
     return results
