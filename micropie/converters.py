@@ -2,18 +2,23 @@
 
 :func:`converter_for` turns a parameter annotation into a function, built once per
 handler, that converts a received value or raises ``ValueError``/``TypeError``.
+Besides the scalars of SPEC §2, an ``Enum`` takes one of its values, a ``Literal`` one
+of its choices, and ``Annotated[T, ...]`` converts as ``T`` and then checks the
+constraints Pydantic (``Field``, ``annotated_types``) or msgspec (``Meta``) put in it.
 """
 
 from __future__ import annotations
 
 import datetime
+import enum
+import importlib
 import types
 import typing
 import uuid
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Literal, Union
 
-__all__ = ["Converter", "converter_for", "is_list_annotation"]
+__all__ = ["Converter", "converter_for", "is_list_annotation", "strip_annotated"]
 
 Converter = Callable[[Any], Any]
 
@@ -102,15 +107,29 @@ def _optional_inner(annotation: Any) -> Any | None:
     return None
 
 
+def strip_annotated(annotation: Any) -> Any:
+    """``T`` for ``Annotated[T, ...]`` (also inside ``Optional``), else ``annotation``."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    inner = _optional_inner(annotation)
+    if inner is not None and typing.get_origin(inner) is typing.Annotated:
+        return typing.get_args(inner)[0] | None
+    return annotation
+
+
 def is_list_annotation(annotation: Any) -> bool:
     """True for ``list[T]``/``List[T]`` (also inside ``Optional``): bind every value."""
+    annotation = strip_annotated(annotation)
     inner = _optional_inner(annotation)
     target = annotation if inner is None else inner
+    target = strip_annotated(target)
     return target is list or typing.get_origin(target) is list
 
 
 def converter_for(annotation: Any) -> Converter | None:
     """The converter for ``annotation``, or ``None`` when values pass unchanged."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _annotated(annotation)
     inner = _optional_inner(annotation)
     if inner is not None:
         convert_inner = converter_for(inner)
@@ -121,6 +140,10 @@ def converter_for(annotation: Any) -> Converter | None:
         args = typing.get_args(annotation)
         item = converter_for(args[0]) if args else None
         return _each(item)
+    if typing.get_origin(annotation) is Literal:
+        return _choice(typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return _member(annotation)
     return _SIMPLE.get(annotation)
 
 
@@ -141,3 +164,69 @@ def _each(item: Converter | None) -> Converter:
         return values if item is None else [item(v) for v in values]
 
     return convert_list
+
+
+def _choice(choices: tuple[Any, ...]) -> Converter:
+    """A ``Literal``: one of ``choices``, given as itself or as its text (path, query, form)."""
+    by_text = {str(choice): choice for choice in choices}
+
+    def convert_choice(value: Any) -> Any:
+        for choice in choices:
+            if value == choice and type(value) is type(choice):
+                return choice
+        if isinstance(value, str) and value in by_text:
+            return by_text[value]
+        raise ValueError(f"not one of {list(choices)!r}: {value!r}")
+
+    return convert_choice
+
+
+def _member(cls: type[enum.Enum]) -> Converter:
+    """An ``Enum``: the member whose value is given, as itself or as its text."""
+    convert_value = _choice(tuple(member.value for member in cls))
+
+    def convert_member(value: Any) -> enum.Enum:
+        if isinstance(value, cls):
+            return value
+        return cls(convert_value(value))
+
+    return convert_member
+
+
+def _annotated(annotation: Any) -> Converter | None:
+    """``Annotated[T, ...]``: converted as ``T``, then checked by the library of its metadata."""
+    base, *metadata = typing.get_args(annotation)
+    convert = converter_for(base)
+    check = _constraint_check(annotation, metadata)
+    if check is None:
+        return convert
+    if convert is None:
+        return check
+
+    def convert_checked(value: Any) -> Any:
+        return check(convert(value))
+
+    return convert_checked
+
+
+def _constraint_check(annotation: Any, metadata: list[Any]) -> Converter | None:
+    """A check of ``annotation``'s constraints by the library they come from, if any."""
+    libraries = {type(item).__module__.partition(".")[0] for item in metadata}
+    if libraries & {"pydantic", "annotated_types"}:
+        try:
+            pydantic = importlib.import_module("pydantic")
+        except ImportError:
+            return None
+        validate: Converter = pydantic.TypeAdapter(annotation).validate_python
+        return validate
+    if "msgspec" in libraries:
+        msgspec = importlib.import_module("msgspec")
+
+        def check_msgspec(value: Any) -> Any:
+            try:
+                return msgspec.convert(value, annotation, strict=False)
+            except msgspec.ValidationError as exc:
+                raise ValueError(str(exc)) from None
+
+        return check_msgspec
+    return None

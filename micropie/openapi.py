@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 
+from .converters import strip_annotated
 from .routing import HandlerPlan, Param
 from .schema import REF_PREFIX, JSONSchema, SchemaRegistry
 from .streaming import dumps_json
@@ -96,11 +97,12 @@ def openapi_document(app: App, info: Mapping[str, Any] | None = None) -> dict[st
     builder = _Builder(json_errors=app._errors.json_errors)
     paths: dict[str, dict[str, Any]] = {}
     for route in _documented_routes(app):
-        path = _PATH_CONVERTER.sub(r"{\1}", route.path)
         plan: HandlerPlan | None = getattr(route, "plan", None)
         if plan is not None:
+            path = _handler_path(route.path, plan)
             operations = builder.handler_operations(plan, route.name, path)
         else:
+            path = _PATH_CONVERTER.sub(r"{\1}", route.path)
             operations = builder.route_operations(route)
         paths.setdefault(path, {}).update(operations)
     document: dict[str, Any] = {
@@ -111,6 +113,21 @@ def openapi_document(app: App, info: Mapping[str, Any] | None = None) -> dict[st
     if builder.registry.components:
         document["components"] = {"schemas": dict(sorted(builder.registry.components.items()))}
     return document
+
+
+def _handler_path(template: str, plan: HandlerPlan) -> str:
+    """A handler's route template cut before its first optional segment parameter.
+
+    An OpenAPI path parameter is always required, while dispatch lets a URL leave out
+    trailing positional parameters that have defaults (and ``*args``) and reads them
+    from the query instead: so the optional ones are documented as query parameters.
+    """
+    optional = {"{" + param.name + "}" for param in plan.segment_params if not param.required}
+    parts = _PATH_CONVERTER.sub(r"{\1}", template).split("/")
+    for index, part in enumerate(parts):
+        if part in optional:
+            return "/".join(parts[:index]) or "/"
+    return "/".join(parts)
 
 
 def _documented_routes(app: App) -> Iterator[Route]:
@@ -159,7 +176,7 @@ class _Builder:
     def _parameters(self, plan: HandlerPlan, in_path: frozenset[str]) -> list[dict[str, Any]]:
         """Parameters named in the route's path template, then the query parameters."""
         named = [*plan.positional, *plan.keyword_only]
-        parameters = [self._parameter(p, "path") for p in named if p.name in in_path]
+        parameters = [self._parameter(p, "path", many=False) for p in named if p.name in in_path]
         rest = plan.var_positional
         if rest is not None and rest.name in in_path:
             parameters.append(self._parameter(rest, "path", many=False))
@@ -173,8 +190,9 @@ class _Builder:
         inner = optional_inner(annotation)
         if inner is not None:
             annotation = inner
-        if many is False and typing.get_origin(annotation) is list:
-            annotation = typing.get_args(annotation)[0] if typing.get_args(annotation) else str
+        if many is False and typing.get_origin(strip_annotated(annotation)) is list:
+            items = typing.get_args(strip_annotated(annotation))
+            annotation = items[0] if items else str
         schema = self.registry.schema(annotation, "validation") or {"type": "string"}
         if where == "query" and param.default is not _EMPTY and param.default is not None:
             default = _json_value(param.default)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 
-from .converters import Converter, converter_for, is_list_annotation
+from .converters import Converter, converter_for, is_list_annotation, strip_annotated
 from .exceptions import bad_request
 from .request import Request
 from .typed import BodyModel, body_model
@@ -175,7 +175,7 @@ def is_async_callable(func: Any) -> bool:
 def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
     target = func.__call__ if not inspect.isroutine(func) else func  # type: ignore[operator]
     try:
-        return typing.get_type_hints(target)
+        return typing.get_type_hints(target, include_extras=True)
     except Exception:
         return dict(getattr(target, "__annotations__", {}) or {})
 
@@ -184,7 +184,7 @@ def _param(parameter: inspect.Parameter, hints: dict[str, Any]) -> Param:
     annotation = hints.get(parameter.name, _EMPTY)
     if annotation is _EMPTY or isinstance(annotation, str):
         return Param(parameter.name, parameter.default, None, False)
-    if is_file_annotation(annotation):
+    if is_file_annotation(strip_annotated(annotation)):
         return Param(parameter.name, parameter.default, None, False, True, annotation)
     return Param(
         parameter.name,
@@ -199,7 +199,7 @@ def _body_model(parameter: inspect.Parameter, hints: dict[str, Any]) -> BodyMode
     """The body model a parameter is built from, when its annotation is a model type."""
     if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
         return None
-    model = body_model(parameter.name, hints.get(parameter.name), parameter.default)
+    model = body_model(parameter.name, strip_annotated(hints.get(parameter.name)), parameter.default)
     if model is not None and parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
         raise TypeError(f"model parameter {parameter.name!r} must not be positional-only")
     return model

@@ -85,7 +85,10 @@ class SchemaRegistry:
         if origin is Literal:
             return {"enum": list(args)}
         if origin is typing.Annotated:
-            return self.schema(args[0], mode)
+            schema = self.schema(args[0], mode)
+            if "$ref" in schema:
+                return schema
+            return {**schema, **_constraints(annotation, args[1:], mode)}
         if origin is tuple:
             if len(args) == 2 and args[1] is Ellipsis:
                 return {"type": "array", "items": self.schema(args[0], mode)}
@@ -153,6 +156,30 @@ class SchemaRegistry:
         if doc and not _is_generated_doc(cls, doc):
             schema["description"] = doc
         return schema
+
+
+def _constraints(annotation: Any, metadata: Sequence[Any], mode: Mode) -> JSONSchema:
+    """The keywords (``minimum``, ``maxLength`` …) that ``Annotated`` metadata adds.
+
+    Pydantic (``Field``, ``annotated_types``) and msgspec (``Meta``) describe their own
+    constraints; the keywords of their schema for the annotated type are kept.
+    """
+    libraries = {type(item).__module__.partition(".")[0] for item in metadata}
+    try:
+        if libraries & {"pydantic", "annotated_types"}:
+            pydantic = importlib.import_module("pydantic")
+            schema = pydantic.TypeAdapter(annotation).json_schema(mode=mode)
+        elif "msgspec" in libraries:
+            schema = importlib.import_module("msgspec.json").schema(annotation)
+        else:
+            return {}
+    except Exception:  # a type the library cannot describe: the base type's schema stands
+        return {}
+    return {key: value for key, value in schema.items() if key not in _NOT_CONSTRAINTS}
+
+
+#: Keywords of a library's schema for an annotated type that are not its constraints.
+_NOT_CONSTRAINTS = frozenset({"type", "$defs", "$ref", "anyOf", "allOf", "oneOf", "items", "enum"})
 
 
 def _field_required(cls: type, kind: str, name: str, mode: Mode) -> bool:
