@@ -181,7 +181,7 @@ class _Builder:
         if rest is not None and rest.name in in_path:
             parameters.append(self._parameter(rest, "path", many=False))
         parameters += [
-            self._parameter(p, "query") for p in named if p.name not in in_path and not p.file
+            self._parameter(p, "query") for p in named if p.name not in in_path and p.from_client
         ]
         return parameters
 
@@ -259,7 +259,8 @@ class _Builder:
     def _success(self, annotation: Any, status: int | None) -> dict[str, Any]:
         if annotation is _EMPTY:
             return {str(status or 200): {"description": "Successful response"}}
-        annotation = _answered_body(annotation)
+        annotated_status, annotation = _answered_body(annotation)
+        status = status or annotated_status
         if annotation is None or annotation is type(None):
             return {str(status or 204): {"description": "No content"}}
         responses: dict[str, Any] = {}
@@ -353,14 +354,21 @@ def _return_hints(func: Callable[..., Any]) -> Any:
     return hints.get("return", _EMPTY)
 
 
-def _answered_body(annotation: Any) -> Any:
-    """The body part of ``tuple[int, Body]`` / ``tuple[int, Body, Headers]`` returns."""
+def _answered_body(annotation: Any) -> tuple[int | None, Any]:
+    """The status and body of ``tuple[int, Body]`` / ``tuple[int, Body, Headers]`` returns.
+
+    The status is known when annotated ``Literal[201]``; with ``int`` it is ``None``.
+    """
     if typing.get_origin(annotation) is tuple:
         args = typing.get_args(annotation)
         if len(args) in (2, 3) and args[0] is int:
-            return args[1]
-        return Any
-    return annotation
+            return None, args[1]
+        if len(args) in (2, 3) and typing.get_origin(args[0]) is typing.Literal:
+            statuses = typing.get_args(args[0])
+            if len(statuses) == 1 and isinstance(statuses[0], int):
+                return statuses[0], args[1]
+        return None, Any
+    return None, annotation
 
 
 def _is_stream_or_response(annotation: Any) -> bool:

@@ -225,6 +225,9 @@ def _split_params(
         if param.file and param.name in params:
             reason = f"'{param.name}' is an uploaded file, sent in the body, never in the URL"
             raise _no_match(name, params, reason)
+        if param.injected and param.name in params:
+            reason = f"'{param.name}' receives the request, never a value from the URL"
+            raise _no_match(name, params, reason)
     for param in plan.segment_params:
         if param.name not in params:
             if param.required:

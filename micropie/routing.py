@@ -16,12 +16,13 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request as StarletteRequest
 from starlette.routing import BaseRoute
 
 from .converters import Converter, converter_for, is_list_annotation, strip_annotated
 from .exceptions import bad_request
 from .request import Request
-from .typed import BodyModel, body_model
+from .typed import BodyModel, body_model, optional_inner
 from .uploads import is_file_annotation
 
 __all__ = [
@@ -94,6 +95,11 @@ class Param:
     #: segment, query or body field.
     file: bool = False
     annotation: Any = _EMPTY
+    #: Annotated ``Request`` (micropie's or Starlette's): receives the request itself,
+    #: never a value the client sends.
+    injected: bool = False
+    #: Where a value comes from instead of path, query and body (files, the request).
+    source: Callable[[Request], Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def required(self) -> bool:
@@ -102,7 +108,12 @@ class Param:
     @property
     def takes_text_as_is(self) -> bool:
         """True when a path segment binds unchanged (no annotation, or ``str``)."""
-        return not self.file and (self.convert is None or self.convert is _TEXT_AS_IS)
+        return self.source is None and (self.convert is None or self.convert is _TEXT_AS_IS)
+
+    @property
+    def from_client(self) -> bool:
+        """True when the client's URL or body supplies the value (not a file or the request)."""
+        return not (self.file or self.injected)
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,7 @@ class HandlerPlan:
     @cached_property
     def segment_params(self) -> tuple[Param, ...]:
         """The positional parameters path segments bind to: all but uploaded files."""
-        return tuple(param for param in self.positional if not param.file)
+        return tuple(param for param in self.positional if param.source is None)
 
     @property
     def takes_path(self) -> bool:
@@ -182,10 +193,16 @@ def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
 
 def _param(parameter: inspect.Parameter, hints: dict[str, Any]) -> Param:
     annotation = hints.get(parameter.name, _EMPTY)
+    name, default = parameter.name, parameter.default
     if annotation is _EMPTY or isinstance(annotation, str):
-        return Param(parameter.name, parameter.default, None, False)
-    if is_file_annotation(strip_annotated(annotation)):
-        return Param(parameter.name, parameter.default, None, False, True, annotation)
+        return Param(name, default, None, False)
+    base = strip_annotated(annotation)
+    if is_file_annotation(base):
+        return Param(name, default, None, False, True, annotation, source=_file_source(name))
+    request_source = _request_source(base)
+    if request_source is not None:
+        return Param(name, default, None, False, annotation=annotation, injected=True,
+                     source=request_source)  # fmt: skip
     return Param(
         parameter.name,
         parameter.default,
@@ -199,7 +216,8 @@ def _body_model(parameter: inspect.Parameter, hints: dict[str, Any]) -> BodyMode
     """The body model a parameter is built from, when its annotation is a model type."""
     if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
         return None
-    model = body_model(parameter.name, strip_annotated(hints.get(parameter.name)), parameter.default)
+    annotation = strip_annotated(hints.get(parameter.name))
+    model = body_model(parameter.name, annotation, parameter.default)
     if model is not None and parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
         raise TypeError(f"model parameter {parameter.name!r} must not be positional-only")
     return model
@@ -336,10 +354,37 @@ def route_name(name: str, ws: bool) -> str | None:
     return name
 
 
+def _file_source(name: str) -> Callable[[Request], Any]:
+    def uploaded_file(request: Request) -> Any:
+        return request.files.get(name, _EMPTY)
+
+    return uploaded_file
+
+
+def _request_source(annotation: Any) -> Callable[[Request], Any] | None:
+    """How a parameter annotated with a request class gets the request, else ``None``."""
+    annotation = optional_inner(annotation) or annotation
+    if not isinstance(annotation, type):
+        return None
+    if issubclass(annotation, Request):
+        return _the_request
+    if issubclass(annotation, StarletteRequest):
+        return _the_starlette_request
+    return None
+
+
+def _the_request(request: Request) -> Request:
+    return request
+
+
+def _the_starlette_request(request: Request) -> StarletteRequest:
+    return request.starlette
+
+
 def _lookup(param: Param, request: Request) -> Any:
     """The value for a named parameter from query, body or files; ``_EMPTY`` if none."""
-    if param.file:
-        return request.files.get(param.name, _EMPTY)
+    if param.source is not None:
+        return param.source(request)
     values = request.query_params.get(param.name)
     if values is not None:
         return values if param.many else values[0]
@@ -412,7 +457,7 @@ def bind_arguments(
     args: list[Any] = []
     index = 0
     for param in plan.positional:
-        if index < count and not param.file:
+        if index < count and param.source is None:
             args.append(_convert(param, segments[index]))
             index += 1
         else:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime
+import enum
 import importlib.util
 import threading
 import uuid
-from typing import Optional
+from typing import Annotated, Literal, Optional
 
+import annotated_types
+import msgspec
 import pytest
+from pydantic import Field
+from starlette.requests import Request as StarletteRequest
 
-from micropie import App, HttpMiddleware
+from micropie import App, HttpMiddleware, Request
 
 needs_uploads = pytest.mark.skipif(
     importlib.util.find_spec("micropie.uploads") is None, reason="micropie.uploads not written yet"
@@ -483,3 +488,102 @@ def test_json_null_binds_none_over_default(client_factory):
             return [n]
 
     assert client_factory(MyApp()).post("/j", json={"n": None}).json() == [None]
+
+
+# -- annotations a typed-API user writes: Enum, Literal, Annotated constraints, Request --
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class TypedParams(App):
+    async def pick(
+        self,
+        colour: Colour = Colour.RED,
+        level: Level = Level.LOW,
+        mode: Literal["a", "b"] = "a",
+        limit: Annotated[int, Field(ge=1, le=100)] = 10,
+        name: Annotated[str, msgspec.Meta(min_length=2)] = "ab",
+        ratio: Annotated[float, annotated_types.Gt(0)] | None = None,
+    ):
+        values = (colour, level, mode, limit, name, ratio)
+        return {"values": [repr(v) for v in values]}
+
+    async def request_in(self, request: Request, x: int = 1):
+        return {"path": request.url.path, "x": x}
+
+    async def starlette_request_in(self, request: StarletteRequest):
+        return {"type": type(request).__name__, "ua": request.headers["user-agent"]}
+
+    def optional_request(self, name, req: Request | None = None):
+        return {"name": name, "path": req.url.path if req is not None else None}
+
+
+def test_enum_literal_and_annotated_parameters_convert(client_factory):
+    client = client_factory(TypedParams())
+    answer = client.get("/pick?colour=green&level=2&mode=b&limit=100&name=xyz&ratio=0.5")
+    assert answer.json()["values"] == [
+        "<Colour.GREEN: 'green'>",
+        "<Level.HIGH: 2>",
+        "'b'",
+        "100",
+        "'xyz'",
+        "0.5",
+    ]
+    defaults = client.get("/pick").json()["values"]
+    assert defaults == ["<Colour.RED: 'red'>", "<Level.LOW: 1>", "'a'", "10", "'ab'", "None"]
+
+
+def test_enum_and_literal_values_keep_their_json_type(client_factory):
+    client = client_factory(TypedParams())
+    answer = client.post("/pick", json={"level": 2, "mode": "b", "limit": 3})
+    assert answer.json()["values"][1:4] == ["<Level.HIGH: 2>", "'b'", "3"]
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("colour=blue", "colour"),
+        ("level=9", "level"),
+        ("level=true", "level"),
+        ("mode=z", "mode"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=x", "limit"),
+        ("name=a", "name"),
+        ("ratio=0", "ratio"),
+        ("ratio=-1", "ratio"),
+    ],
+)
+def test_values_outside_an_enum_literal_or_constraint_answer_400(client_factory, query, name):
+    answer = client_factory(TypedParams()).get(f"/pick?{query}")
+    assert (answer.status_code, answer.text) == (400, INVALID.format(name))
+
+
+def test_json_values_outside_the_constraints_answer_400(client_factory):
+    client = client_factory(TypedParams())
+    bodies = [({"level": True}, "level"), ({"limit": [1]}, "limit"), ({"mode": 1}, "mode")]
+    for body, name in bodies:
+        answer = client.post("/pick", json=body)
+        assert (answer.status_code, answer.text) == (400, INVALID.format(name))
+
+
+def test_a_request_annotated_parameter_receives_the_request(client_factory):
+    client = client_factory(TypedParams())
+    assert client.get("/request_in").json() == {"path": "/request_in", "x": 1}
+    # the client cannot send it: ?request= is not bound to it, a path segment goes on
+    assert client.get("/request_in/5?request=evil").json() == {"path": "/request_in/5", "x": 5}
+    starlette = client.get("/starlette_request_in").json()
+    assert starlette == {"type": "Request", "ua": "testclient"}
+    assert client.get("/optional_request/x?req=1").json() == {
+        "name": "x",
+        "path": "/optional_request/x",
+    }
+    assert client.get("/optional_request/x/y").status_code == 404

@@ -10,7 +10,7 @@ import pkgutil
 import re
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal, NamedTuple, TypedDict
+from typing import Annotated, Any, Literal, NamedTuple, TypedDict
 
 import msgspec
 import pydantic
@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount
 
 import examples
-from micropie import App, UploadedFile, describe, methods
+from micropie import App, Request, UploadedFile, describe, methods
 
 
 class Colour(enum.Enum):
@@ -376,8 +376,104 @@ def test_the_uploads_example_documents_its_file_only_in_the_body():
     from examples.uploads.app import Uploads
 
     document = Uploads("unused").openapi()
-    assert "/upload/{note}" in document["paths"]
-    operation = document["paths"]["/upload/{note}"]["post"]
-    assert [(p["name"], p["in"]) for p in operation["parameters"]] == [("note", "path")]
+    operation = document["paths"]["/upload"]["post"]  # note="" may be left out of the path
+    assert [(p["name"], p["in"]) for p in operation["parameters"]] == [("note", "query")]
     form = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["properties"] == {"file": {"type": "string", "format": "binary"}}
+
+
+# -- the document says what dispatch does -------------------------------------------------
+
+
+class Defaults(App):
+    async def index(self, name: str = "home") -> str:
+        return name
+
+    async def greet(self, name: str = "Guest", times: int = 1) -> str:
+        return f"Hello, {name}! " * times
+
+    async def page(self, n: int, size: int = 20) -> dict[str, int]:
+        return {"n": n, "size": size}
+
+    async def rest(self, first: str = "a", *more: str) -> list[str]:
+        return [first, *more]
+
+    async def tail(self, n: int, *more: str) -> list[str]:
+        return [str(n), *more]
+
+    async def tagged(self, tags: list[int]) -> list[int]:
+        return tags
+
+    async def whoami(self, request: Request, *, loud: bool = False) -> str:
+        return request.url.path
+
+    async def bounded(
+        self,
+        limit: Annotated[int, pydantic.Field(ge=1, le=100, description="How many")] = 10,
+        name: Annotated[str, msgspec.Meta(min_length=2)] = "ab",
+    ) -> dict[str, Any]:
+        return {"limit": limit, "name": name}
+
+    @methods("POST")
+    async def made(self, user: User) -> tuple[Literal[201], User]:
+        return 201, user
+
+
+def _parameters(document: dict[str, Any], path: str) -> list[tuple[str, str, bool]]:
+    operation = document["paths"][path]["get"]
+    return [(p["name"], p["in"], p["required"]) for p in operation.get("parameters", [])]
+
+
+def test_optional_positional_parameters_are_optional_query_parameters():
+    """An OpenAPI path parameter is always required; dispatch lets these be left out."""
+    document = _doc(Defaults())
+    assert {"/", "/greet", "/page/{n}", "/rest", "/tail/{n}/{more}"} <= set(document["paths"])
+    assert _parameters(document, "/") == [("name", "query", False)]
+    assert _parameters(document, "/greet") == [
+        ("name", "query", False),
+        ("times", "query", False),
+    ]
+    assert _parameters(document, "/page/{n}") == [("n", "path", True), ("size", "query", False)]
+    assert _parameters(document, "/rest") == [("first", "query", False)]
+    tail = [("n", "path", True), ("more", "path", True)]
+    assert _parameters(document, "/tail/{n}/{more}") == tail
+
+
+def test_requests_shaped_as_documented_are_served(client_factory):
+    client = client_factory(Defaults())
+    assert client.get("/greet?name=Ada&times=2").text == "Hello, Ada! Hello, Ada! "
+    assert client.get("/greet").text == "Hello, Guest! "
+    assert client.get("/page/3?size=5").json() == {"n": 3, "size": 5}
+    assert client.get("/rest?first=z").json() == ["z"]
+    assert client.get("/?name=x").text == "x"
+
+
+def test_a_path_parameter_takes_one_segment_of_a_list():
+    document = _doc(Defaults())
+    schema = document["paths"]["/tagged/{tags}"]["get"]["parameters"][0]["schema"]
+    assert schema == {"type": "integer"}
+
+
+def test_a_request_parameter_is_not_documented():
+    assert _parameters(_doc(Defaults()), "/whoami") == [("loud", "query", False)]
+
+
+def test_annotated_constraints_are_documented():
+    parameters = _doc(Defaults())["paths"]["/bounded"]["get"]["parameters"]
+    schemas = {p["name"]: p["schema"] for p in parameters}
+    assert schemas["limit"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "description": "How many",
+        "default": 10,
+    }
+    assert schemas["name"] == {"type": "string", "minLength": 2, "default": "ab"}
+
+
+def test_a_literal_status_in_the_return_annotation_is_documented():
+    responses = _doc(Defaults())["paths"]["/made"]["post"]["responses"]
+    assert "201" in responses and "200" not in responses
+    assert responses["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/User"
+    }
