@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import enum
 import importlib.util
 import threading
 import uuid
@@ -16,6 +15,7 @@ from pydantic import Field
 from starlette.requests import Request as StarletteRequest
 
 from micropie import App, HttpMiddleware, Request
+from tests.apps.typed_api import Colour, Level
 
 needs_uploads = pytest.mark.skipif(
     importlib.util.find_spec("micropie.uploads") is None, reason="micropie.uploads not written yet"
@@ -491,16 +491,6 @@ def test_json_null_binds_none_over_default(client_factory):
 
 
 # -- annotations a typed-API user writes: Enum, Literal, Annotated constraints, Request --
-
-
-class Colour(enum.Enum):
-    RED = "red"
-    GREEN = "green"
-
-
-class Level(enum.IntEnum):
-    LOW = 1
-    HIGH = 2
 
 
 class TypedParams(App):

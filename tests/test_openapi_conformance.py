@@ -8,6 +8,7 @@ Checked: no 500, every status is documented, content types and bodies match the 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -46,23 +47,34 @@ def _operations(base_url: str) -> list[schemathesis.APIOperation]:
     return [result.ok() for result in schema.get_all_operations()]
 
 
+def check_operation(
+    operation: schemathesis.APIOperation,
+    base_url: str,
+    checks: list[Any],
+    examples: int,
+    mode: GenerationMode = GenerationMode.POSITIVE,
+) -> None:
+    """Call ``operation`` with ``examples`` derandomized cases of ``mode``, run ``checks``."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    def conforms(case: schemathesis.Case) -> None:
+        case.call_and_validate(base_url=base_url, checks=checks, timeout=30)
+
+    conforms()
+
+
 def test_json_api_answers_as_its_schema_says(json_api_server: UvicornServer) -> None:
     operations = _operations(json_api_server.url)
     assert len(operations) == 6
     for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=30,
-            derandomize=True,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-        )
-        def conforms(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=json_api_server.url, checks=CHECKS, timeout=30)
-
-        conforms()
+        check_operation(operation, json_api_server.url, CHECKS, examples=30)
 
 
 @pytest.fixture(scope="module")
@@ -76,19 +88,7 @@ def test_a_typed_api_accepts_what_its_schema_allows(typed_api_server: UvicornSer
     """Requests valid by the document are served (no 4xx), answers conform to it."""
     checks = [*CHECKS, positive_data_acceptance]
     for operation in _operations(typed_api_server.url):
-
-        @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
-        @settings(
-            max_examples=20,
-            derandomize=True,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-        )
-        def accepted(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=typed_api_server.url, checks=checks, timeout=30)
-
-        accepted()
+        check_operation(operation, typed_api_server.url, checks, examples=20)
 
 
 def test_a_typed_api_refuses_what_its_schema_forbids(typed_api_server: UvicornServer) -> None:
@@ -102,19 +102,8 @@ def test_a_typed_api_refuses_what_its_schema_forbids(typed_api_server: UvicornSe
         checks = [not_a_server_error, status_code_conformance]
         if not _has_boolean_parameter(operation):
             checks.append(negative_data_rejection)
-
-        @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
-        @settings(
-            max_examples=20,
-            derandomize=True,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-        )
-        def refused(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=typed_api_server.url, checks=checks, timeout=30)
-
-        refused()
+        negative = GenerationMode.NEGATIVE
+        check_operation(operation, typed_api_server.url, checks, examples=20, mode=negative)
 
 
 def _has_boolean_parameter(operation: schemathesis.APIOperation) -> bool:
