@@ -314,6 +314,14 @@ class App:
             scope = {"type": "http", "method": "GET"}
         await send_result(scope, _no_receive, send, status_code, body, list(extra_headers or []))
 
+    async def _asgi_app_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """MicroPie's HTTP entry point: serve one HTTP request through the whole app.
+
+        For code written against MicroPie whose own ``__call__`` hands HTTP requests on
+        to it (calling ``self(...)`` there would enter that ``__call__`` again).
+        """
+        await App.__call__(self, scope, receive, send)
+
     # -- set-up -------------------------------------------------------------------------
 
     def _enable_debug(self) -> None:

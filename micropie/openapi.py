@@ -243,7 +243,8 @@ class _Builder:
     ) -> dict[str, Any]:
         hints = _return_hints(plan.func)
         responses = self._success(hints, described.status)
-        takes_input = bool(plan.positional or plan.keyword_only or plan.var_positional)
+        params = (*plan.positional, *plan.keyword_only)
+        takes_input = any(not p.injected for p in params) or plan.var_positional is not None
         if takes_input or plan.models:
             responses["400"] = self._error("Missing or invalid parameter, or malformed body")
         if in_path:

@@ -97,6 +97,26 @@ def test_send_response_from_hand_written_asgi(client_factory):
     assert client.get("/").text == "normal"
 
 
+def test_asgi_app_http_serves_http_for_a_hand_written_call(client_factory):
+    """The ASGI README's ``_asgi_app_http(scope, receive, send)``, the app's HTTP entry point."""
+
+    class Wrapped(App):
+        async def __call__(self, scope, receive, send):
+            if scope["type"] == "http":
+                scope["wrapped"] = True
+                await self._asgi_app_http(scope, receive, send)
+                return
+            await super().__call__(scope, receive, send)
+
+        async def index(self):
+            return "wrapped" if self.request.scope.get("wrapped") else "plain"
+
+    client = client_factory(Wrapped())
+    assert client.get("/").text == "wrapped"
+    assert client.get("/missing").status_code == 404
+    assert client.get("/_asgi_app_http").status_code == 404
+
+
 @pytest.mark.parametrize(
     ("body", "content", "ctype"),
     [

@@ -1,38 +1,82 @@
 """Docs pages whose code runs as written: their ``python`` blocks, in order, as one script.
 
-Each page runs in its own Python process (in an empty directory), so what a snippet
-sets up globally (an SDK, a metrics registry) stays there. A ``text`` block right after
-a ``python`` block is that block's expected output.
+Every page of the site (``mkdocs.yml`` nav) with Python code is run, except the
+tutorial (run part by part, as the reader builds it, by tests/test_docs_snippets.py)
+and the few in :data:`COMPILE_ONLY`, whose blocks are code for the reader's own project
+(tests of their app) or a before/after comparison. Each page runs in its own Python process, in
+an empty directory, not as ``__main__`` (an ``if __name__ == "__main__": app.run()``
+block would start a server), so what a snippet sets up globally stays there. A ``text``
+block right after a ``python`` block is that block's expected output.
+
+An *excerpt* — an indented block (lines to add inside a class or handler shown above)
+or one with a top-level ``await`` (lines of a handler body) — cannot run on its own;
+it must compile. The reader's environment has the secrets the pages read from it
+(:data:`ENVIRONMENT`) and the directories they say their app has (:data:`DIRECTORIES`).
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = [
-    "guides/url-building.md",
-    "guides/monitoring.md",
-    "guides/typed.md",
-    "guides/scaling-out.md",
-]
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+#: Pages whose code belongs to the reader's own project, or compares before and after.
+COMPILE_ONLY = {"guides/testing.md", "migrating.md"}
+#: What the reader has exported before running a page (secrets from the environment).
+ENVIRONMENT = {"SECRET_KEY": "a-long-random-secret-key", "CSRF_SECRET": "another-long-secret"}
+#: Directories a page says sit beside the app.
+DIRECTORIES = {"guides/static-files.md": ["static"], "guides/mounting.md": ["static"]}
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 _MARK = "=====snippet {}====="
+
+
+def _nav_pages() -> list[str]:
+    """The Markdown pages of the mkdocs.yml nav, in order."""
+    return re.findall(r":\s*([\w/.-]+\.md)\s*$", (ROOT / "mkdocs.yml").read_text(), re.M)
 
 
 def _blocks(page: str) -> list[tuple[str, str]]:
     return [(match[1], match[2]) for match in _BLOCK.finditer((DOCS / page).read_text())]
 
 
+def _python_pages() -> list[str]:
+    return [page for page in _nav_pages() if any(lang == "python" for lang, _ in _blocks(page))]
+
+
+PAGES = [
+    page
+    for page in _python_pages()
+    if page not in COMPILE_ONLY and not page.startswith("tutorial/")
+]
+
+
+def is_excerpt(code: str) -> bool:
+    """Lines shown inside a class or handler: indented, or awaiting at the top level."""
+    if code[:1].isspace():
+        return True
+    try:
+        compile(code, "<block>", "exec")
+    except SyntaxError:
+        return True
+    return False
+
+
+def compiles(code: str) -> None:
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | ast.PyCF_ONLY_AST
+    compile(textwrap.dedent(code), "<block>", "exec", flags=flags)
+
+
 def _script(blocks: list[tuple[str, str]]) -> str:
     parts = []
     for number, (language, code) in enumerate(blocks):
-        if language == "python":
+        if language == "python" and not is_excerpt(code):
             parts.append(f"print({_MARK.format(number)!r}, flush=True)\n{code}")
     return "\n".join(parts)
 
@@ -45,20 +89,28 @@ def _expected_outputs(blocks: list[tuple[str, str]]) -> dict[int, str]:
     }
 
 
+def test_every_page_with_code_is_run_or_compiled():
+    pages = _python_pages()
+    assert {"index.md", "guides/routing.md", "guides/typed.md"} <= set(pages)
+    assert COMPILE_ONLY <= set(pages)
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_page_code_runs_and_prints_what_the_page_shows(page, tmp_path):
     blocks = _blocks(page)
-    assert any(language == "python" for language, _ in blocks)
     script = tmp_path / "snippets.py"
     script.write_text(_script(blocks))
+    for directory in DIRECTORIES.get(page, []):
+        (tmp_path / directory).mkdir()
+    run = f"import runpy; runpy.run_path({str(script)!r}, run_name='docs_page')"
     result = subprocess.run(
-        [sys.executable, str(script)],
+        [sys.executable, "-c", run],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(DOCS.parent)},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **ENVIRONMENT},
     )
     assert result.returncode == 0, result.stderr
     outputs = dict(
@@ -69,3 +121,13 @@ def test_page_code_runs_and_prints_what_the_page_shows(page, tmp_path):
     )
     for number, expected in _expected_outputs(blocks).items():
         assert outputs[number] == expected, f"{page}: output of block {number}"
+
+
+@pytest.mark.parametrize("page", _python_pages())
+def test_every_block_compiles(page):
+    for number, (language, code) in enumerate(_blocks(page)):
+        if language == "python":
+            try:
+                compiles(code)
+            except SyntaxError as exc:
+                raise AssertionError(f"{page}: block {number}: {exc}") from exc

@@ -458,6 +458,14 @@ def test_a_request_parameter_is_not_documented():
     assert _parameters(_doc(Defaults()), "/whoami") == [("loud", "query", False)]
 
 
+def test_a_handler_taking_only_the_request_documents_no_400():
+    class Api(App):
+        async def me(self, request: Request) -> str:
+            return request.url.path
+
+    assert set(_doc(Api())["paths"]["/me"]["get"]["responses"]) == {"200"}
+
+
 def test_annotated_constraints_are_documented():
     parameters = _doc(Defaults())["paths"]["/bounded"]["get"]["parameters"]
     schemas = {p["name"]: p["schema"] for p in parameters}
