@@ -36,7 +36,7 @@ from .body import DEFAULT_LIMITS, Limits, parse_body, release_body
 from .errors import ErrorResponder, ServerErrors
 from .fast_path import DirectPath
 from .middleware import HttpMiddleware, WebSocketMiddleware
-from .request import Request, current_request, route_path
+from .request import Request, body_and_cookie, current_request, route_path
 from .responses import (
     Headers,
     header_list,
@@ -487,7 +487,7 @@ class App:
         if parent is not None:
             adopt_parent_state(request, parent)
         else:
-            has_body, has_cookie = _body_and_cookie(scope)
+            has_body, has_cookie = body_and_cookie(scope)
             if has_body or has_cookie:
                 await self._read_request_state(request, plan, has_body, has_cookie)
             else:
@@ -639,21 +639,6 @@ def _percent_encode(match: re.Match[str]) -> str:
 def _reserved_names(framework: type[App]) -> frozenset[str]:
     """Names no URL reaches: every attribute ``framework`` (and ``App``) defines or sets."""
     return frozenset(n for n in dir(framework) if not n.startswith("__")) | _INSTANCE_ATTRIBUTES
-
-
-def _body_and_cookie(scope: Scope) -> tuple[bool, bool]:
-    """Whether the request announces a body, and whether it sends cookies."""
-    has_body = has_cookie = False
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            has_body = value.strip() not in (b"", b"0")
-        elif name == b"transfer-encoding":
-            has_body = True
-        elif name == b"cookie":
-            has_cookie = True
-    if not has_body and scope.get("http_version") == "2":  # HTTP/2 may frame bodies itself
-        has_body = scope["method"] not in ("GET", "HEAD", "OPTIONS")
-    return has_body, has_cookie
 
 
 def _leave_context(request: Request) -> None:

@@ -2,12 +2,12 @@
 
 An app with no Starlette middleware of its own and no explicit routes (mounts,
 ``add_route``) has no use for the router: :meth:`App.__call__` hands its HTTP requests
-to :meth:`DirectPath.serve`. There a plain request, one with no body, no cookie and no
-``before_request``/``after_request`` hooks to run, for an ``async`` handler named by
-its first path segment, is answered without the layers the general path crosses: no
-``send`` wrapper (the response start is tracked here), the context variable set once,
-and a ``str``, ``dict`` or ``list`` result sent with prebuilt headers. A path no
-handler takes gets the 404 answer built once, when no exception handler can see it.
+to :meth:`DirectPath.serve`. A request for an ``async`` handler named by its first path
+segment, with no ``before_request``/``after_request`` hooks to run, is answered there
+without the layers the general path crosses: no ``send`` wrapper (the response start
+is tracked here), the body and session read only when the request announces them, and
+a ``str``, ``dict`` or ``list`` result sent with prebuilt headers. A path no handler
+takes gets the 404 answer built once, when no exception handler can see it.
 
 Everything else goes to ``App._handle_http`` under :class:`~micropie.errors.ServerErrors`,
 as the router would have sent it; the answers are the same byte for byte
@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .errors import ServerErrors, StartWatch
-from .request import Request, current_request, route_path
+from .request import Request, body_and_cookie, current_request, route_path
 from .responses import split_result, whole_answer
 from .routing import HandlerPlan, bind_arguments, not_found, resolve_path
 from .subapps import PARENT_REQUEST_KEY
@@ -33,22 +33,7 @@ from .subapps import PARENT_REQUEST_KEY
 if TYPE_CHECKING:
     from .app import App
 
-__all__ = ["DirectPath", "is_plain"]
-
-#: Request headers that make a request take the general path (a body or a session).
-_BODY_OR_COOKIE = frozenset({b"content-length", b"transfer-encoding", b"cookie"})
-_BODILESS_METHODS = ("GET", "HEAD", "OPTIONS")
-
-
-def is_plain(scope: Scope) -> bool:
-    """Whether a request has no body, no cookie and no parent app that handed it over."""
-    for name, _ in scope["headers"]:
-        if name in _BODY_OR_COOKIE:
-            return False
-    if PARENT_REQUEST_KEY in scope:
-        return False
-    # HTTP/2 may frame a body without announcing its length.
-    return scope.get("http_version") != "2" or scope["method"] in _BODILESS_METHODS
+__all__ = ["DirectPath"]
 
 
 class DirectPath:
@@ -76,12 +61,14 @@ class DirectPath:
         path = route_path(scope) if scope.get("root_path") else scope["path"]
         segments = path.strip("/").split("/")  # the handler's name, then its segments
         entry = self._plans.get(segments[0])
-        if entry is None or len(segments) > entry[1] or not is_plain(scope):
+        if entry is None or len(segments) > entry[1]:
             await self._serve_other(scope, receive, send, path)
             return
         plan = entry[0]
-        if plan.name in self._instance_attributes or (
-            plan.methods is not None and scope["method"] not in plan.methods
+        if (
+            plan.name in self._instance_attributes  # an instance attribute replaced it
+            or (plan.methods is not None and scope["method"] not in plan.methods)
+            or PARENT_REQUEST_KEY in scope  # handed over by a parent app
         ):
             await self.fallback(scope, receive, send)
             return
@@ -105,11 +92,15 @@ class DirectPath:
         scope["route"] = plan.route
         scope["endpoint"] = plan.func
         request = Request(scope, receive, send)
-        request._limits = app._limits
-        request.path_params = segments
         started = False
         try:
             try:
+                has_body, has_cookie = body_and_cookie(scope)
+                if has_body or has_cookie:
+                    await app._read_request_state(request, plan, has_body, has_cookie)
+                else:
+                    request._limits = app._limits
+                request.path_params = segments
                 token = request._context_token = current_request.set(request)
                 if plan.takes_nothing:
                     args: Sequence[Any] = ()
@@ -124,7 +115,9 @@ class DirectPath:
                     if not app._errors.answers_as_500(exc):
                         raise
                     result = app._handler_raised(plan)
-                answer = None if request.session or app.middlewares else whole_answer(result)
+                answer = None
+                if not (request.session or request._session_cookie_sent or app.middlewares):
+                    answer = whole_answer(result)
                 if answer is None:
                     _watch(request, started)
                     await app._finish(request, *split_result(result))
@@ -141,7 +134,6 @@ class DirectPath:
                 _watch(request, started)
                 await app._answer_exception(request, exc)
             finally:
-                # A request without a body has no uploads or kept body to release.
                 if request._context_token is not None or request.files or request._frozen_body:
                     await app._clean_up(request)
         except Exception as exc:

@@ -24,6 +24,7 @@ __all__ = [
     "HeaderDict",
     "Request",
     "WebSocketRequest",
+    "body_and_cookie",
     "current_request",
     "parse_query_string",
     "route_path",
@@ -81,6 +82,26 @@ class HeaderDict(dict[str, str]):
         return dict.__contains__(self, name) or (
             isinstance(name, str) and dict.__contains__(self, name.lower())
         )
+
+
+#: The request headers :func:`body_and_cookie` looks at.
+_BODY_OR_COOKIE = frozenset({b"content-length", b"transfer-encoding", b"cookie"})
+
+
+def body_and_cookie(scope: Scope) -> tuple[bool, bool]:
+    """Whether the request announces a body, and whether it sends cookies."""
+    has_body = has_cookie = False
+    for name, value in scope["headers"]:
+        if name in _BODY_OR_COOKIE:  # one set lookup for each of the other headers
+            if name == b"cookie":
+                has_cookie = True
+            elif name == b"transfer-encoding":
+                has_body = True
+            else:
+                has_body = value.strip() not in (b"", b"0")
+    if not has_body and scope.get("http_version") == "2":  # HTTP/2 may frame bodies itself
+        has_body = scope["method"] not in ("GET", "HEAD", "OPTIONS")
+    return has_body, has_cookie
 
 
 def route_path(scope: Scope) -> str:

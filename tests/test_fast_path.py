@@ -19,7 +19,7 @@ import pytest
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
 
-from micropie import App, CookieSessionBackend, HttpMiddleware, methods
+from micropie import App, CookieSessionBackend, HttpMiddleware, UploadedFile, methods
 from micropie.request import current_request
 
 
@@ -120,6 +120,13 @@ class Site(App):
     async def typed(self, number: int):
         return {"number": number}
 
+    async def upload(self, file: UploadedFile, note: str = ""):
+        data = await file.read()
+        return {"name": file.filename, "size": len(data), "note": note}
+
+    async def size(self):
+        return str(len(self.request.get_json))
+
 
 class Hooks(HttpMiddleware):
     async def before_request(self, request):
@@ -133,6 +140,13 @@ class Hooks(HttpMiddleware):
 
 
 FORM = b"application/x-www-form-urlencoded"
+MULTIPART = b"multipart/form-data; boundary=b0undary"
+UPLOAD = (
+    b'--b0undary\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n'
+    b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
+    b"Content-Type: text/plain\r\n\r\nfile content\r\n--b0undary--\r\n"
+)
+BIG_JSON = b"[" + b",".join([b'{"k": 1}'] * 10_000) + b"]"  # parsed in a worker thread
 REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
     ("GET", "/", b"", []),
     ("GET", "/hello", b"", []),
@@ -185,6 +199,9 @@ REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
     ("GET", "/missing", b"", [(b"cookie", b"session_id=not-a-session")]),
     ("GET", "/hello", b"", [(b"cookie", b"session_id=not-a-session")]),
     ("GET", "/hello", b"", [(b"transfer-encoding", b"chunked")]),
+    ("POST", "/upload", UPLOAD, [(b"content-type", MULTIPART)]),
+    ("POST", "/upload", UPLOAD[:40], [(b"content-type", MULTIPART)]),
+    ("POST", "/size", BIG_JSON, [(b"content-type", b"application/json")]),
 ]
 
 
@@ -245,8 +262,18 @@ def _exchange(app: App, method: str, target: str, body: bytes, headers) -> list[
         lambda: _hooked(Site()),
         lambda: Site(exception_handlers={500: _custom_500}),
         lambda: Site(exception_handlers={Exception: _sync_500, HTTPException: _http_handler}),
+        lambda: Site(max_body_size=16),
     ],
-    ids=["plain", "debug", "json-errors", "404-handler", "hooks", "500-handler", "handlers"],
+    ids=[
+        "plain",
+        "debug",
+        "json-errors",
+        "404-handler",
+        "hooks",
+        "500-handler",
+        "handlers",
+        "small-bodies",
+    ],  # fmt: skip
 )
 @pytest.mark.parametrize(("method", "target", "body", "headers"), REQUESTS)
 def test_direct_and_general_paths_answer_alike(make_app, method, target, body, headers):
@@ -284,6 +311,11 @@ def test_sessions_alike_on_both_paths():
         _exchange(app, "GET", "/count", b"", [(b"cookie", cookie)]) for app in (direct, general)
     ]
     assert again[0] == again[1] and again[0][1]["body"] == b"2"
+    posted = [  # a body and a cookie
+        _exchange(app, "POST", "/count", b"a=1", [(b"cookie", cookie), (b"content-type", FORM)])
+        for app in (direct, general)
+    ]
+    assert posted[0] == posted[1] and posted[0][1]["body"] == b"2"
 
 
 def test_plain_error_answers_are_not_shared_between_requests():
