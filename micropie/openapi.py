@@ -2,10 +2,11 @@
 
 :func:`openapi_document` reads the app's route table (``app.routes``): each handler
 route gives a path (its template), its methods (``@methods``; otherwise GET, and POST
-when the handler takes a model), path and query parameters with schemas from their
-annotations and defaults, a request body from its model parameters, responses from
-its return annotation and the errors micropie answers, and a summary and description
-from its docstring. :func:`describe` adds what a signature cannot say.
+when the handler takes a model: only POST when the model is required), path and query
+parameters with schemas from their annotations and defaults, a request body from its
+model parameters, responses from its return annotation and the errors micropie
+answers, and a summary and description from its docstring. :func:`describe` adds
+what a signature cannot say.
 
 :func:`swagger_ui_html` is the interactive page behind ``App(docs_url=...)``; it loads
 Swagger UI from a CDN, as FastAPI's does, or from URLs you host yourself.
@@ -332,9 +333,14 @@ class _Builder:
 
 
 def _handler_methods(plan: HandlerPlan) -> list[str]:
+    """``@methods``; else GET, and for model parameters POST (GET only if none is required)."""
     if plan.methods is not None:
         return sorted(plan.methods - _UNDOCUMENTED_METHODS)
-    return ["GET", "POST"] if plan.models else ["GET"]
+    if not plan.models:
+        return ["GET"]
+    if any(model.default is _EMPTY for model in plan.models):
+        return ["POST"]  # a GET has no body to build a required model from
+    return ["GET", "POST"]
 
 
 def _docstring(func: Any) -> tuple[str | None, str | None]:

@@ -20,7 +20,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.routing import BaseRoute
 
 from .converters import Converter, converter_for, is_list_annotation, strip_annotated
-from .exceptions import bad_request
+from .exceptions import RequestValidationError, bad_request
 from .request import Request
 from .typed import BodyModel, body_model, optional_inner
 from .uploads import is_file_annotation
@@ -251,6 +251,8 @@ def plan_handler(name: str, func: Callable[..., Any]) -> HandlerPlan:
             positional.append(_param(parameter, hints))
     if positional_model and var_positional is not None:
         raise TypeError(f"handler {name!r}: model parameters cannot be combined with *args")
+    if len(models) > 1:  # each from its own key of the body, never the whole body
+        models = [replace(model, keyed=model.embeddable) for model in models]
     target = getattr(func, "__func__", func)
     named = {p.name for p in positional + keyword_only} | {model.name for model in models}
     return HandlerPlan(
@@ -437,6 +439,18 @@ def _extra_fields(plan: HandlerPlan, request: Request) -> dict[str, Any]:
     return extra
 
 
+def _bind_models(plan: HandlerPlan, request: Request, kwargs: dict[str, Any]) -> None:
+    """Build every model parameter into ``kwargs``; one 422 lists all their errors."""
+    errors: list[dict[str, Any]] = []
+    for model in plan.models:
+        try:
+            kwargs[model.name] = model.bind(request)
+        except RequestValidationError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise RequestValidationError(errors)
+
+
 def not_found() -> HTTPException:
     """The 404 answer for a path no handler takes."""
     return HTTPException(404, "404 Not Found")
@@ -470,8 +484,7 @@ def bind_arguments(
         raise not_found()
     kwargs = {param.name: _resolve(param, request) for param in plan.keyword_only}
     if plan.models:
-        for model in plan.models:
-            kwargs[model.name] = model.bind(request)
+        _bind_models(plan, request, kwargs)
     if plan.var_keyword:
         extra = _extra_fields(plan, request)
         extra.update(kwargs)

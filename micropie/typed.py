@@ -194,7 +194,8 @@ class BodyModel:
 
     A JSON object holding a key named like the parameter gives that key's value,
     unless the model itself has a field of that name; otherwise the whole body is
-    the model's data. A form body is always the whole model.
+    the model's data, except for one of several model parameters (``keyed``), which
+    only its key gives. A form body is always the whole model.
     """
 
     name: str
@@ -204,6 +205,8 @@ class BodyModel:
     embeddable: bool
     list_fields: frozenset[str]
     validate: Validator
+    #: One of several model parameters: a JSON object body must hold its key.
+    keyed: bool = False
 
     def bind(self, request: Request) -> Any:
         """The validated model for ``request``; raises ``RequestValidationError`` (422)."""
@@ -215,6 +218,11 @@ class BodyModel:
             if self.embeddable and self.name in json_object:
                 data = json_object[self.name]
                 loc = ("body", self.name)
+            elif self.keyed:
+                if self.default is not _EMPTY:
+                    return self.default
+                missing = _error([], "Field required", "missing")
+                raise RequestValidationError([missing], ("body", self.name))
         elif not isinstance(request.get_json, dict):  # a JSON body that is not an object
             data = request.get_json
         elif request.body_params:

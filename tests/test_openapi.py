@@ -458,6 +458,21 @@ def test_a_request_parameter_is_not_documented():
     assert _parameters(_doc(Defaults()), "/whoami") == [("loud", "query", False)]
 
 
+def test_a_required_model_without_methods_is_documented_as_post_only():
+    """A GET carries no body: a handler needing a model could only answer it 422."""
+
+    class Api(App):
+        async def add(self, user: User) -> User:
+            return user
+
+        async def maybe(self, user: User | None = None) -> str:
+            return "ok"
+
+    paths = _doc(Api())["paths"]
+    assert list(paths["/add"]) == ["post"]
+    assert list(paths["/maybe"]) == ["get", "post"]
+
+
 def test_a_handler_taking_only_the_request_documents_no_400():
     class Api(App):
         async def me(self, request: Request) -> str:

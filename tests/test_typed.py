@@ -215,6 +215,20 @@ def test_two_model_parameters_each_take_their_key(client_factory):
     assert response.json() == {"user": "Ada", "item": "abc"}
 
 
+def test_one_of_two_models_missing_its_key_is_named_in_the_422(client_factory):
+    client = client_factory(Params())
+    response = client.post("/both", json={"user": {"id": 1, "name": "Ada"}})
+    assert (response.status_code, response.json()) == (
+        422,
+        [{"loc": ["body", "item"], "msg": "Field required", "type": "missing"}],
+    )
+    # the whole body is not taken for one of two models
+    whole = client.post("/both", json={"id": 1, "name": "Ada", "sku": "abc"})
+    assert whole.status_code == 422
+    locs = [error["loc"] for error in whole.json()]
+    assert locs == [["body", "user"], ["body", "item"]]
+
+
 def test_path_segments_fill_parameters_before_the_model(client_factory):
     client = client_factory(Params())
     response = client.put("/update/7?dry_run=yes", json={"id": 1, "name": "Ada"})

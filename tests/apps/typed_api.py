@@ -87,5 +87,14 @@ class TypedApi(App):
     async def move(self, point: Point, by: Annotated[int, Field(ge=-100, le=100)] = 1) -> Point:
         return Point(point.x + by, point.y + by)
 
+    async def tag(self, tag: Tag) -> Tag:
+        """No ``@methods``: a required model is documented as POST only."""
+        return tag
+
+    @methods("PUT")
+    async def place(self, item: Item, point: Point) -> dict[str, object]:
+        """Two models: each from its own key of the body."""
+        return {"name": item.name, "x": point.x}
+
 
 app = TypedApi(openapi_url="/openapi.json", docs_url="/docs", json_errors=True)
