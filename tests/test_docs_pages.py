@@ -131,3 +131,43 @@ def test_every_block_compiles(page):
                 compiles(code)
             except SyntaxError as exc:
                 raise AssertionError(f"{page}: block {number}: {exc}") from exc
+
+
+#: Top-level modules that micropie and its extras (standard, redis, wsgi, testing, typed,
+#: all) install.
+INSTALLED_WITH_MICROPIE = {
+    "micropie", "starlette", "anyio", "jinja2", "multipart", "itsdangerous", "uvicorn",
+    "redis", "a2wsgi", "httpx2", "pytest", "pydantic", "msgspec", "orjson",
+}  # fmt: skip
+#: The reader's own modules (their app, their tests) and the clone's examples.
+READERS_OWN = {"app", "myapp", "examples"}
+#: What the code a page migrates from imports (the reader has it already).
+BEFORE_CODE = {"migrating.md": {"MicroPie", "fastapi"}}
+
+
+def _imported_modules(code: str) -> set[str]:
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | ast.PyCF_ONLY_AST
+    tree = compile(textwrap.dedent(code), "<block>", "exec", flags=flags)
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("page", _python_pages())
+def test_every_import_is_installed_by_micropie_or_the_page_says_how(page):
+    """A reader with micropie's extras installed lacks nothing the page does not name."""
+    text = (DOCS / page).read_text()
+    installs = [line.lower() for line in text.splitlines() if "pip install" in line]
+    for language, code in _blocks(page):
+        if language != "python":
+            continue
+        for module in sorted(_imported_modules(code)):
+            known = sys.stdlib_module_names | INSTALLED_WITH_MICROPIE | READERS_OWN
+            if module in known or module in BEFORE_CODE.get(page, set()):
+                continue
+            package = module.replace("_", "-").lower()
+            assert any(package in line for line in installs), f"{page}: how to install {module}"
