@@ -24,7 +24,7 @@ from starlette.types import Message, Receive, Scope
 
 from .exceptions import bad_request
 from .large_bodies import dumps_in_chunks, parse_frozen, release
-from .request import Request
+from .request import Request, raw_headers
 from .streaming import dumps_json
 from .urlencoded import TooManyFields, parse_urlencoded
 
@@ -169,17 +169,10 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def body_headers(scope: Scope) -> tuple[str, int | None]:
     """The body's media type (lower case, no parameters) and its announced length.
 
-    Read from the raw headers as :attr:`Request.headers` shows them (names in any case,
-    repeats joined by ``", "``) without building that dict; 400 when the length is not a
-    plain number.
+    Read as :attr:`Request.headers` shows them, without building that dict; 400 when the
+    length is not a plain number.
     """
-    content_type = length = None
-    for raw_name, raw_value in scope["headers"]:
-        name = raw_name.lower()
-        if name == b"content-type":
-            content_type = raw_value if content_type is None else content_type + b", " + raw_value
-        elif name == b"content-length":
-            length = raw_value if length is None else length + b", " + raw_value
+    content_type, length = raw_headers(scope, b"content-type", b"content-length")
     return _media_type(content_type), _announced_length(length)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "body_and_cookie",
     "current_request",
     "parse_query_string",
+    "raw_headers",
     "route_path",
 ]
 
@@ -42,6 +43,28 @@ async def _no_send(message: Message) -> None:
 def parse_query_string(raw: bytes | str) -> dict[str, list[str]]:
     """Parse a query string into ``{name: [values]}``, never failing on bad bytes."""
     return parse_urlencoded(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
+
+
+def raw_headers(
+    scope: Scope, first: bytes, second: bytes | None = None
+) -> tuple[bytes | None, bytes | None]:
+    """The raw values of headers ``first`` and ``second`` (lower-case names), or ``None``.
+
+    Names match in any case and repeats are joined as :attr:`Request.headers` joins them,
+    without decoding every header into that dict.
+    """
+    one = two = None
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.lower()
+        if name == first:
+            one = raw_value if one is None else one + _separator(name) + raw_value
+        elif name == second:
+            two = raw_value if two is None else two + _separator(name) + raw_value
+    return one, two
+
+
+def _separator(name: bytes) -> bytes:
+    return b"; " if name == b"cookie" else b", "
 
 
 _ABSENT: Any = object()
@@ -205,8 +228,8 @@ class Request:
     @cached_property
     def cookies(self) -> dict[str, str]:
         """Cookies sent with the request."""
-        header = self.headers.get("cookie")
-        return cookie_parser(header) if header else {}
+        header = raw_headers(self.scope, b"cookie")[0]
+        return cookie_parser(header.decode("latin-1")) if header else {}
 
     @property
     def query_params(self) -> dict[str, list[str]]:

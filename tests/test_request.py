@@ -311,3 +311,23 @@ def test_root_path_and_route_path_below_a_mount(client_factory):
 
     client = client_factory(Starlette(routes=[Mount("/shop", app=Shop())]))
     assert client.get("/shop/where").json() == {"root": "/shop", "route": "/where"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"cookie", b"a=1; b=2")], {"a": "1", "b": "2"}),
+        ([(b"Cookie", b"a=1"), (b"x-other", b"y"), (b"COOKIE", b"b=2")], {"a": "1", "b": "2"}),
+        ([(b"cookie", b"a=1"), (b"cookie", b"a=2")], {"a": "2"}),
+        ([(b"cookie", b"n=caf\xe9")], {"n": "caf\xe9"}),
+        ([(b"x-cookie", b"a=1")], {}),
+    ],
+    ids=["one", "any-case-repeated", "last-wins", "latin-1", "other-header"],
+)
+def test_cookies_read_as_the_headers_show_them(headers, expected):
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": headers}
+    request = Request(scope)
+    assert request.cookies == expected
+    assert request.headers.get("cookie", "") == "; ".join(
+        value.decode("latin-1") for name, value in headers if name.lower() == b"cookie"
+    )
