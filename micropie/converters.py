@@ -217,7 +217,10 @@ def _constraint_check(annotation: Any, metadata: list[Any]) -> Converter | None:
             pydantic = importlib.import_module("pydantic")
         except ImportError:
             return None
-        validate: Converter = pydantic.TypeAdapter(annotation).validate_python
+        try:
+            validate: Converter = pydantic.TypeAdapter(annotation).validate_python
+        except Exception:  # a type Pydantic cannot validate: converted as the base type only
+            return None
         return validate
     if "msgspec" in libraries:
         msgspec = importlib.import_module("msgspec")

@@ -194,10 +194,14 @@ class _Builder:
         if many is False and typing.get_origin(strip_annotated(annotation)) is list:
             items = typing.get_args(strip_annotated(annotation))
             annotation = items[0] if items else str
-        schema = self.registry.schema(annotation, "validation") or {"type": "string"}
+        schema = self.registry.schema(annotation, "validation")
+        as_received = not schema  # no annotation micropie converts: the text as received
+        if as_received:
+            schema = {"type": "string"}
         if where == "query" and param.default is not _EMPTY and param.default is not None:
             default = _json_value(param.default)
-            if default is not _EMPTY:
+            # An unannotated ``times=1`` receives text; its default is no string to document.
+            if default is not _EMPTY and not (as_received and not isinstance(default, str)):
                 schema["default"] = default
         required = where == "path" or param.required
         return {"name": param.name, "in": where, "required": required, "schema": schema}

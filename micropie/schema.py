@@ -67,6 +67,8 @@ class SchemaRegistry:
             return {}
         if isinstance(annotation, str):  # an annotation that could not be resolved
             return {}
+        if typing.get_origin(annotation) is typing.Annotated:  # metadata may be unhashable
+            return self._generic(annotation, mode)
         scalar = _SCALARS.get(annotation)
         if scalar is not None:
             return dict(scalar)

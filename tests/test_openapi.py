@@ -494,6 +494,44 @@ def test_annotated_constraints_are_documented():
     assert schemas["name"] == {"type": "string", "minLength": 2, "default": "ab"}
 
 
+class Opaque:
+    """A type neither micropie nor Pydantic knows."""
+
+
+def test_annotated_metadata_of_any_kind_is_served_and_documented(client_factory):
+    class Api(App):
+        async def odd(
+            self,
+            n: Annotated[int, {"unhashable": "metadata"}] = 1,
+            thing: Annotated[Opaque, pydantic.Field(description="not validatable")] = None,
+        ) -> dict[str, int]:
+            return {"n": n}
+
+    app = Api()
+    parameters = _doc(app)["paths"]["/odd"]["get"]["parameters"]
+    assert [(p["name"], p["schema"].get("type")) for p in parameters] == [
+        ("n", "integer"),
+        ("thing", "string"),
+    ]
+    assert client_factory(app).get("/odd?n=2&thing=x").json() == {"n": 2}
+
+
+def test_unannotated_parameters_with_other_defaults_give_a_valid_document():
+    """MicroPie style ``page(self, n=1)``: the value arrives as text, the default is an int."""
+
+    class Api(App):
+        async def page(self, n=1, label="all", ratio=0.5, flags=None):
+            return {"n": n}
+
+    parameters = _doc(Api())["paths"]["/page"]["get"]["parameters"]
+    assert [p["schema"] for p in parameters] == [
+        {"type": "string"},
+        {"type": "string", "default": "all"},
+        {"type": "string"},
+        {"type": "string"},
+    ]
+
+
 def test_a_literal_status_in_the_return_annotation_is_documented():
     responses = _doc(Defaults())["paths"]["/made"]["post"]["responses"]
     assert "201" in responses and "200" not in responses
