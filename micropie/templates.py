@@ -41,7 +41,8 @@ class _NeedsAsync(Exception):
 
 
 def _is_plain(value: Any, plain: frozenset[type], depth: int = 0) -> bool:
-    """Whether ``value`` is of the ``plain`` types all the way down through containers."""
+    """Whether ``value`` is of the ``plain`` types all the way down through containers
+    (nested deeper than 32 levels counts as not plain)."""
     kind = type(value)
     if kind in plain:
         return True
@@ -54,7 +55,14 @@ def _is_plain(value: Any, plain: frozenset[type], depth: int = 0) -> bool:
     if depth >= _MAX_DEPTH:
         return False
     for item in items:
-        if type(item) not in plain and not _is_plain(item, plain, depth + 1):
+        kind = type(item)
+        if kind in plain:
+            continue
+        if kind is dict:  # a row of a table: its fields are looked at here, without a call
+            for field in item.values():
+                if type(field) not in plain and not _is_plain(field, plain, depth + 2):
+                    return False
+        elif not _is_plain(item, plain, depth + 1):
             return False
     return True
 

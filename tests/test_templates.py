@@ -317,3 +317,18 @@ def test_calls_read_as_jinja_reads_them(engine, tmp_path):
         "2|&lt;b&gt;|True|True|hello ann|&lt;b&gt;|HEY (True)||[&#39;a&#39;, &#39;b&#39;]|"
         "v|[2]|[0, 1, 2]|x10y20"
     )
+
+
+def test_object_inside_table_rows_renders_with_awaited_attributes(engine, tmp_path):
+    (tmp_path / "rows.html").write_text("{% for row in rows %}{{ row.user.title }};{% endfor %}")
+    rows = [{"n": 1, "user": None}, {"n": 2, "user": _User()}]
+    assert _render(engine, "rows.html", rows=rows) == ";awaited;"
+
+
+def test_self_containing_context_renders(engine, tmp_path):
+    (tmp_path / "count.html").write_text("{{ rows | length }}/{{ table['row'] | length }}")
+    rows: list = [1]
+    rows.append(rows)
+    table: dict = {}
+    table["row"] = {"table": table}
+    assert _render(engine, "count.html", rows=rows, table=table) == "2/1"
