@@ -512,7 +512,9 @@ class App:
         if plan is None:
             raise not_found()
         request.path_params = segments
-        if plan.methods is not None and request.method not in plan.methods:
+        methods = plan.methods  # plan.refuses(method), inline: this runs on every request
+        method = scope["method"]
+        if method == "CONNECT" if methods is None else method not in methods:
             raise HTTPException(405, "405 Method Not Allowed", headers={"Allow": plan.allow_header})
         result = await self._call_handler(request, plan, segments)
         await self._finish(request, *split_result(result))

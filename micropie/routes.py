@@ -128,8 +128,7 @@ class _HandlerRouteMixin:
         if plan is not self.plan or plan.rejects_extra(segments):
             return Match.NONE, {}
         child_scope = {"endpoint": plan.func, "path_params": self._named(segments)}
-        allowed = plan.methods
-        if kind == "http" and allowed is not None and scope["method"] not in allowed:
+        if kind == "http" and plan.refuses(scope["method"]):
             return Match.PARTIAL, child_scope
         return Match.FULL, child_scope
 

@@ -116,6 +116,10 @@ class Param:
         return not (self.file or self.injected)
 
 
+#: What a handler without ``@methods`` answers (the ``Allow`` of its 405 to ``CONNECT``).
+_ORDINARY_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 @dataclass(frozen=True)
 class HandlerPlan:
     """How to call one handler: its parameters, methods and limits, precomputed."""
@@ -169,9 +173,15 @@ class HandlerPlan:
         """True when more path segments arrive than the parameters can take (404)."""
         return self.var_positional is None and len(segments) > len(self.segment_params)
 
+    def refuses(self, method: str) -> bool:
+        """True when ``method`` answers 405: one ``@methods`` does not list, or ``CONNECT``
+        on a handler that did not name it (a 2xx answer to it would open a tunnel)."""
+        methods = self.methods
+        return method == "CONNECT" if methods is None else method not in methods
+
     @property
     def allow_header(self) -> str:
-        return ", ".join(sorted(self.methods or ()))
+        return ", ".join(sorted(self.methods or _ORDINARY_METHODS))
 
 
 def is_async_callable(func: Any) -> bool:

@@ -66,9 +66,13 @@ class UploadError(MultipartFileError, HTTPException):
 def safe_filename(raw: str) -> str:
     """``raw`` reduced to a base name with no directories and no control characters.
 
-    Returns ``""`` when nothing usable is left (``".."``, ``"/"``, ...).
+    The name is NFKC-normalised first, so look-alikes of ``.``, ``/`` and ``\\``
+    (``．．／``) are reduced as the ASCII characters they stand for and no later
+    normalisation can turn the result into a path. Returns ``""`` when nothing usable
+    is left (``".."``, ``"/"``, ...).
     """
-    name = "".join(ch for ch in raw if unicodedata.category(ch) not in ("Cc", "Cf"))
+    normal = unicodedata.normalize("NFKC", raw)
+    name = "".join(ch for ch in normal if unicodedata.category(ch) not in ("Cc", "Cf"))
     name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     if name in (".", ".."):
         return ""

@@ -134,8 +134,15 @@ class WebSocket:
         return data
 
     async def receive_json(self) -> Any:
-        """The next message (text or binary) parsed as JSON."""
-        return json.loads(_payload(await self._receive()))
+        """The next message (text or binary) parsed as JSON.
+
+        Raises ``ValueError`` when it is not JSON, also when it nests too deeply to parse.
+        """
+        payload = _payload(await self._receive())
+        try:
+            return json.loads(payload)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""

@@ -48,7 +48,12 @@ def test_two_clients_see_each_others_messages() -> None:
                 assert ann.receive_json() == joined("bob", False)
 
 
-@pytest.mark.parametrize("ignored", ["   ", "{not json", '{"name": "no text"}', '{"text": " "}'])
+DEEP_JSON = '{"a":' * 100_000 + "1" + "}" * 100_000  # deeper than json.loads can recurse
+
+
+@pytest.mark.parametrize(
+    "ignored", ["   ", "{not json", '{"name": "no text"}', '{"text": " "}', DEEP_JSON]
+)
 def test_empty_or_malformed_messages_are_ignored(ignored: str) -> None:
     with TestClient(Chat()) as client:
         with client.websocket_connect("/chat?name=ann") as ann:

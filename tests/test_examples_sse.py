@@ -140,3 +140,15 @@ def open_reader(server: UvicornServer) -> tuple[http.client.HTTPConnection, Even
 def _lines(response: http.client.HTTPResponse) -> Iterator[str]:
     while line := response.readline():
         yield line.decode("utf-8").rstrip("\r\n")
+
+
+@pytest.mark.parametrize("path", ["/clock?count=1", "/feed?"])
+@pytest.mark.parametrize("interval", ["nan", "inf", "-1", "1e400"])
+def test_sse_refuses_intervals_sleep_cannot_take(
+    client_factory: ClientFactory, path: str, interval: str
+) -> None:
+    response = client_factory(app).get(f"{path}&interval={interval}")
+    assert (response.status_code, response.text) == (
+        400,
+        "400 Bad Request: Invalid value for parameter 'interval'",
+    )

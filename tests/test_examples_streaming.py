@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 from examples.streaming.app import app
 from tests.conftest import ClientFactory
 
@@ -30,3 +32,14 @@ def test_streaming_csv_report(client_factory: ClientFactory) -> None:
 
 def test_streaming_empty_csv_has_header(client_factory: ClientFactory) -> None:
     assert client_factory(app).get("/report?rows=0").text.strip() == "id,square"
+
+
+@pytest.mark.parametrize("delay", ["nan", "inf", "-inf", "-1", "1e9"])
+def test_streaming_count_refuses_delays_sleep_cannot_take(
+    client_factory: ClientFactory, delay: str
+) -> None:
+    response = client_factory(app).get(f"/count?to=2&delay={delay}")
+    assert (response.status_code, response.text) == (
+        400,
+        "400 Bad Request: Invalid value for parameter 'delay'",
+    )

@@ -319,6 +319,12 @@ def test_malformed_multipart_is_400(
         ("\u00e9t\u00e9.txt", "\u00e9t\u00e9.txt"),
         ("x" * 300, "x" * 255),
         ("\u00e9" * 200, "\u00e9" * 127),
+        ("e\u0301t\u00e9.txt", "\u00e9t\u00e9.txt"),  # one spelling of each name
+        ("\uff0e\uff0e\uff0fx.txt", "x.txt"),  # fullwidth ../
+        ("\u2025\uff0fx", "x"),  # two-dot leader, fullwidth slash
+        ("a\uff3cb\ufe68c.txt", "c.txt"),  # fullwidth and small backslashes
+        ("\ufb01le.txt", "file.txt"),
+        ("\uff0e\uff0e", ""),
     ],
 )
 def test_safe_filename(raw: str, safe: str) -> None:

@@ -153,6 +153,21 @@ def test_json_text_and_bytes_round_trip(client_factory):
         assert ws.receive_json() == [True]
 
 
+@pytest.mark.parametrize("text", ["{not json", "[" * 100_000 + "]" * 100_000])
+def test_receive_json_raises_value_error_for_bad_or_too_deep_json(client_factory, text):
+    class Root(App):
+        async def ws_parse(self, ws: WebSocket):
+            await ws.accept()
+            try:
+                await ws.receive_json()
+            except ValueError:
+                await ws.send_text("refused")
+
+    with client_factory(Root()).websocket_connect("/parse") as ws:
+        ws.send_text(text)
+        assert ws.receive_text() == "refused"
+
+
 def test_async_for_yields_messages_and_ends_when_peer_leaves(client_factory):
     received: list[str | bytes] = []
     ended = threading.Event()

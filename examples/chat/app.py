@@ -118,7 +118,7 @@ def _chat_event(message: str | bytes, default_name: str) -> dict[str, Any] | Non
     if message.startswith("{"):
         try:
             data = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # malformed, or nested too deep to parse
             return None
         if not isinstance(data, dict):
             return None

@@ -64,6 +64,14 @@ document.getElementById("post").onsubmit = async (event) => {
 
 NEWS = ("micropie streams", "events need no websocket", "browsers reconnect by themselves")
 MAX_TEXT = 500
+#: The longest interval between events a client may ask for, in seconds.
+MAX_INTERVAL = 60.0
+
+
+def _check_interval(interval: float) -> None:
+    """400 for an interval out of range (also nan and inf, which sleep cannot take)."""
+    if not 0 <= interval <= MAX_INTERVAL:
+        raise HTTPException(400, "400 Bad Request: Invalid value for parameter 'interval'")
 
 
 class Events(App):
@@ -78,6 +86,7 @@ class Events(App):
 
     async def clock(self, count: int = 0, interval: float = 1.0):
         """A ``tick`` event every ``interval`` seconds (``count`` of them, 0 = forever)."""
+        _check_interval(interval)
 
         async def ticks():
             sent = 0
@@ -91,6 +100,7 @@ class Events(App):
 
     async def feed(self, interval: float = 2.0):
         """The plain form: ``text/event-stream`` and ``sse_event`` strings."""
+        _check_interval(interval)
 
         async def items():
             yield sse_event(retry=5000, data="connected")

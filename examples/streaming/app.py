@@ -15,9 +15,12 @@ import csv
 import io
 import logging
 
-from micropie import App
+from micropie import App, HTTPException
 
 logger = logging.getLogger("examples.streaming")
+
+#: The longest pause between lines a client may ask for, in seconds.
+MAX_DELAY = 5.0
 
 
 class Streaming(App):
@@ -29,6 +32,8 @@ class Streaming(App):
 
     async def count(self, to: int = 10, delay: float = 0.2):
         """An async generator: one line per number, ``delay`` seconds apart."""
+        if not 0 <= delay <= MAX_DELAY:  # also refuses nan and inf, which sleep cannot take
+            raise HTTPException(400, "400 Bad Request: Invalid value for parameter 'delay'")
 
         async def lines():
             try:
