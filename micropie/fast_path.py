@@ -65,9 +65,11 @@ class DirectPath:
             await self._serve_other(scope, receive, send, path)
             return
         plan = entry[0]
+        methods = plan.methods  # as plan.refuses(method): CONNECT only where @methods lists it
+        method = scope["method"]
         if (
             plan.name in self._instance_attributes  # an instance attribute replaced it
-            or (plan.methods is not None and scope["method"] not in plan.methods)
+            or (method == "CONNECT" if methods is None else method not in methods)
             or PARENT_REQUEST_KEY in scope  # handed over by a parent app
         ):
             await self.fallback(scope, receive, send)
