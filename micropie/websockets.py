@@ -207,6 +207,15 @@ class WebSocket:
         except WebSocketDisconnect as exc:
             self._closed = ConnectionClosed(exc.code, exc.reason or None)
             self._raise_if_closed()
+        except RuntimeError:
+            if self.starlette.application_state is not WebSocketState.CONNECTED:
+                raise  # the handler's own misuse (sending after it closed, ...)
+            # The server closed the connection itself (the client sent a message over its
+            # size limit, or missed a ping) and refuses the send: uvicorn's wsproto says so
+            # with a RuntimeError. The handler learns it as from a peer that left.
+            self.starlette.application_state = WebSocketState.DISCONNECTED
+            self._closed = ConnectionClosed(CLOSE_ABNORMAL)
+            self._raise_if_closed()
 
     def _raise_if_closed(self) -> None:
         closed = self._closed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -300,6 +301,45 @@ def test_peer_leaving_mid_conversation_raises_connection_closed(client_factory):
     with client.websocket_connect("/talk") as ws:
         ws.send_text("new")
         assert ws.receive_text() == "NEW"
+
+
+def test_server_closing_on_its_own_raises_connection_closed_in_the_sender(caplog):
+    """uvicorn's wsproto closes a connection itself (a message over ``--ws-max-size``, a
+    missed ping) and, until the socket is gone, refuses a send with ``RuntimeError``; seen
+    in the attacker trial as a chat relay's 1011 and a traceback per client."""
+    seen: list[object] = []
+
+    class Root(App):
+        async def ws_ticks(self, ws):
+            await ws.accept()
+            try:
+                while True:
+                    await ws.send_text("tick")
+            except ConnectionClosed as exc:
+                seen.append(exc.code)
+            seen.append(ws.closed)
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if not sent:
+            return {"type": "websocket.connect"}
+        await asyncio.sleep(3600)  # the server's disconnect is still on its way
+        raise AssertionError("unreachable")
+
+    async def send(message: dict) -> None:
+        if len(sent) >= 2:  # accepted, one tick sent; then the server has closed
+            raise RuntimeError(
+                f"Unexpected ASGI message '{message['type']}', after sending 'websocket.close'."
+            )
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/ticks", "headers": [], "query_string": b""}
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(asyncio.wait_for(Root()(scope, receive, send), TIMEOUT))
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send"]
+    assert seen == [1006, True]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_handler_exception_closes_1011_and_logs(client_factory, caplog):
