@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import anyio
 from starlette.exceptions import HTTPException
+from starlette.requests import cookie_parser
 
 from ._optional import require
 from .request import Request
@@ -58,6 +59,10 @@ STORE_TIMEOUT = 5.0
 #: Once the store failed, requests needing it are answered 503 at once for this long.
 STORE_RETRY_AFTER = 1
 UNAVAILABLE_BODY = "503 Service Unavailable: the session store is not answering, try again"
+
+#: A ``Cookie`` header longer than this is searched in a worker thread: a hostile one may
+#: name the session cookie a million times.
+THREAD_SEARCH_COOKIES = 64 * 1024
 
 T = TypeVar("T")
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
@@ -476,6 +481,32 @@ class CookieSessionBackend(SessionBackend):
         """Nothing is stored server-side: the manager writes the cookie with :meth:`encode`."""
 
 
+async def _session_cookie(request: Request) -> str | None:
+    """The session cookie's value, as ``request.cookies`` has it, without parsing the
+    other cookies: a hostile header of millions of them held the event loop for seconds.
+    """
+    header = request.headers.get("cookie")
+    if header is None:
+        return None
+    if len(header) > THREAD_SEARCH_COOKIES:
+        return await anyio.to_thread.run_sync(_cookie_value, header, SESSION_COOKIE)
+    return _cookie_value(header, SESSION_COOKIE)
+
+
+def _cookie_value(header: str, name: str) -> str | None:
+    """``cookie_parser(header).get(name)``, parsing only the cookies that mention ``name``."""
+    value = None
+    found = header.find(name)
+    while found >= 0:
+        start = header.rfind(";", 0, found) + 1
+        end = header.find(";", found)
+        if end < 0:
+            end = len(header)
+        value = cookie_parser(header[start:end]).get(name, value)  # the last one wins
+        found = header.find(name, end)
+    return value
+
+
 @dataclass
 class _Opened:
     """What a request's cookie held when the session was opened."""
@@ -560,7 +591,7 @@ class SessionManager:
 
     async def open(self, request: Request) -> None:
         """Load the session named by the request's cookie, if it names a live one."""
-        value = request.cookies.get(SESSION_COOKIE)
+        value = await _session_cookie(request)
         if value is None:
             return
         data, refresh = await self._read(value)

@@ -7,6 +7,8 @@ import uuid
 
 import itsdangerous
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from micropie import App, CookieSessionBackend, InMemorySessionBackend
 
@@ -175,3 +177,51 @@ def test_session_values_cannot_be_supplied_by_the_client(client_factory):
     assert client.get("/whoami", params={"user": "admin"}).text == "admin"
     use(client, session_cookie(client.get("/login", params={"user": "eve"})))
     assert client.get("/whoami", params={"user": "admin"}).text == "eve"
+
+
+def test_a_huge_cookie_header_is_searched_off_the_event_loop(make_client, monkeypatch):
+    """A Cookie header of millions of cookies (uvicorn's httptools lets 10 MB through)
+    held the event loop for seconds while all were parsed; only cookies that mention
+    ``session_id`` are parsed now, in a worker thread when the header is large."""
+    import asyncio
+
+    from micropie import sessions
+
+    searched_on_loop: list[bool] = []
+    search = sessions._cookie_value
+
+    def recording_search(header: str, name: str) -> str | None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread runs no event loop
+            searched_on_loop.append(False)
+        else:
+            searched_on_loop.append(True)
+        return search(header, name)
+
+    monkeypatch.setattr(sessions, "_cookie_value", recording_search)
+    client = make_client()
+    cookie = session_cookie(client.get("/login", params={"user": "carol"}))
+    decoys = "; ".join(f"x_session_id_{number}=v" for number in range(100_000))
+    client.cookies.clear()
+    response = client.get("/whoami", headers={"Cookie": f"{decoys}; session_id={cookie}; a=b"})
+    assert response.text == "carol"
+    assert searched_on_loop == [False]
+    assert_still_serves(client)
+
+
+#: Cookie headers built from the pieces that matter: separators, blanks, quotes, escapes
+#: and the session cookie's name (also inside other names and values).
+COOKIE_TEXT = st.lists(
+    st.sampled_from([" ", ";", "=", '"', "\\", "a", "\t", "\x1c", "session_id", "\\073"]),
+    max_size=30,
+).map("".join)
+
+
+@given(header=COOKIE_TEXT)
+def test_the_session_cookie_is_read_as_cookie_parser_reads_it(header):
+    from starlette.requests import cookie_parser
+
+    from micropie.sessions import _cookie_value
+
+    assert _cookie_value(header, "session_id") == cookie_parser(header).get("session_id")
