@@ -196,13 +196,27 @@ def _announced_length(raw: bytes | None) -> int | None:
     if raw is None:
         return None
     if raw.isdigit():  # ASCII digits only
-        return int(raw)
+        return _digits_value(raw)
     value = raw.decode("latin-1").strip()
     if not value:
         return None
     if not value.isdigit() or not value.isascii():
         raise bad_request("Invalid Content-Length header")
-    return int(value)
+    return _digits_value(value.encode("ascii"))
+
+
+#: A length of more digits than this (leading zeros aside) is past any server's limit.
+_LENGTH_DIGITS = 20
+
+
+def _digits_value(digits: bytes) -> int:
+    """The value of ASCII ``digits``, or ``2**64`` when it has more than 20 digits:
+    uvicorn's httptools lets ``0000…2`` through, and Python refuses to convert more
+    than 4,300 digits (a 500 before)."""
+    if len(digits) <= _LENGTH_DIGITS:
+        return int(digits)
+    significant = digits.lstrip(b"0")
+    return int(significant or b"0") if len(significant) <= _LENGTH_DIGITS else 2**64
 
 
 async def receive_within(receive: Receive, timeout: float | None) -> Message:

@@ -91,7 +91,7 @@ def test_many_headers_are_refused_or_served(server):
     assert_still_serves(server)
 
 
-@pytest.mark.parametrize("length", [b"abc", b"-1", b"1, 2", b"99999999999999999999"])
+@pytest.mark.parametrize("length", [b"abc", b"-1", b"1, 2", b"99999999999999999999", b"9" * 5000])
 def test_bad_content_length_never_reaches_500(server, length):
     request = (
         b"POST /save HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
@@ -99,6 +99,17 @@ def test_bad_content_length_never_reaches_500(server, length):
     )
     status, _ = exchange(server, request)
     assert status is None or status in (400, 413)
+    assert_still_serves(server)
+
+
+def test_content_length_of_leading_zeros_is_read_as_its_value(server):
+    """httptools passes 5,000 leading zeros on; Python's int() refused them (500)."""
+    request = (
+        b"POST /save HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: " + b"0" * 5000 + b"2\r\n\r\n{}"
+    )
+    status, _ = exchange(server, request)
+    assert status is None or status in (200, 400)  # h11 refuses such a line itself
     assert_still_serves(server)
 
 
