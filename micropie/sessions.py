@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import cookie_parser
 
 from ._optional import require
-from .request import Request
+from .request import Request, raw_headers
 
 __all__ = [
     "COOKIE_REFRESH_AFTER",
@@ -485,9 +485,10 @@ async def _session_cookie(request: Request) -> str | None:
     """The session cookie's value, as ``request.cookies`` has it, without parsing the
     other cookies: a hostile header of millions of them held the event loop for seconds.
     """
-    header = request.headers.get("cookie")
-    if header is None:
+    raw = raw_headers(request.scope, b"cookie")[0]
+    if raw is None:
         return None
+    header = raw.decode("latin-1")
     if len(header) > THREAD_SEARCH_COOKIES:
         return await anyio.to_thread.run_sync(_cookie_value, header, SESSION_COOKIE)
     return _cookie_value(header, SESSION_COOKIE)
