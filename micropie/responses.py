@@ -82,14 +82,17 @@ def whole_answer(result: Any) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
     answered ``200`` with no headers of its own; ``None`` for any other result."""
     kind = type(result)
     if kind is str:
-        content = result.encode("utf-8")
+        content = result.encode()
         header = _HTML_HEADER
     elif kind is dict or kind is list:
         content = dumps_json(result)
         header = _JSON_HEADER
     else:
         return None
-    return content, [header, _length_header(len(content))]
+    size = len(content)
+    if size < len(_LENGTH_HEADERS):
+        return content, [header, _LENGTH_HEADERS[size]]
+    return content, [header, _length_header(size)]
 
 
 def header_list(headers: HeaderItems | None) -> Headers:
