@@ -80,10 +80,12 @@ class _TooDeep(Exception):
 def _clone(value: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of session data: fast for JSON-like data, :func:`copy.deepcopy` otherwise.
 
-    Nesting deeper than 32 (e.g. a list holding itself) is handed to ``deepcopy`` whole.
+    The copy is a plain ``dict`` even when ``value`` is a subclass (a session loaded from
+    Redis). Nesting deeper than 32 (e.g. a list holding itself) is handed to ``deepcopy``
+    whole.
     """
     try:
-        copied: dict[str, Any] = _fast_copy(value, 0)
+        copied: dict[str, Any] = {key: _fast_copy(item, 1) for key, item in value.items()}
     except _TooDeep:
         copied = copy.deepcopy(value)
     return copied
@@ -243,6 +245,15 @@ def _command_shape(pid: int | str) -> bytes:
         return re.sub(rb"[0-9]+", b"", cmdline.read())
 
 
+#: ``HGETALL`` and, when the session exists, ``EXPIRE``: Redis runs a script atomically,
+#: and one ``EVALSHA`` costs the client less than a ``MULTI``/``EXEC`` transaction.
+_RESUME_SCRIPT = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return fields
+"""
+
+
 class RedisSessionBackend(SessionBackend):
     """Sessions in Redis (``redis.asyncio``), shared by every worker process and machine.
 
@@ -263,6 +274,7 @@ class RedisSessionBackend(SessionBackend):
         #: The ``redis.asyncio`` client in use.
         self.client: Any = url_or_client
         self.prefix = prefix
+        self._resume_script: Any = self.client.register_script(_RESUME_SCRIPT)
 
     async def load(self, session_id: str) -> dict[str, Any]:
         key = self.prefix + session_id
@@ -273,12 +285,13 @@ class RedisSessionBackend(SessionBackend):
         return _hash_session(key, stored)
 
     async def resume(self, session_id: str, timeout: int) -> dict[str, Any]:
+        """Read the hash and restart its TTL in one atomic script call (one command)."""
         key = self.prefix + session_id
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hgetall(key)
-            pipe.expire(key, timeout)
-            stored, _ = await pipe.execute(raise_on_error=False)
-        return _hash_session(key, stored)
+        try:
+            flat = await self._resume_script(keys=[key], args=[timeout])
+        except Exception as exc:
+            return _hash_session(key, exc)
+        return _hash_session(key, dict(zip(flat[::2], flat[1::2])))
 
     async def save(self, session_id: str, data: dict[str, Any], timeout: int) -> None:
         key = self.prefix + session_id

@@ -105,6 +105,41 @@ async def test_resume_restarts_the_ttl(backend, redis_sync):
 
 
 @pytest.mark.anyio
+async def test_resume_is_one_script_call(backend, redis_sync):
+    """Read and TTL restart run as one atomic EVALSHA: no MULTI/EXEC round of commands."""
+    await backend.save("s", {"a": 1}, 60)
+    redis_sync.config_resetstat()
+    assert await backend.resume("s", 60) == {"a": 1}
+    stats = redis_sync.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 1
+    assert "cmdstat_multi" not in stats and "cmdstat_exec" not in stats
+
+
+@pytest.mark.anyio
+async def test_resume_survives_a_flushed_script_cache(backend, redis_sync):
+    """A restarted Redis has forgotten the script: it is loaded again, the read succeeds."""
+    await backend.save("s", {"a": 1}, 60)
+    assert await backend.resume("s", 60) == {"a": 1}
+    redis_sync.script_flush()
+    redis_sync.expire("test:s", 5)
+    assert await backend.resume("s", 300) == {"a": 1}
+    assert redis_sync.ttl("test:s") > 290
+
+
+@pytest.mark.anyio
+async def test_resume_with_a_decoding_client(redis_url, redis_sync):
+    """A client built with ``decode_responses=True`` (strings, not bytes) reads the same."""
+    import redis.asyncio
+
+    backend = RedisSessionBackend(redis.asyncio.from_url(redis_url, decode_responses=True))
+    try:
+        await backend.save("s", {"user": "ann", "n": [1, 2]}, 60)
+        assert await backend.resume("s", 60) == {"user": "ann", "n": [1, 2]}
+    finally:
+        await backend.aclose()
+
+
+@pytest.mark.anyio
 async def test_stored_garbage_is_ignored(backend, redis_sync, caplog):
     redis_sync.set("test:string", '{"a": 1}')  # not a hash
     assert await backend.load("string") == {}
