@@ -20,10 +20,19 @@ __all__ = ["Server"]
 #: Where ``run()`` serves when neither an argument nor ``$PORT`` says otherwise.
 DEFAULT_PORT = 8080
 STATIC_DIRECTORY = "static"
+#: ``run()`` names the static directory here, for the processes uvicorn starts with
+#: ``workers=N`` or ``reload=True``: they import the module afresh and never call ``run()``.
+STATIC_ENV = "MICROPIE_SERVER_STATIC"
 
 
 class Server(App):
     """Subclass this like the first MicroPie's ``Server``; every public method is a URL."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        directory = os.environ.get(STATIC_ENV)
+        if directory:  # a worker or reloaded process of run(): serve what the parent did
+            self._mount_static(directory)
 
     @property
     def query_params(self) -> dict[str, list[str]]:
@@ -49,16 +58,19 @@ class Server(App):
         ``host`` and ``port`` default to ``$HOST`` and ``$PORT``, then ``127.0.0.1:8080``.
         """
         host, port = server_address(host, port, default_port=DEFAULT_PORT)
-        self._mount_static()
+        directory = os.path.abspath(STATIC_DIRECTORY)
+        if os.path.isdir(directory):
+            self._mount_static(directory)
+            os.environ[STATIC_ENV] = directory
         super().run(host, port, **options)
 
-    def _mount_static(self) -> None:
-        """Mount ``./static`` at ``/static`` once, when the directory exists."""
-        if self.__dict__.get("_static_mounted") or not os.path.isdir(STATIC_DIRECTORY):
+    def _mount_static(self, directory: str) -> None:
+        """Mount ``directory`` at ``/static`` once, when it exists."""
+        if self.__dict__.get("_static_mounted") or not os.path.isdir(directory):
             return
         from starlette.staticfiles import StaticFiles
 
-        self.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
+        self.mount("/static", StaticFiles(directory=directory), name="static")
         self._static_mounted = True
 
 

@@ -184,3 +184,39 @@ def test_render_template_async_call_raises_type_error(tmp_path):
     app = Server(templates_dir=tmp_path)
     with pytest.raises(TypeError, match="await self._render_template"):
         app.render_template("a.html", later=later)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("options", ["workers=2", "reload=True"])
+def test_run_serves_static_in_every_process_it_starts(tmp_path, options):
+    """``run(workers=2)`` and ``run(reload=True)`` serve from processes that import the
+    module again and never call ``run()``: each of them serves ``./static`` too."""
+    import signal
+    import sys
+
+    import httpx
+
+    from tests.support import free_port, start_server
+
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "style.css").write_text("h1 { color: red }")
+    port = free_port()
+    (tmp_path / "app.py").write_text(
+        "from micropie import Server\n\n"
+        "class MyApp(Server):\n"
+        "    def index(self):\n"
+        "        return 'here'\n\n"
+        "app = MyApp()\n\n"
+        "if __name__ == '__main__':\n"
+        f"    app.run(port={port}, {options})\n"
+    )
+    command = [sys.executable, "app.py"]
+    server = start_server(command, port, cwd=tmp_path, timeout=60, stop_signal=signal.SIGTERM)
+    try:
+        for _ in range(12):  # a new connection each time: the kernel picks the worker
+            response = httpx.get(server.url + "/static/style.css", timeout=30)
+            assert (response.status_code, response.text) == (200, "h1 { color: red }")
+        assert httpx.get(server.url + "/", timeout=30).text == "here"
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log(), server.log()
