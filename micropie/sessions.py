@@ -291,7 +291,7 @@ class RedisSessionBackend(SessionBackend):
             flat = await self._resume_script(keys=[key], args=[timeout])
         except Exception as exc:
             return _hash_session(key, exc)
-        return _hash_session(key, dict(zip(flat[::2], flat[1::2])))
+        return _hash_session(key, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def save(self, session_id: str, data: dict[str, Any], timeout: int) -> None:
         key = self.prefix + session_id
