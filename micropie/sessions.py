@@ -267,10 +267,7 @@ class RedisSessionBackend(SessionBackend):
 
     def __init__(self, url_or_client: Any, *, prefix: str = "micropie:session:") -> None:
         if isinstance(url_or_client, str):
-            redis = require(
-                "redis.asyncio", feature="RedisSessionBackend", package="redis", extra="redis"
-            )
-            url_or_client = redis.from_url(url_or_client)
+            url_or_client = _redis_client(url_or_client)
         #: The ``redis.asyncio`` client in use.
         self.client: Any = url_or_client
         self.prefix = prefix
@@ -321,6 +318,16 @@ class RedisSessionBackend(SessionBackend):
     async def aclose(self) -> None:
         """Close the client's connections (e.g. from a shutdown handler)."""
         await self.client.aclose()
+
+
+def _redis_client(url: str) -> Any:
+    """A client for ``url`` that retries a command once, at once, on a connection error:
+    a pooled connection dies when Redis restarts, and every session command is idempotent."""
+    redis, retry, backoff = (
+        require(module, feature="RedisSessionBackend", package="redis", extra="redis")
+        for module in ("redis.asyncio", "redis.asyncio.retry", "redis.backoff")
+    )
+    return redis.from_url(url, retry=retry.Retry(backoff.NoBackoff(), 1))
 
 
 def _hash_fields(data: dict[str, Any]) -> dict[str, str]:

@@ -136,10 +136,15 @@ def start_server(
 
 @dataclass
 class RedisServer:
-    """A throwaway ``redis-server`` on 127.0.0.1 without persistence; it can be restarted."""
+    """A throwaway ``redis-server`` on 127.0.0.1; it can be restarted.
+
+    Without ``data_dir`` nothing persists (a restart empties it); with one, it keeps an
+    append-only file there, so its data outlives a restart as a production Redis's does.
+    """
 
     port: int
     process: subprocess.Popen[bytes] | None = None
+    data_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -150,7 +155,10 @@ class RedisServer:
         import redis
 
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no"]
+        if self.data_dir is None:
+            command += ["--save", "", "--appendonly", "no"]
+        else:
+            command += ["--save", "", "--appendonly", "yes", "--dir", str(self.data_dir)]
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import connect
 
 from micropie import App, RedisSessionBackend
-from tests.support import wait_until
+from tests.support import RedisServer, free_port, wait_until
 
 pytestmark = pytest.mark.server
 
@@ -234,6 +234,32 @@ def test_session_store_down_answers_503_once_logged_and_recovers(counter, redis_
     lines = store_log_lines(counter)
     assert len(lines) == 2, lines
     assert "unavailable" in lines[0] and "answers again" in lines[1]
+
+
+@pytest.mark.redis
+def test_redis_restarted_between_requests_costs_no_503_and_no_session(uvicorn_server, tmp_path):
+    """Redis restarts (an upgrade, a failover) while the workers' pooled connections are
+    idle: the next requests reconnect and are served, and the sessions are still there."""
+    redis_server = RedisServer(free_port(), data_dir=tmp_path)
+    redis_server.start()
+    try:
+        env = {
+            "MICROPIE_TEST_SESSION_BACKEND": "redis",
+            "MICROPIE_TEST_REDIS_URL": redis_server.url,
+        }
+        server = uvicorn_server("tests.apps.session_counter:app", workers=2, env=env)
+        with httpx.Client(base_url=server.url) as client:
+            assert [count(client).text.split()[0] for _ in range(4)] == ["1", "2", "3", "4"]
+            redis_server.stop()
+            redis_server.start()
+            for expected in range(5, 13):  # a new connection each time: both workers answer
+                response = httpx.get(server.url + "/count", cookies=client.cookies, timeout=30)
+                assert response.status_code == 200, response.text
+                assert response.text.split()[0] == str(expected)
+    finally:
+        redis_server.stop()
+    assert "Traceback" not in server.log()
+    assert store_log_lines(server) == []
 
 
 @pytest.mark.redis

@@ -8,11 +8,17 @@ Every example app is mounted under its own prefix with ``app.mount(...)`` (``/he
 startup and shutdown hooks are registered with the showcase's own. All demos keep their
 sessions in the showcase's one store: they share the browser's one ``session_id``
 cookie (its path is ``/``), so with a store each they would replace each other's session.
+
+With ``REDIS_URL`` set, that store is Redis and the chat and live-feed demos talk through
+Redis pub/sub, so the showcase runs under several workers::
+
+    REDIS_URL=redis://localhost:6379/0 uvicorn examples.showcase.app:app --workers 2
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +28,7 @@ from typing import Any
 
 from starlette.routing import Mount
 
-from micropie import App
+from micropie import App, RedisSessionBackend, SessionBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,9 +93,17 @@ def load_example(demo: Demo) -> Any:
     return importlib.import_module(f"examples.{demo.module}.app").app
 
 
+def session_store() -> SessionBackend | None:
+    """Redis when ``REDIS_URL`` is set (sessions shared by every worker), else the default."""
+    url = os.environ.get("REDIS_URL")
+    return RedisSessionBackend(url) if url else None
+
+
 class Showcase(App):
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(self, session_backend: SessionBackend | None = None, **options: Any) -> None:
+        super().__init__(session_backend or session_store(), **options)
+        if isinstance(self.session_backend, RedisSessionBackend):
+            self.shutdown_handlers.append(self.session_backend.aclose)
         self._demos: list[Demo] = []
         for demo in DEMOS:
             self._add(demo, load_example(demo))
