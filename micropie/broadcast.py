@@ -27,6 +27,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+import anyio
+
 from ._optional import require
 from .body import loads_json
 from .streaming import dumps_json
@@ -169,18 +171,28 @@ class Broadcast:
 
     ``max_queue`` and ``overflow`` are the defaults for each subscriber's bounded queue
     (see :class:`Subscriber`). Messages are JSON values; every subscriber of a process
-    receives the same decoded object, so treat it as read-only.
+    receives the same decoded object, so treat it as read-only. ``timeout`` is how many
+    seconds Redis may take to answer a publish (then :class:`BroadcastUnavailable`) or to
+    confirm a new subscription (then ``subscribe`` returns; it is confirmed, and messages
+    flow, once Redis answers).
     """
 
     def __init__(
-        self, url: str = "memory://", *, max_queue: int = 1000, overflow: Overflow = "disconnect"
+        self,
+        url: str = "memory://",
+        *,
+        max_queue: int = 1000,
+        overflow: Overflow = "disconnect",
+        timeout: float = 5.0,
     ) -> None:
         _check_queue(max_queue, overflow)
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
         self.url = url
         self.max_queue = max_queue
         self.overflow: Overflow = overflow
         self._channels: dict[str, set[Subscriber]] = {}
-        self._engine = _engine_for(url, self._deliver)
+        self._engine = _engine_for(url, self._deliver, timeout)
         self._running = False
 
     def install(self, app: App) -> None:
@@ -275,12 +287,12 @@ class Broadcast:
             )
 
 
-def _engine_for(url: str, deliver: _Deliver) -> _Engine:
+def _engine_for(url: str, deliver: _Deliver, timeout: float) -> _Engine:
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         return _MemoryEngine(deliver)
     if scheme in ("redis", "rediss", "unix"):
-        return _RedisEngine(url, deliver)
+        return _RedisEngine(url, deliver, timeout)
     raise ValueError(f"Broadcast supports memory://, redis://, rediss:// and unix:// URLs: {url!r}")
 
 
@@ -321,7 +333,8 @@ class _RedisEngine:
     :class:`BroadcastUnavailable`.
     """
 
-    def __init__(self, url: str, deliver: _Deliver) -> None:
+    def __init__(self, url: str, deliver: _Deliver, timeout: float) -> None:
+        self._timeout = timeout
         redis, retry, backoff, exceptions = (
             require(module, feature="Broadcast", package="redis", extra="redis")
             for module in (
@@ -370,7 +383,13 @@ class _RedisEngine:
 
     async def publish(self, channel: str, payload: bytes) -> None:
         try:
-            await self._publisher.publish(channel, payload)
+            with anyio.fail_after(self._timeout):  # a stalled Redis: give up, never hang
+                await self._publisher.publish(channel, payload)
+        except TimeoutError:
+            raise BroadcastUnavailable(
+                f"Redis did not answer within {self._timeout} s; the message to {channel!r} "
+                "may not be published (a stalled Redis that resumes still delivers it)"
+            ) from None
         except self._errors as exc:
             raise BroadcastUnavailable(
                 f"Redis is unreachable; the message to {channel!r} was not published: {exc}"
@@ -383,10 +402,11 @@ class _RedisEngine:
         if pubsub is None:
             return  # Redis is down: the listener subscribes when it is back
         await self._subscribe(pubsub, channel)
-        async with self._changed:
-            await self._changed.wait_for(
-                lambda: channel in self._joined or self._pubsub is not pubsub
-            )
+        with anyio.move_on_after(self._timeout):  # a stalled Redis confirms it later
+            async with self._changed:
+                await self._changed.wait_for(
+                    lambda: channel in self._joined or self._pubsub is not pubsub
+                )
 
     async def leave(self, channel: str) -> None:
         self._channels.discard(channel)

@@ -110,6 +110,8 @@ def test_bad_arguments():
         Broadcast(max_queue=0)
     with pytest.raises(ValueError, match="overflow"):
         Broadcast(overflow="block")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout"):
+        Broadcast(timeout=0)
 
 
 def test_redis_needs_the_extra(monkeypatch):
@@ -259,3 +261,33 @@ async def test_starting_without_redis_reports_and_retries(redis_server, caplog):
         async with broadcast.subscribe("room") as subscriber:
             await broadcast.publish("room", 2)
             assert await receive(subscriber) == 2
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_a_stalled_redis_fails_publish_instead_of_hanging(redis_server):
+    """Redis stops answering (``kill -STOP``): publishing raises BroadcastUnavailable after
+    ``timeout`` seconds, subscribing returns; both work again once Redis answers."""
+    async with Broadcast(redis_server.url, timeout=1) as broadcast:
+        async with broadcast.subscribe("room") as subscriber:
+            await broadcast.publish("room", "before")
+            assert await receive(subscriber) == "before"
+            redis_server.pause()
+            try:
+                with pytest.raises(BroadcastUnavailable, match="did not answer"):
+                    await asyncio.wait_for(broadcast.publish("room", "stalled"), 60)
+                joining = broadcast.subscribe("late")
+                late = await asyncio.wait_for(joining.__aenter__(), 60)
+            finally:
+                redis_server.resume()
+            try:
+                await eventually(lambda: broadcast.connected)
+                await broadcast.publish("late", "after")
+                assert await receive(late) == "after"
+                await broadcast.publish("room", "after")
+                arrived = [await receive(subscriber)]
+                if arrived == ["stalled"]:  # sent before the stall was noticed: Redis ran it
+                    arrived.append(await receive(subscriber))
+                assert arrived[-1] == "after"
+            finally:
+                await joining.__aexit__(None, None, None)

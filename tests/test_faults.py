@@ -279,6 +279,26 @@ def test_stalled_session_store_answers_503_and_recovers(counter, redis_server):
 
 
 @pytest.mark.redis
+def test_stalled_store_mixes_no_sessions(counter, redis_server):
+    """A request given up on while Redis is stalled leaves no answer behind on a pooled
+    connection: once Redis answers again, each visitor reads their own session."""
+    ann, bob = httpx.Client(base_url=counter.url), httpx.Client(base_url=counter.url)
+    with ann, bob:
+        assert [count(ann).text.split()[0] for _ in range(3)][-1] == "3"
+        assert [count(bob).text.split()[0] for _ in range(9)][-1] == "9"
+        redis_server.pause()
+        try:
+            assert count(ann).status_code == 503  # its read is still queued in Redis
+            assert count(bob).status_code == 503
+        finally:
+            redis_server.resume()
+        assert wait_until(lambda: counts_again(bob), timeout=30)  # bob: 10
+        for turn in range(4):
+            assert count(ann).text.split()[0] == str(4 + turn)
+            assert count(bob).text.split()[0] == str(11 + turn)
+
+
+@pytest.mark.redis
 def test_websocket_is_closed_try_again_later_while_the_store_is_down(client_factory, redis_server):
     class Chat(App):
         async def login(self):
