@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import http.client
 import re
 from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
@@ -102,3 +104,84 @@ def test_demos_share_one_session_store() -> None:
         assert client.get("/starlette/shop/cart").json()["cart"] == ["Cherry pie"]
         assert location in client.get("/pastebin/mine").text
         assert len(client.cookies.jar) == 1  # one session_id cookie for every demo
+
+
+# -- several workers, sessions and chat through Redis ----------------------------------------
+
+
+@pytest.mark.server
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning")  # run_uvicorn's log file
+def test_showcase_on_two_workers_with_redis(uvicorn_server, redis_url) -> None:
+    """``REDIS_URL=… uvicorn examples.showcase.app:app --workers 2``: a visitor's session
+    (a counter, a paste created through a CSRF-checked form) is the same on every
+    worker, and chat messages reach a websocket on each worker."""
+    from tests.support import spread_over_workers
+
+    env = {"REDIS_URL": redis_url, "PASTEBIN_SECRET": "one secret for every worker"}
+    server = uvicorn_server("examples.showcase.app:app", workers=2, env=env, timeout=60)
+
+    def open_connection() -> tuple[http.client.HTTPConnection, int]:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request("GET", "/hello/")  # answered: a worker has accepted it
+        connection.getresponse().read()
+        assert connection.sock is not None
+        return connection, connection.sock.getsockname()[1]
+
+    connections = spread_over_workers(server, open_connection, 2)
+    try:
+        _visit_every_worker(server, connections)
+    finally:
+        for connection in connections:
+            connection.close()
+    _chat_on_every_worker(server)
+    assert "Traceback" not in server.log(), server.log()
+
+
+def _visit_every_worker(server, connections) -> None:
+    cookie = ""
+
+    def get(connection: http.client.HTTPConnection, path: str, **options) -> tuple[int, str]:
+        nonlocal cookie
+        headers = {**options.pop("headers", {}), **({"Cookie": cookie} if cookie else {})}
+        connection.request(options.pop("method", "GET"), path, headers=headers, **options)
+        response = connection.getresponse()
+        text = response.read().decode()
+        if response.getheader("set-cookie"):
+            cookie = response.getheader("set-cookie").split(";")[0]
+        return response.status, text
+
+    for visit, connection in enumerate(connections * 2, start=1):
+        assert get(connection, "/wsgi/visits") == (200, f"You have been here {visit} time(s).")
+    status, form = get(connections[0], "/pastebin/")
+    token = _csrf_token(form)
+    body = f"content=shared&csrf_token={token}"
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, _ = get(connections[-1], "/pastebin/new", method="POST", body=body, headers=form_type)
+    assert status == 302  # the token made by one worker is accepted by the other
+    for connection in connections:
+        status, mine = get(connection, "/pastebin/mine")
+        assert status == 200 and "/pastebin/paste/" in mine
+
+
+def _chat_on_every_worker(server) -> None:
+    import json
+
+    from websockets.sync.client import connect
+
+    from tests.support import spread_over_workers
+
+    url = server.url.replace("http://", "ws://") + "/chat/chat"
+    with contextlib.ExitStack() as stack:
+
+        def open_chat():
+            ws = stack.enter_context(connect(f"{url}?name=n{len(stack._exit_callbacks)}"))
+            return ws, ws.socket.getsockname()[1]
+
+        sockets = spread_over_workers(server, open_chat, 2)
+        sockets[0].send("hello from one worker")
+        for ws in sockets:
+            while (event := json.loads(ws.recv(timeout=30)))["type"] != "message":
+                continue
+            assert event["text"] == "hello from one worker"
