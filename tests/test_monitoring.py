@@ -209,3 +209,99 @@ def test_sentry_404_is_named_by_url_not_a_route(client_factory, sentry):
     (transaction,) = sentry.items("transaction")
     assert transaction["transaction"] == "http://testserver/nowhere"
     assert transaction["transaction_info"] == {"source": "url"}
+
+
+# -- as operators run them: default integrations, several workers ----------------------------
+
+SENTRY_SCRIPT = """
+import json, sys
+import sentry_sdk
+from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+from sentry_sdk.transport import Transport
+from starlette.testclient import TestClient
+from micropie import App
+
+class Memory(Transport):
+    events = []
+    def capture_envelope(self, envelope):
+        self.events += [i.payload.json for i in envelope.items if i.type == "event"]
+
+class Shop(App):
+    async def items(self, item_id: int):
+        return {"item": item_id}
+    async def boom(self, n: int):
+        raise RuntimeError(f"boom {n}")
+    def sync_boom(self):
+        raise ValueError("sync boom")
+
+dsn = sys.argv[1] or None
+sentry_sdk.init(dsn=dsn, transport=Memory if dsn else None, traces_sample_rate=1.0)
+with TestClient(SentryAsgiMiddleware(Shop(), transaction_style="url")) as client:
+    statuses = [client.get(path).status_code for path in ("/items/3", "/boom/7", "/sync_boom")]
+sentry_sdk.flush()
+events = [
+    {"error": event["exception"]["values"][-1]["value"], "transaction": event["transaction"],
+     "url": event["request"]["url"], "method": event["request"]["method"]}
+    for event in Memory.events
+]
+print(json.dumps({"statuses": statuses, "events": events}))
+"""
+
+
+@pytest.mark.parametrize("dsn", ["https://public@sentry.invalid/1", ""])
+def test_sentry_with_its_default_integrations_reports_each_error_once(dsn):
+    """``sentry_sdk.init()`` as documented (default integrations, in a process of its own):
+    one event per handler exception, with the request and the route's transaction name;
+    without a DSN nothing is sent and the app serves as usual."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", SENTRY_SCRIPT, dsn],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+    )  # fmt: skip
+    result = json.loads(done.stdout)
+    assert result["statuses"] == [200, 500, 500]
+    expected = [
+        {"error": "boom 7", "transaction": "/boom/{n}", "url": "http://testserver/boom/7"},
+        {"error": "sync boom", "transaction": "/sync_boom", "url": "http://testserver/sync_boom"},
+    ]
+    if not dsn:
+        expected = []
+    assert result["events"] == [{**event, "method": "GET"} for event in expected]
+
+
+@pytest.mark.server
+@pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning")  # run_uvicorn's log file
+def test_metrics_add_up_every_worker_in_multiprocess_mode(uvicorn_server, tmp_path):
+    """The monitoring example under ``--workers 2`` with ``PROMETHEUS_MULTIPROC_DIR``:
+    whichever worker answers the scrape, it counts every worker's requests, and 404s
+    share one ``handler="none"`` series instead of one series per URL."""
+    import re
+
+    import httpx
+
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    server = uvicorn_server("examples.monitoring.app:app", workers=2, env=env, timeout=60)
+    for n in range(1, 21):  # a new connection each: the kernel spreads them over the workers
+        assert httpx.get(f"{server.url}/items/{n}", timeout=30).status_code in (200, 404)
+        assert httpx.get(f"{server.url}/no/such/page/{n}", timeout=30).status_code == 404
+    for _ in range(4):
+        metrics = httpx.get(server.url + "/metrics", timeout=30).text
+        series = dict(re.findall(r"^(http_requests_total\{.*\}) ([0-9.]+)$", metrics, re.M))
+        by_handler: dict[str, float] = {}
+        for labels, value in series.items():
+            handler = re.search(r'handler="([^"]*)"', labels).group(1)
+            by_handler[handler] = by_handler.get(handler, 0) + float(value)
+        assert by_handler["/items/{item_id}"] == 20
+        assert by_handler["none"] == 20
+        assert set(by_handler) <= {
+            "/items/{item_id}",
+            "none",
+            "/metrics",
+            "/",
+        }  # "/": startup probe
+    assert "Traceback" not in server.log(), server.log()
