@@ -648,7 +648,12 @@ def _leave_context(request: Request) -> None:
     token = request._context_token
     if token is not None:
         request._context_token = None
-        current_request.reset(token)
+        try:
+            current_request.reset(token)
+        except ValueError:
+            # Another context: the request's coroutine is being closed from outside its
+            # task (a2wsgi drops an abandoned response's task), nothing here to restore.
+            pass
 
 
 async def _no_receive() -> Message:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
@@ -74,7 +75,10 @@ class _ClosingStreamingResponse(StreamingResponse):
                 await anyio.lowlevel.checkpoint()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            await self._close_body()
+            # GeneratorExit: the coroutine is being closed from outside any running loop
+            # (a2wsgi drops an abandoned response): nothing can be awaited any more.
+            if not isinstance(sys.exc_info()[1], GeneratorExit):
+                await self._close_body()
 
     async def _close_body(self) -> None:
         aclose = getattr(self.body_iterator, "aclose", None)

@@ -71,3 +71,55 @@ def test_wsgi_errors(wsgi_url: str) -> None:
     response = httpx.get(wsgi_url + "/countdown?start=x")
     assert response.status_code == 400
     assert response.text == "400 Bad Request: Invalid value for parameter 'start'"
+
+
+GUNICORN_STREAMING_APP = """
+import time
+
+from micropie import App
+
+
+class Root(App):
+    def index(self):
+        def chunks():
+            for n in range(1000):
+                yield f"chunk {n}\\n" * 100
+                time.sleep(0.01)
+        return chunks()
+
+    def hello(self):
+        return "hi"
+
+
+wsgi_app = Root().wsgi_app
+"""
+
+
+@pytest.mark.server
+def test_gunicorn_exits_cleanly_after_abandoned_streams(tmp_path) -> None:
+    """Clients that leave a streamed response half-read under gunicorn's sync workers
+    (``app.wsgi_app``): later requests are served, and the worker exits on SIGTERM
+    without a traceback from micropie (the abandoned coroutines are closed at exit)."""
+    import signal
+    import socket
+    import sys
+
+    from tests.support import free_port, start_server
+
+    (tmp_path / "app.py").write_text(GUNICORN_STREAMING_APP)
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "app:wsgi_app", "--bind", f"127.0.0.1:{port}"]
+    server = start_server(
+        command, port, cwd=tmp_path, probe="/hello", stop_signal=signal.SIGTERM, timeout=60
+    )
+    try:
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        assert httpx.get(f"http://127.0.0.1:{port}/hello", timeout=30).text == "hi"
+    finally:
+        server.stop()
+    log = server.log()
+    assert "Worker exiting" in log, log
+    assert "Traceback" not in log and "ValueError" not in log, log
