@@ -1,5 +1,6 @@
-"""Two "machines": two separate uvicorn servers on their own ports sharing one Redis, as
-behind a round-robin load balancer with no sticky sessions (docs/guides/scaling-out.md)."""
+"""Operators' set-ups sharing one Redis: two "machines" (two uvicorn servers on their own
+ports, as behind a round-robin load balancer with no sticky sessions) and gunicorn with
+uvicorn workers (docs/guides/scaling-out.md, docs/guides/deployment.md)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,35 @@ def test_chat_messages_reach_the_other_machine(uvicorn_server, redis_url):
             assert sorted(texts) == ["hello from machine 0", "hello from machine 1"]
     for machine in machines:
         assert "Traceback" not in machine.log(), machine.log()
+
+
+def test_gunicorn_with_uvicorn_workers_shares_sessions(redis_url):
+    """``gunicorn app:app -k uvicorn_worker.UvicornWorker --workers 2`` as the deployment
+    guide says: a visitor's session is found by both workers; SIGTERM stops it cleanly."""
+    import signal
+    import sys
+
+    from tests.support import free_port, start_server
+
+    port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "tests.apps.session_counter:app",
+        "-k", "uvicorn_worker.UvicornWorker", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+    ]  # fmt: skip
+    env = {"MICROPIE_TEST_SESSION_BACKEND": "redis", "MICROPIE_TEST_REDIS_URL": redis_url}
+    server = start_server(command, port, env=env, stop_signal=signal.SIGTERM, timeout=60)
+    try:
+        cookies, pids, visit = httpx.Cookies(), set(), 0
+        while len(pids) < 2:  # a new connection each time, until both workers answered
+            assert visit < 200, f"gunicorn sent {visit} connections to one worker: {pids}"
+            visit += 1
+            response = httpx.get(server.url + "/count", cookies=cookies, timeout=30)
+            cookies.update(response.cookies)
+            count, pid = response.text.split()
+            assert count == str(visit)
+            pids.add(pid)
+    finally:
+        server.stop()
+    log = server.log()
+    assert "Traceback" not in log and "ERROR" not in log, log
+    assert log.count("Application shutdown complete") == 2, log
