@@ -20,6 +20,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
+import anyio
 from starlette.background import BackgroundTask
 
 from .streaming import _ClosingStreamingResponse, dumps_json
@@ -119,7 +120,8 @@ async def _events(source: AsyncIterable[Any], ping: float | None) -> AsyncIterat
     finally:
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
-            await aclose()
+            with anyio.CancelScope(shield=True):  # its cleanup runs whole, client gone or not
+                await aclose()
 
 
 async def _with_pings(iterator: AsyncIterator[Any], ping: float) -> AsyncIterator[str]:
@@ -142,4 +144,7 @@ async def _with_pings(iterator: AsyncIterator[Any], ping: float) -> AsyncIterato
     finally:
         if pending is not None and not pending.done():
             pending.cancel()
-            await asyncio.wait({pending})
+            # Shielded: when the client left, this scope is cancelled too, and the source
+            # must have stopped before it is closed (its cleanup may take a few turns).
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({pending})

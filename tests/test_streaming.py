@@ -275,3 +275,43 @@ def test_slow_reader_bounds_production(streaming_server: UvicornServer) -> None:
     stopped = server_state(streaming_server)["produced"]
     time.sleep(0.2)
     assert server_state(streaming_server)["produced"] == stopped
+
+
+def test_event_source_with_pings_waits_for_a_slow_source_to_stop() -> None:
+    """The client leaves while the source's cleanup takes a moment (a Redis broadcast
+    subscription unsubscribing): the response ends without an error and the source's
+    cleanup runs to the end (before: "aclose(): asynchronous generator is already running")."""
+    import anyio
+
+    cleaned_up: list[bool] = []
+
+    async def source():
+        try:
+            while True:
+                await asyncio.sleep(3600)
+                yield "never"
+        finally:
+            with anyio.CancelScope(shield=True):  # cleanup that needs a few loop turns
+                for _ in range(20):
+                    await asyncio.sleep(0)
+            cleaned_up.append(True)
+
+    async def scenario() -> list[dict]:
+        sent: list[dict] = []
+        started = asyncio.Event()
+
+        async def receive() -> dict:
+            await started.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+            started.set()
+
+        scope = {"type": "http", "method": "GET", "asgi": {"spec_version": "2.3"}}
+        await EventSourceResponse(source(), ping=30)(scope, receive, send)
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert sent[0]["type"] == "http.response.start"
+    assert cleaned_up == [True]
