@@ -193,16 +193,25 @@ def sample_value(kind: str) -> str:
     }.get(kind, TEXT)
 
 
-@pytest.fixture
+@pytest.fixture(params=["make run", pytest.param("2 workers on Redis", marks=pytest.mark.redis)])
 def showcase(
-    browser: Chrome, uvicorn_server: Callable[..., UvicornServer], tmp_path: Path
+    request: pytest.FixtureRequest,
+    browser: Chrome,
+    uvicorn_server: Callable[..., UvicornServer],
+    tmp_path: Path,
 ) -> Iterator[Showcase]:
+    """The showcase as ``make run`` serves it, and as an operator scales it out:
+    ``REDIS_URL=… uvicorn examples.showcase.app:app --workers 2``."""
     data = {
         "PASTEBIN_DB": str(tmp_path / "pastebin.sqlite3"),
         "NOTES_DB": str(tmp_path / "notes.sqlite3"),
         "UPLOAD_DIR": str(tmp_path / "uploads"),
     }
-    server = uvicorn_server("examples.showcase.app:app", env=data, timeout=60)
+    workers = 1
+    if request.param == "2 workers on Redis":
+        data.update(REDIS_URL=request.getfixturevalue("redis_url"), PASTEBIN_SECRET="e2e")
+        workers = 2
+    server = uvicorn_server("examples.showcase.app:app", env=data, workers=workers, timeout=60)
     upload = tmp_path / "upload.txt"
     upload.write_text("uploaded by chromium\n")
     yield Showcase(browser, server, upload)
