@@ -17,6 +17,7 @@ import os
 import re
 import time
 import uuid
+import weakref
 import zlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -282,13 +283,34 @@ class RedisSessionBackend(SessionBackend):
         return _hash_session(key, stored)
 
     async def resume(self, session_id: str, timeout: int) -> dict[str, Any]:
-        """Read the hash and restart its TTL in one atomic script call (one command)."""
+        """Read the hash and restart its TTL in one atomic script call (one command).
+
+        A Redis that refuses scripts (an ACL user without ``+@scripting``, a managed
+        Redis with ``EVAL`` disabled) is read with ``HGETALL`` and ``EXPIRE`` in a
+        ``MULTI`` transaction instead, from the first refusal on.
+        """
         key = self.prefix + session_id
+        if self._resume_script is not None:
+            try:
+                flat = await self._resume_script(keys=[key], args=[timeout])
+            except Exception as exc:
+                refusal = _script_refusal(exc)
+                if refusal is None:
+                    return _hash_session(key, exc)
+                self._resume_script = None
+                logger.warning(
+                    "Redis refuses the session read script (%s): sessions are read with "
+                    "HGETALL and EXPIRE in a MULTI transaction instead",
+                    refusal,
+                )
+            else:
+                return _hash_session(key, dict(zip(flat[::2], flat[1::2], strict=True)))
         try:
-            flat = await self._resume_script(keys=[key], args=[timeout])
+            async with self.client.pipeline(transaction=True) as pipe:
+                stored, _ = await pipe.hgetall(key).expire(key, timeout).execute()
         except Exception as exc:
-            return _hash_session(key, exc)
-        return _hash_session(key, dict(zip(flat[::2], flat[1::2], strict=True)))
+            stored = exc
+        return _hash_session(key, stored)
 
     async def save(self, session_id: str, data: dict[str, Any], timeout: int) -> None:
         key = self.prefix + session_id
@@ -328,6 +350,18 @@ def _redis_client(url: str) -> Any:
         for module in ("redis.asyncio", "redis.asyncio.retry", "redis.backoff")
     )
     return redis.from_url(url, retry=retry.Retry(backoff.NoBackoff(), 1))
+
+
+def _script_refusal(exc: Exception) -> str | None:
+    """Why Redis will never run a script, if ``exc`` says so: the user may not, or the
+    command is renamed or disabled. (The error's text is not logged: it names the key.)"""
+    from redis.exceptions import NoPermissionError, ResponseError
+
+    if isinstance(exc, NoPermissionError):
+        return "the Redis user has no permission for EVALSHA"
+    if isinstance(exc, ResponseError) and "unknown command" in str(exc).lower():
+        return "EVALSHA is an unknown command here"
+    return None
 
 
 def _hash_fields(data: dict[str, Any]) -> dict[str, str]:
@@ -543,12 +577,32 @@ class SessionStoreUnavailable(HTTPException):
         super().__init__(503, UNAVAILABLE_BODY, headers={"Retry-After": str(STORE_RETRY_AFTER)})
 
 
+@dataclass
+class _StoreHealth:
+    """Whether a backend is down, shared by every app using it (mounted ones too)."""
+
+    down: bool = False
+    retry_at: float = 0.0  # until then, requests needing the store get the 503 at once
+
+
+_HEALTH: weakref.WeakKeyDictionary[SessionBackend, _StoreHealth] = weakref.WeakKeyDictionary()
+
+
+def _health_of(backend: SessionBackend) -> _StoreHealth:
+    """The health record of ``backend``: one per backend object, however many apps use it."""
+    try:
+        return _HEALTH.setdefault(backend, _StoreHealth())
+    except TypeError:  # a backend that cannot be weakly referenced (or hashed)
+        return _StoreHealth()
+
+
 class SessionManager:
     """Loads and saves the session of each request through a backend.
 
     A store that fails or takes longer than ``store_timeout`` seconds raises
     :class:`SessionStoreUnavailable` (503); one line is logged when it goes down and
-    one when it answers again.
+    one when it answers again, per backend: apps sharing one (a showcase and the apps
+    mounted in it) log an outage once.
     """
 
     def __init__(
@@ -562,8 +616,6 @@ class SessionManager:
         self.timeout = timeout
         self.secure = secure
         self.store_timeout = store_timeout
-        self._store_down = False
-        self._retry_at = 0.0
         self.use_backend(backend)
         # Cookie sessions are re-signed (to restart their idle clock) at most this often.
         self._resign_after = timeout * COOKIE_REFRESH_AFTER
@@ -574,6 +626,7 @@ class SessionManager:
         self._in_cookie = backend if isinstance(backend, CookieSessionBackend) else None
         # Stores in this process's memory can neither fail nor stall: no guard needed.
         self._guarded = not isinstance(backend, InMemorySessionBackend | CookieSessionBackend)
+        self._health = _health_of(backend)
 
     async def load(self, session_id: str) -> dict[str, Any]:
         """The data stored under ``session_id``, read through the guard."""
@@ -583,7 +636,8 @@ class SessionManager:
         """Run one store call; a failure or a stall raises :class:`SessionStoreUnavailable`."""
         if not self._guarded:
             return await call(*args)
-        if self._store_down and time.monotonic() < self._retry_at:
+        health = self._health
+        if health.down and time.monotonic() < health.retry_at:
             raise SessionStoreUnavailable
         try:
             with anyio.fail_after(self.store_timeout):
@@ -593,15 +647,16 @@ class SessionManager:
         except Exception as exc:
             self._store_failed(exc)
             raise SessionStoreUnavailable from exc
-        if self._store_down:
-            self._store_down = False
+        if health.down:
+            health.down = False
             logger.warning("The session store answers again")
         return result
 
     def _store_failed(self, exc: Exception) -> None:
-        self._retry_at = time.monotonic() + STORE_RETRY_AFTER
-        if not self._store_down:
-            self._store_down = True
+        health = self._health
+        health.retry_at = time.monotonic() + STORE_RETRY_AFTER
+        if not health.down:
+            health.down = True
             if isinstance(exc, TimeoutError):
                 reason = f"no answer within {self.store_timeout} s"
             else:

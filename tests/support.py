@@ -145,6 +145,7 @@ class RedisServer:
     port: int
     process: subprocess.Popen[bytes] | None = None
     data_dir: Path | None = None
+    options: tuple[str, ...] = ()  # more redis-server options, e.g. ("--rename-command", ...)
 
     @property
     def url(self) -> str:
@@ -159,6 +160,7 @@ class RedisServer:
             command += ["--save", "", "--appendonly", "no"]
         else:
             command += ["--save", "", "--appendonly", "yes", "--dir", str(self.data_dir)]
+        command += self.options
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

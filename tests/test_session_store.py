@@ -1,0 +1,101 @@
+"""The Redis session store as operators run it: users without script permission, Redis
+builds with scripting disabled, and outages seen by an app with apps mounted in it."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import redis
+
+from micropie import App, RedisSessionBackend
+from tests.support import RedisServer, free_port, wait_until
+
+pytestmark = pytest.mark.redis
+
+STORE_DOWN = "503 Service Unavailable: the session store is not answering, try again"
+
+
+class Counter(App):
+    async def index(self):
+        return "ok"
+
+    async def count(self):
+        self.session["count"] = self.session.get("count", 0) + 1
+        return str(self.session["count"])
+
+
+def counting_app(url: str) -> Counter:
+    backend = RedisSessionBackend(url)
+    app = Counter(backend, session_store_timeout=5)
+    app.shutdown_handlers.append(backend.aclose)
+    return app
+
+
+def script_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "session read script" in r.getMessage()]
+
+
+def test_a_redis_user_without_scripting_permission_keeps_sessions(
+    client_factory, redis_server, caplog
+):
+    """ACL user with ``-@scripting`` (as managed Redis plans give): reads fall back to a
+    MULTI transaction, the TTL still restarts, and one line says so."""
+    admin = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    admin.acl_setuser(
+        "web", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-@scripting"]
+    )
+    url = f"redis://web:pw@127.0.0.1:{redis_server.port}/0"
+    with caplog.at_level(logging.WARNING, "micropie"), client_factory(counting_app(url)) as client:
+        assert [client.get("/count").text for _ in range(4)] == ["1", "2", "3", "4"]
+        (key,) = admin.keys("micropie:session:*")
+        admin.expire(key, 5)
+        assert client.get("/count").text == "5"
+        assert admin.ttl(key) > 60
+    assert admin.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0) <= 1
+    assert len(script_warnings(caplog)) == 1
+    assert "permission" in script_warnings(caplog)[0]
+    assert key.removeprefix("micropie:session:") not in caplog.text  # session ids are secrets
+    admin.close()
+
+
+def test_a_redis_with_evalsha_disabled_keeps_sessions(client_factory, caplog):
+    """``rename-command EVALSHA ""`` (scripting switched off): the same fallback."""
+    server = RedisServer(free_port(), options=("--rename-command", "EVALSHA", ""))
+    server.start()
+    try:
+        app = counting_app(server.url)
+        with caplog.at_level(logging.WARNING, "micropie"), client_factory(app) as client:
+            assert [client.get("/count").text for _ in range(3)] == ["1", "2", "3"]
+            cookie = client.cookies["session_id"]
+    finally:
+        server.stop()
+    assert len(script_warnings(caplog)) == 1
+    assert "unknown command" in script_warnings(caplog)[0]
+    assert cookie not in caplog.text
+
+
+def test_an_outage_is_logged_once_for_an_app_and_the_apps_mounted_in_it(
+    client_factory, redis_server, caplog
+):
+    """A site sharing one store with the apps mounted in it (as the showcase does): one
+    line when Redis goes, one when it is back, whichever app the requests reach."""
+    backend = RedisSessionBackend(redis_server.url)
+    site = Counter(backend, session_store_timeout=5)
+    site.shutdown_handlers.append(backend.aclose)
+    shop, inner = Counter(backend), Counter(backend)
+    shop.mount("/inner", inner)
+    site.mount("/shop", shop)
+    paths = ["/count", "/shop/count", "/shop/inner/count"]
+    with caplog.at_level(logging.WARNING, "micropie"), client_factory(site) as client:
+        assert [client.get(path).text for path in paths] == ["1", "2", "3"]
+        redis_server.stop()
+        for path in paths * 2:
+            response = client.get(path)
+            assert (response.status_code, response.text) == (503, STORE_DOWN), path
+        redis_server.start()
+        assert wait_until(lambda: client.get("/count").status_code == 200, timeout=30)
+        assert [client.get(path).status_code for path in paths] == [200] * 3
+    lines = [r.getMessage() for r in caplog.records if "session store" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert "unavailable" in lines[0] and "answers again" in lines[1]
