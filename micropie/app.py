@@ -62,6 +62,7 @@ from .sessions import (
     InMemorySessionBackend,
     SessionBackend,
     SessionManager,
+    session_unread,
     warn_if_process_local,
 )
 from .subapps import PARENT_REQUEST_KEY, adopt_parent_state, hand_off
@@ -531,7 +532,7 @@ class App:
             request._limits = self._limits
         if has_cookie:
             request._session_cookie_sent = True
-            await self._sessions.open(request)
+            await self._sessions.open(request, defer_failure=True)
 
     async def _before_request(self, request: Request) -> tuple[int, Any, Headers] | None:
         for middleware in self.middlewares:
@@ -570,7 +571,7 @@ class App:
     async def _finish(self, request: Request, status: int, body: Any, headers: Headers) -> None:
         if self.middlewares:
             status, body, headers = await self._after_request(request, status, body, headers)
-        if request._session_managed and (request.session or request._session_cookie_sent):
+        if request._session_managed and (request._session_cookie_sent or request.session):
             if PARENT_REQUEST_KEY not in request.scope:  # a handing-off parent saves it
                 await self._sessions.commit(request, headers)
         if type(body) is not str and not is_whole_body(body):  # streams, Responses may fail late
@@ -586,6 +587,8 @@ class App:
         response = await self._errors.response_for(request, exc)
         if response is None:
             return
+        if session_unread(request.session):  # hooks see no session, as when none was sent
+            request.session = {}
         token = current_request.set(request)  # as for other answers, hooks may use it
         try:
             status, body, headers = await self._after_request(

@@ -118,7 +118,7 @@ class DirectPath:
                         raise
                     result = app._handler_raised(plan)
                 answer = None
-                if not (request.session or request._session_cookie_sent or app.middlewares):
+                if not (request._session_cookie_sent or request.session or app.middlewares):
                     answer = whole_answer(result)
                 if answer is None:
                     _watch(request, started)

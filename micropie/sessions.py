@@ -596,6 +596,36 @@ def _health_of(backend: SessionBackend) -> _StoreHealth:
         return _StoreHealth()
 
 
+class _UnreadSession(dict[str, Any]):
+    """The session of an HTTP request whose store failed when the session was read.
+
+    Handlers that never use the session are served; reading or changing it raises
+    :class:`SessionStoreUnavailable` (503), and nothing is saved.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<session not read: the session store is unavailable>"
+
+
+def _store_unavailable(*args: Any, **kwargs: Any) -> Any:
+    raise SessionStoreUnavailable
+
+
+for _name in (
+    "__getitem__", "__setitem__", "__delitem__", "__contains__", "__iter__", "__len__",
+    "__eq__", "__ne__", "__or__", "__ror__", "__ior__", "__reversed__", "get", "setdefault",
+    "pop", "popitem", "update", "clear", "keys", "values", "items", "copy",
+):  # fmt: skip
+    setattr(_UnreadSession, _name, _store_unavailable)
+
+
+def session_unread(session: dict[str, Any]) -> bool:
+    """Whether ``session`` stands for one its store could not read (see ``open``)."""
+    return type(session) is _UnreadSession
+
+
 class SessionManager:
     """Loads and saves the session of each request through a backend.
 
@@ -665,12 +695,22 @@ class SessionManager:
                 "The session store is unavailable (%s); answering 503 until it is back", reason
             )
 
-    async def open(self, request: Request) -> None:
-        """Load the session named by the request's cookie, if it names a live one."""
+    async def open(self, request: Request, *, defer_failure: bool = False) -> None:
+        """Load the session named by the request's cookie, if it names a live one.
+
+        With ``defer_failure``, a store that fails leaves a session that raises
+        :class:`SessionStoreUnavailable` when used, so requests not using it are served.
+        """
         value = await _session_cookie(request)
         if value is None:
             return
-        data, refresh = await self._read(value)
+        try:
+            data, refresh = await self._read(value)
+        except SessionStoreUnavailable:
+            if not defer_failure:
+                raise
+            request.session = _UnreadSession()
+            return
         if data:
             request._session_id = value
             request.session = data
@@ -687,6 +727,8 @@ class SessionManager:
     async def commit(self, request: Request, headers: list[tuple[str, str]]) -> None:
         """Save a changed session and add the ``Set-Cookie`` header it needs."""
         session = request.session
+        if type(session) is _UnreadSession:  # never read, so never changed: keep the cookie
+            return
         session_id = request._session_id
         opened: _Opened | None = request._session_snapshot
         if session_id is None:

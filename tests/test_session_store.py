@@ -4,11 +4,12 @@ builds with scripting disabled, and outages seen by an app with apps mounted in 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 import redis
 
-from micropie import App, RedisSessionBackend
+from micropie import App, HttpMiddleware, RedisSessionBackend
 from tests.support import RedisServer, free_port, wait_until
 
 pytestmark = pytest.mark.redis
@@ -99,3 +100,111 @@ def test_an_outage_is_logged_once_for_an_app_and_the_apps_mounted_in_it(
     lines = [r.getMessage() for r in caplog.records if "session store" in r.getMessage()]
     assert len(lines) == 2, lines
     assert "unavailable" in lines[0] and "answers again" in lines[1]
+
+
+class Account(App):
+    async def about(self):
+        return "about us"
+
+    def about_sync(self):
+        return "about us, from a thread"
+
+    async def login(self):
+        self.session["user"] = "ann"
+        return "in"
+
+    async def whoami(self):
+        return self.session.get("user", "nobody")
+
+    def whoami_sync(self):
+        return self.session.get("user", "nobody")
+
+    async def rename(self):
+        self.session["user"] = "bob"
+        return "renamed"
+
+    async def logout(self):
+        self.session.clear()
+        return "out"
+
+    async def has_session(self):
+        return "yes" if self.session else "no"
+
+
+class Seen(HttpMiddleware):
+    """Records the status each answer had and what the session looked like to the hook."""
+
+    def __init__(self, touch: bool = False) -> None:
+        self.touch = touch
+        self.seen: list[tuple[int, Any]] = []
+
+    async def before_request(self, request):
+        if self.touch:
+            request.session.get("user")
+        return None
+
+    async def after_request(self, request, status_code, response_body, extra_headers):
+        session = request.session  # not read by this hook unless it is a plain dict
+        self.seen.append((status_code, dict(session) if type(session) is dict else "unread"))
+        return None
+
+
+@pytest.fixture
+def persistent_redis(tmp_path):
+    server = RedisServer(free_port(), data_dir=tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("hooks", [False, True], ids=["direct path", "with a hook"])
+def test_a_store_outage_answers_503_only_where_the_session_is_used(
+    client_factory, persistent_redis, caplog, hooks
+):
+    """Redis is down: pages that never use the session are served to visitors who have
+    one; using it (reading, writing, clearing) answers 503; the cookie is left alone, and
+    the session is intact once Redis is back."""
+    backend = RedisSessionBackend(persistent_redis.url)
+    app = Account(backend, session_store_timeout=5)
+    app.shutdown_handlers.append(backend.aclose)
+    seen = Seen()
+    if hooks:
+        app.middlewares.append(seen)
+    with caplog.at_level(logging.WARNING, "micropie"), client_factory(app) as client:
+        assert client.get("/login").text == "in"
+        cookie = client.cookies["session_id"]
+        persistent_redis.stop()
+        for path in ["/about", "/about_sync"]:
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert "set-cookie" not in response.headers
+        for path in ["/whoami", "/whoami_sync", "/rename", "/logout", "/has_session"]:
+            response = client.get(path)
+            assert (response.status_code, response.text) == (503, STORE_DOWN), path
+            assert response.headers["retry-after"] == "1"
+            assert "set-cookie" not in response.headers
+        persistent_redis.start()
+        assert wait_until(lambda: client.get("/whoami").status_code == 200, timeout=30)
+        assert client.get("/whoami").text == "ann"
+        assert client.cookies["session_id"] == cookie
+    assert "Traceback" not in caplog.text
+    if hooks:  # each answer once; the 503s with no session, as when the store refuses early
+        assert seen.seen[:8] == [(200, {"user": "ann"}), *[(200, "unread")] * 2, *[(503, {})] * 5]
+
+
+def test_a_hook_using_the_session_during_an_outage_answers_503(client_factory, redis_server):
+    """A before_request hook (CSRF checks, a login gate) that reads the session turns
+    every request with a session cookie into the 503, through the after_request hooks."""
+    backend = RedisSessionBackend(redis_server.url)
+    app = Account(backend, session_store_timeout=5)
+    app.shutdown_handlers.append(backend.aclose)
+    gate = Seen(touch=True)
+    app.middlewares.append(gate)
+    with client_factory(app) as client:
+        assert client.get("/login").text == "in"
+        redis_server.stop()
+        response = client.get("/about")
+        assert (response.status_code, response.text) == (503, STORE_DOWN)
+        assert gate.seen[-1] == (503, {})
+        client.cookies.clear()
+        assert client.get("/about").status_code == 200  # no session cookie: no session used

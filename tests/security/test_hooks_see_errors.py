@@ -42,6 +42,9 @@ class Shop(App):
     async def denied(self):
         return "never"
 
+    async def cart(self):
+        return str(self.session.get("items", 0))
+
 
 class SecurityHeaders(HttpMiddleware):
     """Stamps every answer and logs its status."""
@@ -166,11 +169,12 @@ def test_session_store_down_503_goes_through_after_request(client_factory, caplo
     client = client_factory(app, raise_server_exceptions=False)
     client.cookies.set(SESSION_COOKIE, str(uuid.uuid4()))
     with caplog.at_level(logging.ERROR, logger="micropie"):
-        response = client.get("/item/3")
+        assert client.get("/item/3").status_code == 200  # never uses the session
+        response = client.get("/cart")
     assert response.status_code == 503
     assert response.headers["retry-after"]
     assert response.headers["x-frame-options"] == "DENY"
-    assert Stamp.seen == [(503, None)]
+    assert Stamp.seen == [(200, "rid-1"), (503, "rid-1")]
     assert "Traceback" not in caplog.text and "after_request hook raised" not in caplog.text
 
 
