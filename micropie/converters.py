@@ -18,9 +18,27 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal, Union
 
-__all__ = ["Converter", "converter_for", "is_list_annotation", "strip_annotated"]
+__all__ = [
+    "ConstraintError",
+    "Converter",
+    "constraint_for",
+    "converter_for",
+    "is_list_annotation",
+    "strip_annotated",
+]
 
 Converter = Callable[[Any], Any]
+
+
+class ConstraintError(ValueError):
+    """A value of the right type that a constraint refuses (an enum, a literal, an
+    ``Annotated`` limit); ``message`` says which, ``kind`` is the validator's error type."""
+
+    def __init__(self, message: str, kind: str = "constraint") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -169,6 +187,7 @@ def _each(item: Converter | None) -> Converter:
 def _choice(choices: tuple[Any, ...]) -> Converter:
     """A ``Literal``: one of ``choices``, given as itself or as its text (path, query, form)."""
     by_text = {str(choice): choice for choice in choices}
+    expected = _one_of(choices)
 
     def convert_choice(value: Any) -> Any:
         for choice in choices:
@@ -176,9 +195,16 @@ def _choice(choices: tuple[Any, ...]) -> Converter:
                 return choice
         if isinstance(value, str) and value in by_text:
             return by_text[value]
-        raise ValueError(f"not one of {list(choices)!r}: {value!r}")
+        raise ConstraintError(expected, "enum")
 
     return convert_choice
+
+
+def _one_of(choices: tuple[Any, ...]) -> str:
+    """``Input should be 'a', 'b' or 'c'``, as Pydantic words it."""
+    shown = [repr(choice) for choice in choices]
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+    return f"Input should be {listed}"
 
 
 def _member(cls: type[enum.Enum]) -> Converter:
@@ -209,6 +235,16 @@ def _annotated(annotation: Any) -> Converter | None:
     return convert_checked
 
 
+def constraint_for(annotation: Any) -> Converter | None:
+    """The check of an ``Annotated[T, ...]``'s constraints on a ``T`` value, or ``None``.
+
+    It returns the value, or raises :class:`ConstraintError` naming the limit.
+    """
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return None
+    return _constraint_check(annotation, list(typing.get_args(annotation)[1:]))
+
+
 def _constraint_check(annotation: Any, metadata: list[Any]) -> Converter | None:
     """A check of ``annotation``'s constraints by the library they come from, if any."""
     libraries = {type(item).__module__.partition(".")[0] for item in metadata}
@@ -221,7 +257,15 @@ def _constraint_check(annotation: Any, metadata: list[Any]) -> Converter | None:
             validate: Converter = pydantic.TypeAdapter(annotation).validate_python
         except Exception:  # a type Pydantic cannot validate: converted as the base type only
             return None
-        return validate
+
+        def check_pydantic(value: Any) -> Any:
+            try:
+                return validate(value)
+            except pydantic.ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                raise ConstraintError(first["msg"], first["type"]) from None
+
+        return check_pydantic
     if "msgspec" in libraries:
         msgspec = importlib.import_module("msgspec")
 
@@ -229,7 +273,7 @@ def _constraint_check(annotation: Any, metadata: list[Any]) -> Converter | None:
             try:
                 return msgspec.convert(value, annotation, strict=False)
             except msgspec.ValidationError as exc:
-                raise ValueError(str(exc)) from None
+                raise ConstraintError(str(exc).partition(" - at `$")[0]) from None
 
         return check_msgspec
     return None

@@ -19,7 +19,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 from starlette.routing import BaseRoute
 
-from .converters import Converter, converter_for, is_list_annotation, strip_annotated
+from .converters import (
+    ConstraintError,
+    Converter,
+    converter_for,
+    is_list_annotation,
+    strip_annotated,
+)
 from .exceptions import RequestValidationError, bad_request
 from .request import Request
 from .typed import BodyModel, body_model, optional_inner
@@ -418,6 +424,8 @@ def _convert(param: Param, value: Any) -> Any:
         return value
     try:
         return param.convert(value)
+    except ConstraintError as exc:  # the right type, outside a limit: say which
+        raise bad_request(f"Invalid value for parameter '{param.name}': {exc.message}") from exc
     except (ValueError, TypeError, OverflowError) as exc:
         raise bad_request(f"Invalid value for parameter '{param.name}'") from exc
 

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Union
 
-from .converters import converter_for, is_list_annotation
+from .converters import ConstraintError, constraint_for, converter_for, is_list_annotation
 from .exceptions import RequestValidationError
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def model_fields(cls: type) -> dict[str, Any]:
     if kind == MSGSPEC:
         structs = importlib.import_module("msgspec.structs")
         return {info.name: info.type for info in structs.fields(cls)}
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     if kind == DATACLASS:
         return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
     if kind == NAMEDTUPLE:
@@ -352,7 +352,12 @@ _TYPE_NAMES: dict[Any, str] = {
 
 
 def _check_for(annotation: Any, building: dict[type, _Check]) -> _Check:
-    """The check for one annotation: nested dataclasses, Optional, lists, §2 scalars."""
+    """The check for one annotation: nested dataclasses, Optional, lists, §2 scalars,
+    and the constraints of ``Annotated`` (Pydantic ``Field``, msgspec ``Meta``)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        base = _check_for(typing.get_args(annotation)[0], building)
+        constrain = constraint_for(annotation)
+        return base if constrain is None else _constrained_check(base, constrain)
     kind = model_kind(annotation)
     if kind == DATACLASS:
         return _dataclass_check(annotation, building)
@@ -380,11 +385,29 @@ def _scalar_check(convert: Callable[[Any], Any], name: str) -> _Check:
     def check_scalar(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
         try:
             return convert(value)
+        except ConstraintError as exc:  # an enum or literal: name the choices
+            errors.append(_error(loc, exc.message, exc.kind))
+            return None
         except (ValueError, TypeError, OverflowError):
             errors.append(_error(loc, message, "invalid"))
             return None
 
     return check_scalar
+
+
+def _constrained_check(check: _Check, constrain: Callable[[Any], Any]) -> _Check:
+    def check_constrained(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+        before = len(errors)
+        converted = check(value, loc, errors)
+        if len(errors) > before:
+            return None
+        try:
+            return constrain(converted)
+        except ConstraintError as exc:
+            errors.append(_error(loc, exc.message, exc.kind))
+            return None
+
+    return check_constrained
 
 
 def _nullable_check(check: _Check) -> _Check:
@@ -437,7 +460,7 @@ def _dataclass_check(cls: type, building: dict[type, _Check]) -> _Check:
         return cls(**kwargs) if len(errors) == before else None
 
     building[cls] = check_dataclass
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     for f in dataclasses.fields(cls):
         if not f.init:
             continue

@@ -538,31 +538,49 @@ def test_enum_and_literal_values_keep_their_json_type(client_factory):
 
 
 @pytest.mark.parametrize(
-    ("query", "name"),
+    ("query", "name", "why"),
     [
-        ("colour=blue", "colour"),
-        ("level=9", "level"),
-        ("level=true", "level"),
-        ("mode=z", "mode"),
-        ("limit=0", "limit"),
-        ("limit=101", "limit"),
-        ("limit=x", "limit"),
-        ("name=a", "name"),
-        ("ratio=0", "ratio"),
-        ("ratio=-1", "ratio"),
+        ("colour=blue", "colour", "Input should be 'red' or 'green'"),
+        ("level=9", "level", "Input should be 1 or 2"),
+        ("level=true", "level", "Input should be 1 or 2"),
+        ("mode=z", "mode", "Input should be 'a' or 'b'"),
+        ("limit=0", "limit", "Input should be greater than or equal to 1"),
+        ("limit=101", "limit", "Input should be less than or equal to 100"),
+        ("name=a", "name", "Expected `str` of length >= 2"),
+        ("ratio=0", "ratio", "Input should be greater than 0"),
+        ("ratio=-1", "ratio", "Input should be greater than 0"),
+        ("ratio=nan", "ratio", "Input should be greater than 0"),
     ],
 )
-def test_values_outside_an_enum_literal_or_constraint_answer_400(client_factory, query, name):
+def test_values_outside_an_enum_literal_or_constraint_answer_400_naming_the_limit(
+    client_factory, query, name, why
+):
     answer = client_factory(TypedParams()).get(f"/pick?{query}")
-    assert (answer.status_code, answer.text) == (400, INVALID.format(name))
+    assert (answer.status_code, answer.text) == (400, f"{INVALID.format(name)}: {why}")
+
+
+def test_a_value_of_the_wrong_type_keeps_the_plain_400(client_factory):
+    answer = client_factory(TypedParams()).get("/pick?limit=x")
+    assert (answer.status_code, answer.text) == (400, INVALID.format("limit"))
 
 
 def test_json_values_outside_the_constraints_answer_400(client_factory):
     client = client_factory(TypedParams())
-    bodies = [({"level": True}, "level"), ({"limit": [1]}, "limit"), ({"mode": 1}, "mode")]
-    for body, name in bodies:
+    bodies = [
+        ({"level": True}, "level", ": Input should be 1 or 2"),
+        ({"limit": [1]}, "limit", ""),
+        ({"mode": 1}, "mode", ": Input should be 'a' or 'b'"),
+        ({"limit": 1000}, "limit", ": Input should be less than or equal to 100"),
+    ]
+    for body, name, why in bodies:
         answer = client.post("/pick", json=body)
-        assert (answer.status_code, answer.text) == (400, INVALID.format(name))
+        assert (answer.status_code, answer.text) == (400, INVALID.format(name) + why)
+
+
+def test_json_errors_detail_names_the_limit(client_factory):
+    answer = client_factory(TypedParams(json_errors=True)).get("/pick?limit=0")
+    detail = "Invalid value for parameter 'limit': Input should be greater than or equal to 1"
+    assert (answer.status_code, answer.json()) == (400, {"detail": detail})
 
 
 def test_a_request_annotated_parameter_receives_the_request(client_factory):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import NamedTuple, TypedDict
+from typing import Annotated, Literal, NamedTuple, TypedDict
 
+import annotated_types
 import msgspec
 import pydantic
 import pytest
@@ -488,3 +489,71 @@ def test_model_parameter_from_a_multipart_form(client_factory):
     client = client_factory(Params())
     response = client.post("/point", data={"x": "3", "y": "4"}, files={"f": ("a.txt", b"hi")})
     assert response.json() == {"type": "Point", "value": {"x": 3, "y": 4}}
+
+
+# -- constraints inside dataclass fields (Annotated), enforced as Pydantic would ------------
+
+
+@dataclasses.dataclass
+class Booking:
+    guest: Annotated[str, pydantic.Field(min_length=2)]
+    nights: Annotated[int, annotated_types.Interval(ge=1, le=14)] = 1
+    room: Annotated[str, msgspec.Meta(pattern="^[A-Z][0-9]+$")] = "A1"
+    board: Literal["none", "half", "full"] = "none"
+    discount: Annotated[float, pydantic.Field(ge=0, lt=1)] | None = None
+
+
+class Bookings(App):
+    @methods("POST")
+    async def book(self, booking: Booking):
+        return dataclasses.asdict(booking)
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "msg", "kind"),
+    [
+        ({"guest": "A"}, "guest", "String should have at least 2 characters", "string_too_short"),
+        (
+            {"guest": "Al", "nights": 15},
+            "nights",
+            "Input should be less than or equal to 14",
+            "less_than_equal",
+        ),  # fmt: skip
+        (
+            {"guest": "Al", "nights": "0"},
+            "nights",
+            "Input should be greater than or equal to 1",
+            "greater_than_equal",
+        ),  # fmt: skip
+        (
+            {"guest": "Al", "room": "a1"},
+            "room",
+            "Expected `str` matching regex '^[A-Z][0-9]+$'",
+            "constraint",
+        ),  # fmt: skip
+        (
+            {"guest": "Al", "board": "all"},
+            "board",
+            "Input should be 'none', 'half' or 'full'",
+            "enum",
+        ),  # fmt: skip
+        ({"guest": "Al", "discount": 1}, "discount", "Input should be less than 1", "less_than"),
+    ],
+)
+def test_dataclass_field_constraints_are_enforced_with_422(client_factory, body, loc, msg, kind):
+    answer = client_factory(Bookings()).post("/book", json=body)
+    assert answer.status_code == 422
+    assert answer.json() == [{"loc": ["body", loc], "msg": msg, "type": kind}]
+
+
+def test_dataclass_within_its_constraints_is_built(client_factory):
+    body = {"guest": "Al", "nights": "3", "room": "B12", "board": "half", "discount": None}
+    answer = client_factory(Bookings()).post("/book", json=body)
+    assert answer.json() == {**body, "nights": 3}
+
+
+def test_dataclass_field_constraints_are_in_its_schema():
+    schema = Bookings().openapi()["components"]["schemas"]["Booking"]["properties"]
+    assert schema["guest"] == {"type": "string", "minLength": 2}
+    assert schema["nights"] == {"type": "integer", "minimum": 1, "maximum": 14}
+    assert schema["room"]["pattern"] == "^[A-Z][0-9]+$"
