@@ -11,7 +11,9 @@ block right after a ``python`` block is that block's expected output.
 An *excerpt* — an indented block (lines to add inside a class or handler shown above)
 or one with a top-level ``await`` (lines of a handler body) — cannot run on its own;
 it must compile. The reader's environment has the secrets the pages read from it
-(:data:`ENVIRONMENT`) and the directories they say their app has (:data:`DIRECTORIES`).
+(:data:`ENVIRONMENT`) and the directories they say their app has (:data:`DIRECTORIES`),
+and only the extras the README installs plus those the page's own ``pip install`` lines
+name: the modules of any other extra (:data:`EXTRA_MODULES`) cannot be imported.
 """
 
 from __future__ import annotations
@@ -34,6 +36,18 @@ ENVIRONMENT = {"SECRET_KEY": "a-long-random-secret-key", "CSRF_SECRET": "another
 #: Directories a page says sit beside the app.
 DIRECTORIES = {"guides/static-files.md": ["static"], "guides/mounting.md": ["static"]}
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
+#: The modules of the extras beyond the README's own install line (``standard,testing``).
+#: A page runs without those of the extras it does not tell the reader to install, as
+#: in the virtualenv the README makes.
+EXTRA_MODULES = {
+    "typed": {"pydantic", "msgspec"},
+    "redis": {"redis"},
+    "wsgi": {"a2wsgi"},
+    "all": {"pydantic", "msgspec", "redis", "a2wsgi", "orjson"},
+}
+#: Packages a page may install that bring an extra's modules with them (FastAPI: Pydantic).
+BRINGS_EXTRA = {"fastapi": "typed"}
+_EXTRAS = re.compile(r"micropie\[([\w,]+)\]|\.\[([\w,]+)\]")
 _MARK = "=====snippet {}====="
 
 
@@ -44,6 +58,27 @@ def _nav_pages() -> list[str]:
 
 def _blocks(page: str) -> list[tuple[str, str]]:
     return [(match[1], match[2]) for match in _BLOCK.finditer((DOCS / page).read_text())]
+
+
+def named_extras(text: str) -> set[str]:
+    """The extras a page's ``pip install`` lines install (``.[typed]``, ``micropie[redis]``)."""
+    extras: set[str] = set()
+    for line in text.splitlines():
+        if "pip install" in line:
+            for match in _EXTRAS.finditer(line):
+                extras.update((match[1] or match[2]).split(","))
+            extras.update(extra for package, extra in BRINGS_EXTRA.items() if package in line)
+    return extras
+
+
+def missing_modules(page: str) -> set[str]:
+    """The extras' modules a reader of ``page`` who installed only what the README says
+    (and what the page says) does not have."""
+    named = named_extras((DOCS / page).read_text())
+    absent = set().union(*EXTRA_MODULES.values())
+    for extra in named:
+        absent -= EXTRA_MODULES.get(extra, set())
+    return absent
 
 
 def _python_pages() -> list[str]:
@@ -89,6 +124,13 @@ def _expected_outputs(blocks: list[tuple[str, str]]) -> dict[int, str]:
     }
 
 
+def test_named_extras_are_read_from_install_lines():
+    text = 'pip install -e ".[standard,typed]"\nthen `pip install "micropie[redis]"` and [wsgi]'
+    assert named_extras(text) == {"standard", "typed", "redis"}
+    assert "pydantic" in missing_modules("guides/json.md")
+    assert not missing_modules("guides/typed.md") & {"pydantic", "msgspec"}
+
+
 def test_every_page_with_code_is_run_or_compiled():
     pages = _python_pages()
     assert {"index.md", "guides/routing.md", "guides/typed.md"} <= set(pages)
@@ -102,7 +144,11 @@ def test_page_code_runs_and_prints_what_the_page_shows(page, tmp_path):
     script.write_text(_script(blocks))
     for directory in DIRECTORIES.get(page, []):
         (tmp_path / directory).mkdir()
-    run = f"import runpy; runpy.run_path({str(script)!r}, run_name='docs_page')"
+    blocked = sorted(missing_modules(page))  # None in sys.modules: importing it fails
+    run = (
+        f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); import runpy; "
+        f"runpy.run_path({str(script)!r}, run_name='docs_page')"
+    )
     result = subprocess.run(
         [sys.executable, "-c", run],
         cwd=tmp_path,
