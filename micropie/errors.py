@@ -29,7 +29,13 @@ from .request import Request
 from .responses import Headers, drop_unsafe_headers, dumps_json, sendable_headers
 from .routing import is_async_callable
 
-__all__ = ["INTERNAL_ERROR_BODY", "ErrorResponder", "ServerErrors", "StartWatch"]
+__all__ = [
+    "INTERNAL_ERROR_BODY",
+    "ErrorResponder",
+    "InvalidStatus",
+    "ServerErrors",
+    "StartWatch",
+]
 
 logger = logging.getLogger("micropie")
 
@@ -100,16 +106,17 @@ class ErrorResponder:
         Re-raises what only the server error layer answers: an error after the response
         started, and unhandled errors in debug mode. Other unhandled errors are logged
         with their traceback and answered by the 500 (or ``Exception``) handler if one
-        is registered, else with micropie's plain 500.
+        is registered, else with micropie's plain 500. So is an ``HTTPException``
+        whose status no response can carry (``HTTPException(999)``): a server bug.
         """
         if isinstance(exc, ClientDisconnect):
             return None
-        if request._response_started:
-            raise exc
+        if request._response_started and not isinstance(exc, InvalidStatus):
+            raise exc  # InvalidStatus: the server never saw the start
         handler = self._handler_for(exc)
         if handler is not None:
             response: Response | None = await _call_handler(handler, request, exc)
-        elif isinstance(exc, HTTPException):
+        elif isinstance(exc, HTTPException) and is_final_status(exc.status_code):
             response = self._plain_answer(exc)
         elif self.debug:
             raise exc
@@ -203,8 +210,24 @@ async def _call_handler(handler: ExceptionHandler, request: Request, exc: Except
     return await run_in_threadpool(handler, request.starlette, exc)
 
 
+def is_final_status(status: Any) -> bool:
+    """Whether ``status`` can end an HTTP/1.1 response: an ``int`` from 200 to 599."""
+    return type(status) is int and 200 <= status <= 599
+
+
+class InvalidStatus(ValueError):
+    """A response whose status no HTTP/1.1 server can send (outside 200–599)."""
+
+
 class StartWatch:
-    """An ASGI ``send`` that remembers whether the response has started."""
+    """An ASGI ``send`` that remembers whether the response has started.
+
+    A start whose status is not a final HTTP status (200–599) raises
+    :class:`InvalidStatus` before it reaches the server, so the request is still
+    unanswered and gets the 500 of a server bug: uvicorn's httptools protocol marks the
+    response started and then fails on such a status, dropping the connection, and a
+    1xx status would leave the client waiting for the final answer.
+    """
 
     __slots__ = ("send", "started")
 
@@ -214,6 +237,9 @@ class StartWatch:
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
+            status = message["status"]
+            if not is_final_status(status):
+                raise InvalidStatus(f"a response status must be an int in 200-599, not {status!r}")
             self.started = True
         await self.send(message)
 
