@@ -2,8 +2,8 @@
 
 The body is read only when the request has one and only as far as the limits allow:
 an announced ``Content-Length`` over ``max_body_size`` is refused before reading,
-a streamed body is cut off as soon as it passes the limit, and each chunk must arrive
-within ``body_timeout`` seconds.
+a streamed body is cut off as soon as it passes the limit, and one ``body_timeout``
+budget of waiting covers the whole body (:class:`WaitBudget`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import functools
 import json
 import re
+import time
 import types
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
@@ -32,7 +33,9 @@ _asyncio_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MIN_BODY_RATE",
     "Limits",
+    "WaitBudget",
     "check_content_length",
     "loads_json",
     "parse_body",
@@ -240,6 +243,42 @@ async def receive_within(receive: Receive, timeout: float | None) -> Message:
         return await _resume(waiting, step)
 
 
+#: The slowest a body may arrive, in bytes per second, once ``body_timeout`` is spent.
+MIN_BODY_RATE = 1024
+
+
+class WaitBudget:
+    """The seconds a request may still spend waiting for its body (``body_timeout``).
+
+    Every wait for a chunk is taken from one budget for the whole body, and each byte
+    that arrives gives back ``1 / MIN_BODY_RATE`` s (never more than ``body_timeout``
+    in all). A body that stops gets ``408`` after ``body_timeout`` seconds, as does one
+    trickled slower than :data:`MIN_BODY_RATE` (a byte a second holds no request open
+    for ever), while a slow honest upload goes on as long as it keeps that pace. Time
+    the app spends not reading (an upload's handler catching up) is not counted.
+    """
+
+    __slots__ = ("left", "timeout")
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self.left = timeout or 0.0
+
+    async def receive(self, receive: Receive) -> Message:
+        """The next message from ``receive``; ``TimeoutError`` once the budget is spent."""
+        timeout = self.timeout
+        if timeout is None:
+            return await receive()
+        started = time.monotonic()
+        try:
+            message = await receive_within(receive, max(self.left, 0.0))
+        finally:
+            self.left -= time.monotonic() - started
+        earned = len(message.get("body", b"")) / MIN_BODY_RATE
+        self.left = min(self.left + earned, timeout)
+        return message
+
+
 @types.coroutine
 def _resume(waiting: Generator[Any, Any, Message], step: Any) -> Generator[Any, Any, Message]:
     """Go on awaiting ``waiting``, whose first step yielded ``step`` (as ``await`` would)."""
@@ -294,13 +333,13 @@ async def _read_checked_body(request: Request, limits: Limits, maximum: int | No
     announced length was already checked."""
     if maximum is None:
         maximum = limits.max_body_size
-    timeout = limits.body_timeout
+    budget = WaitBudget(limits.body_timeout)
     chunks: list[bytes] = []
     size = 0
     request._body_complete = False
     while not request._body_complete:
         try:
-            message = await receive_within(request._receive, timeout)
+            message = await budget.receive(request._receive)
         except TimeoutError:
             raise timed_out() from None
         if message["type"] == "http.disconnect":

@@ -33,7 +33,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
 from ._optional import require
-from .body import Limits, receive_within, timed_out, too_large
+from .body import Limits, WaitBudget, timed_out, too_large
 from .exceptions import MultipartFileError, bad_request
 from .request import Request
 
@@ -328,6 +328,7 @@ class _MultipartReader:
         )
         self.request = request
         self.limits = limits
+        self._wait_budget = WaitBudget(limits.body_timeout)
         self.receive: Receive = request._receive
         self.ready = asyncio.Event()
         self.done = asyncio.Event()
@@ -470,7 +471,7 @@ class _MultipartReader:
 
     async def _next_chunk(self) -> tuple[bytes, bool]:
         try:
-            message = await receive_within(self.receive, self.limits.body_timeout)
+            message = await self._wait_budget.receive(self.receive)
         except TimeoutError:
             raise timed_out() from None
         if message["type"] == "http.disconnect":

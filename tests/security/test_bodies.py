@@ -159,6 +159,80 @@ def test_slow_body_read_by_handler_is_408():
     assert (answer.status, answer.text) == TIMEOUT
 
 
+def trickling_receive(chunk: bytes, pause: float, count: int | None = None):
+    """A ``receive`` that sends ``chunk`` every ``pause`` seconds (``count`` times, then
+    the end of the body; for ever when ``count`` is None): a body trickled in."""
+    sent = 0
+
+    async def receive():
+        nonlocal sent
+        await asyncio.sleep(pause)
+        sent += 1
+        more = count is None or sent < count
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    return receive
+
+
+UPLOAD_HEAD = (
+    b"--B\r\nContent-Disposition: form-data; name=\"item\"; filename=\"a.txt\"\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "first"),
+    [
+        (b"application/json", b'{"item": "'),
+        (b"application/x-www-form-urlencoded", b"item="),
+        (b"multipart/form-data; boundary=B", UPLOAD_HEAD),
+        (b"application/octet-stream", b""),  # read by the handler
+    ],
+)
+def test_body_trickled_byte_by_byte_is_408(content_type, first):
+    """Each byte comes well within ``body_timeout``, but the body never ends: a timer per
+    chunk would wait for ever; the whole body's budget runs out."""
+
+    class Trickled(Store):
+        async def raw(self):
+            return str(len(await self.request.body()))
+
+    app = Trickled(body_timeout=0.5)
+    pending = [first]
+
+    async def receive():
+        if pending:
+            return {"type": "http.request", "body": pending.pop(), "more_body": True}
+        return await trickle()
+
+    trickle = trickling_receive(b"x", 0.1)
+    path = b"/raw" if content_type == b"application/octet-stream" else b"/save"
+    headers = [(b"content-type", content_type), (b"transfer-encoding", b"chunked")]
+    answer = call(app, path, method="POST", headers=headers, receive=receive, timeout=30)
+    assert (answer.status, answer.text) == TIMEOUT
+    assert call(app, b"/hello").text == "hello"
+
+
+def test_slow_body_at_a_steady_pace_is_read_whole():
+    """A body arriving for longer than ``body_timeout`` in all, at a pace over
+    ``MIN_BODY_RATE``, is no trickle: it is read whole."""
+    from micropie.body import MIN_BODY_RATE
+
+    app = Store(body_timeout=1.0)
+    chunk = b"x" * MIN_BODY_RATE
+    pieces = [b'{"item": "', *[chunk] * 11, b'"}']
+
+    async def receive():
+        body = pieces.pop(0)
+        if body is chunk:
+            await asyncio.sleep(0.2)  # 11 pauses: longer in all than body_timeout
+        return {"type": "http.request", "body": body, "more_body": bool(pieces)}
+
+    headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
+    answer = call(app, b"/save", method="POST", headers=headers, receive=receive, timeout=30)
+    assert answer.status == 200
+    assert json.loads(answer.body) == {"item": "x" * 11 * MIN_BODY_RATE}
+
+
 def test_oversize_body_read_by_handler_is_413(client_factory):
     class Raw(App):
         async def upload(self):
