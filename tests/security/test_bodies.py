@@ -174,9 +174,7 @@ def trickling_receive(chunk: bytes, pause: float, count: int | None = None):
     return receive
 
 
-UPLOAD_HEAD = (
-    b"--B\r\nContent-Disposition: form-data; name=\"item\"; filename=\"a.txt\"\r\n\r\n"
-)
+UPLOAD_HEAD = b'--B\r\nContent-Disposition: form-data; name="item"; filename="a.txt"\r\n\r\n'
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,7 @@ pytestmark = pytest.mark.server
 TARGET = "tests.apps.security_app:app"
 TIMEOUT = b"408 Request Timeout: Failed to receive body"
 PAUSE = 0.2  # between two bytes: well within the 1 s body_timeout
-UPLOAD_HEAD = (
-    b'--B\r\nContent-Disposition: form-data; name="item"; filename="a.txt"\r\n\r\n'
-)
+UPLOAD_HEAD = b'--B\r\nContent-Disposition: form-data; name="item"; filename="a.txt"\r\n\r\n'
 
 
 @pytest.fixture(scope="module", params=["httptools", "h11"])
