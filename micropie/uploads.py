@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import tempfile
 import types
 import typing
@@ -54,6 +55,7 @@ _DEFAULT_FILE_TYPE = "application/octet-stream"
 _MAX_FILENAME_BYTES = 255
 _FILE_MODE = 0o644
 _MAX_NAME_TRIES = 10_000
+_LEADING_DOTS = re.compile(r"^[\s.]+")
 
 
 class UploadError(MultipartFileError, HTTPException):
@@ -68,14 +70,14 @@ def safe_filename(raw: str) -> str:
 
     The name is NFKC-normalised first, so look-alikes of ``.``, ``/`` and ``\\``
     (``．．／``) are reduced as the ASCII characters they stand for and no later
-    normalisation can turn the result into a path. Returns ``""`` when nothing usable
-    is left (``".."``, ``"/"``, ...).
+    normalisation can turn the result into a path. Leading dots go too: a client's
+    ``.htaccess`` or ``.env`` would be a hidden file, perhaps one a server reads as
+    configuration, and ``.upload-*.part`` is how :meth:`UploadedFile.save` names its
+    temporary files. Returns ``""`` when nothing usable is left (``".."``, ``"/"``, ...).
     """
     normal = unicodedata.normalize("NFKC", raw)
     name = "".join(ch for ch in normal if unicodedata.category(ch) not in ("Cc", "Cf"))
-    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if name in (".", ".."):
-        return ""
+    name = _LEADING_DOTS.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).rstrip()
     return name.encode("utf-8")[:_MAX_FILENAME_BYTES].decode("utf-8", "ignore")
 
 

@@ -78,3 +78,20 @@ def test_uploads_file_never_comes_from_the_query_or_a_text_field(
     assert response.status_code == 200
     assert (tmp_path / "real.txt").read_bytes() == b"real"
     assert [p.name for p in tmp_path.iterdir()] == ["real.txt"]
+
+
+def test_uploads_never_replace_a_file_or_hide_one(
+    client_factory: ClientFactory, tmp_path: Path
+) -> None:
+    client = client_factory(Uploads(tmp_path))
+    for number, name in enumerate(["photo.jpg", "photo.jpg", ".htaccess", "../.env"]):
+        response = client.post("/upload", files={"file": (name, b"data %d" % number)})
+        assert response.status_code == 200
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == {
+        "photo.jpg": b"data 0",
+        "photo-1.jpg": b"data 1",
+        "htaccess": b"data 2",
+        "env": b"data 3",
+    }
+    listing = client.get("/").text
+    assert all(name in listing for name in ["photo.jpg", "photo-1.jpg", "htaccess", "env"])

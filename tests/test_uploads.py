@@ -325,6 +325,14 @@ def test_malformed_multipart_is_400(
         ("a\uff3cb\ufe68c.txt", "c.txt"),  # fullwidth and small backslashes
         ("\ufb01le.txt", "file.txt"),
         ("\uff0e\uff0e", ""),
+        (".htaccess", "htaccess"),
+        ("..env", "env"),
+        ("dir/.bashrc", "bashrc"),
+        (". .x", "x"),
+        ("...", ""),
+        ("\uff0ehidden", "hidden"),  # a fullwidth dot
+        (".upload-abc123.part", "upload-abc123.part"),  # save()'s temporary names
+        ("name.", "name."),
     ],
 )
 def test_safe_filename(raw: str, safe: str) -> None:
@@ -458,7 +466,6 @@ def test_save_replaces_an_existing_file_whole(
         ("a.txt", ["a-1.txt", "a-2.txt"]),
         ("archive.tar.gz", ["archive.tar-1.gz", "archive.tar-2.gz"]),
         ("README", ["README-1", "README-2"]),
-        (".env", [".env-1", ".env-2"]),
         ("x" * 251 + ".bin", ["x" * 249 + "-1.bin", "x" * 249 + "-2.bin"]),
     ],
 )

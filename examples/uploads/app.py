@@ -7,9 +7,9 @@ The upload streams: the handler starts while the file is still arriving and memo
 stays bounded whatever its size. Browsers send fields in page order, so the form puts
 the note before the file: fields after a large file arrive too late to bind to
 parameters (they are still in ``self.request.form(...)`` after the file is read).
-``save()`` keeps the file inside the directory
-whatever name the client sent; this route accepts up to 1 GiB while the rest of the
-app keeps the default 16 MiB body limit.
+``save()`` keeps the file inside the directory whatever name the client sent, and
+never replaces a file already there; this route accepts up to 1 GiB while the rest of
+the app keeps the default 16 MiB body limit.
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ class Uploads(App):
     @limits(max_body_size=2**30)
     async def upload(self, file: UploadedFile, note: str = ""):
         await anyio.Path(self._upload_dir).mkdir(parents=True, exist_ok=True)
-        path = await file.save(self._upload_dir)
+        # overwrite=False: a second "photo.jpg" is kept as "photo-1.jpg", never replacing
+        # someone else's file. The name is the client's reduced to a safe base name (no
+        # directories, no leading dot: ".htaccess" is saved as "htaccess").
+        path = await file.save(self._upload_dir, overwrite=False)
         # Fields sent after a large file arrive once it has been read: too late to
         # bind, but in the form data now. (This form puts the note first anyway.)
         note = note or self.request.form("note", "")
