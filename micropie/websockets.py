@@ -50,6 +50,8 @@ __all__ = [
     "CLOSE_POLICY_VIOLATION",
     "CLOSE_TRY_AGAIN_LATER",
     "NO_ROUTE_REASON",
+    "InvalidMessage",
+    "UnexpectedMessageType",
     "OriginGuard",
     "WebSocket",
     "handle_websocket",
@@ -59,7 +61,9 @@ logger = logging.getLogger("micropie")
 
 #: Close codes micropie uses (RFC 6455 §7.4.1).
 CLOSE_NORMAL = 1000
+CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_ABNORMAL = 1006
+CLOSE_INVALID_PAYLOAD = 1007
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -69,6 +73,30 @@ _INTERNAL_ERROR_REASON = "Internal Server Error"
 _STORE_UNAVAILABLE_REASON = "Session store unavailable, try again"
 _MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 for the code
 _BAD_REQUEST_PREFIX = "400 Bad Request: "
+
+
+class InvalidMessage(ValueError):
+    """A client's message the handler cannot take: not JSON, or nested too deeply.
+
+    A ``ValueError``, for handlers that catch it; one that escapes the handler is the
+    client's fault, not the server's: the connection is closed with :attr:`code` (1007,
+    invalid payload data) and the reason, logged at INFO, never as an error.
+    """
+
+    code = CLOSE_INVALID_PAYLOAD
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnexpectedMessageType(InvalidMessage, TypeError):
+    """A binary message where text was expected, or text where binary was (close 1003).
+
+    Also a ``TypeError``, as ``receive_text()`` and ``receive_bytes()`` raised before.
+    """
+
+    code = CLOSE_UNSUPPORTED_DATA
 
 
 class WebSocket:
@@ -122,7 +150,7 @@ class WebSocket:
         message = await self._receive()
         text: str | None = message.get("text")
         if text is None:
-            raise TypeError("expected a text message but got binary data; use receive_bytes()")
+            raise UnexpectedMessageType("Expected a text message, got binary data")
         return text
 
     async def receive_bytes(self) -> bytes:
@@ -130,19 +158,22 @@ class WebSocket:
         message = await self._receive()
         data: bytes | None = message.get("bytes")
         if data is None:
-            raise TypeError("expected a binary message but got text; use receive_text()")
+            raise UnexpectedMessageType("Expected a binary message, got text")
         return data
 
     async def receive_json(self) -> Any:
         """The next message (text or binary) parsed as JSON.
 
-        Raises ``ValueError`` when it is not JSON, also when it nests too deeply to parse.
+        Raises :class:`InvalidMessage` (a ``ValueError``) when it is not JSON, also when
+        it nests too deeply to parse; uncaught, it closes the connection with 1007.
         """
         payload = _payload(await self._receive())
         try:
             return json.loads(payload)
         except RecursionError:
-            raise ValueError("JSON nested too deeply") from None
+            raise InvalidMessage("JSON nested too deeply") from None
+        except ValueError:
+            raise InvalidMessage("Invalid JSON") from None
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""
@@ -289,6 +320,9 @@ async def handle_websocket(app: App, scope: Scope, receive: Receive, send: Send)
         logger.debug("Websocket %s closed by the peer (%s)", scope.get("path"), exc)
     except SessionStoreUnavailable:
         await ws._finish(CLOSE_TRY_AGAIN_LATER, _STORE_UNAVAILABLE_REASON)
+    except InvalidMessage as exc:  # the client's message, not a server error
+        logger.info("Websocket %s closed: %s", scope.get("path"), exc.reason)
+        await ws._finish(exc.code, exc.reason)
     except Exception:
         logger.exception("Unhandled error in websocket %s", scope.get("path"))
         await ws._finish(CLOSE_INTERNAL_ERROR, _INTERNAL_ERROR_REASON)

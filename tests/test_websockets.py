@@ -169,6 +169,65 @@ def test_receive_json_raises_value_error_for_bad_or_too_deep_json(client_factory
         assert ws.receive_text() == "refused"
 
 
+class Strict(App):
+    """Handlers that take what the client sends without guarding against bad input."""
+
+    async def ws_parse(self, ws: WebSocket):
+        await ws.accept()
+        while True:
+            await ws.send_json(await ws.receive_json())
+
+    async def ws_text(self, ws: WebSocket):
+        await ws.accept()
+        await ws.send_text(await ws.receive_text())
+
+    async def ws_binary(self, ws: WebSocket):
+        await ws.accept()
+        await ws.send_bytes(await ws.receive_bytes())
+
+
+@pytest.mark.parametrize(
+    ("path", "send", "code", "reason"),
+    [
+        ("/parse", ("text", "{not json"), 1007, "Invalid JSON"),
+        ("/parse", ("bytes", b"\xff\xfe"), 1007, "Invalid JSON"),
+        ("/parse", ("text", "[" * 100_000 + "]" * 100_000), 1007, "JSON nested too deeply"),
+        ("/text", ("bytes", b"data"), 1003, "Expected a text message, got binary data"),
+        ("/binary", ("text", "data"), 1003, "Expected a binary message, got text"),
+    ],
+)
+def test_unusable_client_message_closes_with_its_code_not_1011(
+    client_factory, caplog, path, send, code, reason
+):
+    """Bad input the handler does not catch is the client's fault: 1007 or 1003 with
+    the reason, logged at INFO; a 1011 and a traceback were a "500" from client input."""
+    client = client_factory(Strict())
+    with caplog.at_level(logging.INFO, logger="micropie"):
+        with client.websocket_connect(path) as ws:
+            if path == "/parse":
+                ws.send_text('{"ok": 1}')
+                assert ws.receive_json() == {"ok": 1}
+            kind, data = send
+            ws.send(
+                {"type": "websocket.receive", "text": data}
+                if kind == "text"
+                else {"type": "websocket.receive", "bytes": data}
+            )
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()
+    assert (closed.value.code, closed.value.reason) == (code, reason)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert reason in caplog.text
+
+
+def test_unusable_message_errors_are_still_value_and_type_errors():
+    from micropie.websockets import InvalidMessage, UnexpectedMessageType
+
+    assert issubclass(InvalidMessage, ValueError)
+    assert issubclass(UnexpectedMessageType, ValueError)
+    assert issubclass(UnexpectedMessageType, TypeError)
+
+
 def test_async_for_yields_messages_and_ends_when_peer_leaves(client_factory):
     received: list[str | bytes] = []
     ended = threading.Event()
