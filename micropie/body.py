@@ -3,7 +3,7 @@
 The body is read only when the request has one and only as far as the limits allow:
 an announced ``Content-Length`` over ``max_body_size`` is refused before reading,
 a streamed body is cut off as soon as it passes the limit, and one ``body_timeout``
-budget of waiting covers the whole body (:class:`WaitBudget`).
+budget of waiting covers the whole body (:func:`receive_budgeted`).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ __all__ = [
     "DEFAULT_LIMITS",
     "MIN_BODY_RATE",
     "Limits",
-    "WaitBudget",
     "check_content_length",
     "loads_json",
     "parse_body",
     "read_body",
+    "receive_budgeted",
 ]
 
 MiB = 1024 * 1024
@@ -222,61 +222,51 @@ def _digits_value(digits: bytes) -> int:
     return int(significant or b"0") if len(significant) <= _LENGTH_DIGITS else 2**64
 
 
-async def receive_within(receive: Receive, timeout: float | None) -> Message:
-    """``await receive()``, raising ``TimeoutError`` after ``timeout`` seconds of waiting.
+#: The slowest a body may arrive, in bytes per second, once ``body_timeout`` is spent.
+MIN_BODY_RATE = 1024
 
-    A message that is already there (a body the server has buffered) is taken without
-    arming a timer: the clock starts only when ``receive()`` has to wait.
+
+async def receive_budgeted(
+    receive: Receive, left: float, timeout: float | None
+) -> tuple[Message, float]:
+    """The next message from ``receive`` and the seconds of ``body_timeout`` then left.
+
+    ``left`` is what the body has left of its one budget of waiting (``timeout``
+    seconds; ``None``: no limit): every wait for a chunk is taken from it, and each
+    byte that arrives gives back ``1 / MIN_BODY_RATE`` s, never more than ``timeout``
+    in all. A body that stops gets ``TimeoutError`` (the 408) after ``timeout``
+    seconds, as does one trickled slower than :data:`MIN_BODY_RATE` (a byte a second
+    holds no request open for ever), while a slow honest upload goes on as long as it
+    keeps that pace; a timer per chunk would wait for a trickle for ever. Time the app
+    spends not reading (an upload's handler catching up) is not counted, and a message
+    that is already there (a body the server has buffered) is taken without arming a
+    timer or reading the clock.
     """
     if timeout is None:
-        return await receive()
+        return await receive(), left
     waiting = receive().__await__()
     try:
         step = waiting.send(None)
     except StopIteration as done:
         message: Message = done.value
-        return message
+    else:
+        started = time.monotonic()
+        try:
+            message = await _wait_for(waiting, step, max(left, 0.0))
+        finally:
+            left -= time.monotonic() - started
+    if message.get("more_body"):  # credit matters only for the waits to come
+        left = min(left + len(message.get("body", b"")) / MIN_BODY_RATE, timeout)
+    return message, left
+
+
+async def _wait_for(waiting: Generator[Any, Any, Message], step: Any, timeout: float) -> Message:
+    """Go on awaiting ``waiting`` (its first step yielded ``step``) for ``timeout`` s."""
     if _asyncio_timeout is not None and _running_asyncio():
         async with _asyncio_timeout(timeout):  # cheaper than anyio's cancel scopes
             return await _resume(waiting, step)
     with anyio.fail_after(timeout):
         return await _resume(waiting, step)
-
-
-#: The slowest a body may arrive, in bytes per second, once ``body_timeout`` is spent.
-MIN_BODY_RATE = 1024
-
-
-class WaitBudget:
-    """The seconds a request may still spend waiting for its body (``body_timeout``).
-
-    Every wait for a chunk is taken from one budget for the whole body, and each byte
-    that arrives gives back ``1 / MIN_BODY_RATE`` s (never more than ``body_timeout``
-    in all). A body that stops gets ``408`` after ``body_timeout`` seconds, as does one
-    trickled slower than :data:`MIN_BODY_RATE` (a byte a second holds no request open
-    for ever), while a slow honest upload goes on as long as it keeps that pace. Time
-    the app spends not reading (an upload's handler catching up) is not counted.
-    """
-
-    __slots__ = ("left", "timeout")
-
-    def __init__(self, timeout: float | None) -> None:
-        self.timeout = timeout
-        self.left = timeout or 0.0
-
-    async def receive(self, receive: Receive) -> Message:
-        """The next message from ``receive``; ``TimeoutError`` once the budget is spent."""
-        timeout = self.timeout
-        if timeout is None:
-            return await receive()
-        started = time.monotonic()
-        try:
-            message = await receive_within(receive, max(self.left, 0.0))
-        finally:
-            self.left -= time.monotonic() - started
-        earned = len(message.get("body", b"")) / MIN_BODY_RATE
-        self.left = min(self.left + earned, timeout)
-        return message
 
 
 @types.coroutine
@@ -333,13 +323,14 @@ async def _read_checked_body(request: Request, limits: Limits, maximum: int | No
     announced length was already checked."""
     if maximum is None:
         maximum = limits.max_body_size
-    budget = WaitBudget(limits.body_timeout)
+    timeout = limits.body_timeout
+    left = timeout or 0.0
     chunks: list[bytes] = []
     size = 0
     request._body_complete = False
     while not request._body_complete:
         try:
-            message = await budget.receive(request._receive)
+            message, left = await receive_budgeted(request._receive, left, timeout)
         except TimeoutError:
             raise timed_out() from None
         if message["type"] == "http.disconnect":

@@ -34,7 +34,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
 from ._optional import require
-from .body import Limits, WaitBudget, timed_out, too_large
+from .body import Limits, receive_budgeted, timed_out, too_large
 from .exceptions import MultipartFileError, bad_request
 from .request import Request
 
@@ -330,7 +330,7 @@ class _MultipartReader:
         )
         self.request = request
         self.limits = limits
-        self._wait_budget = WaitBudget(limits.body_timeout)
+        self._wait_left = limits.body_timeout or 0.0  # of body_timeout: receive_budgeted
         self.receive: Receive = request._receive
         self.ready = asyncio.Event()
         self.done = asyncio.Event()
@@ -473,7 +473,9 @@ class _MultipartReader:
 
     async def _next_chunk(self) -> tuple[bytes, bool]:
         try:
-            message = await self._wait_budget.receive(self.receive)
+            message, self._wait_left = await receive_budgeted(
+                self.receive, self._wait_left, self.limits.body_timeout
+            )
         except TimeoutError:
             raise timed_out() from None
         if message["type"] == "http.disconnect":
