@@ -224,8 +224,9 @@ async def _call_handler(handler: ExceptionHandler, request: Request, exc: Except
 
 
 def is_final_status(status: Any) -> bool:
-    """Whether ``status`` can end an HTTP/1.1 response: an ``int`` from 200 to 599."""
-    return type(status) is int and 200 <= status <= 599
+    """Whether ``status`` can end an HTTP/1.1 response: an ``int`` (``HTTPStatus``
+    included) from 200 to 599."""
+    return isinstance(status, int) and 200 <= status <= 599
 
 
 class InvalidStatus(ValueError):
