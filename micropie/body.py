@@ -36,7 +36,6 @@ __all__ = [
     "MIN_BODY_RATE",
     "Limits",
     "check_content_length",
-    "loads_checked",
     "loads_json",
     "parse_body",
     "read_body",
@@ -174,8 +173,29 @@ def body_headers(scope: Scope) -> tuple[str, int | None]:
     """The body's media type (lower case, no parameters) and its announced length.
 
     Read as :attr:`Request.headers` shows them, without building that dict; 400 when the
-    length is not a plain number.
+    length is not a plain number. One pass matches the lower-case names ASGI servers
+    send; a header sent twice, or a missing type that may be there in another case,
+    takes the general reading.
     """
+    content_type = length = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            if content_type is not None:
+                return _body_headers_joined(scope)
+            content_type = value
+        elif name == b"content-length":
+            if length is not None:
+                return _body_headers_joined(scope)
+            length = value
+    if content_type is None:
+        return _body_headers_joined(scope)
+    if length is not None and length.isdigit() and len(length) <= _LENGTH_DIGITS:
+        return _media_type(content_type), int(length)
+    return _media_type(content_type), _announced_length(length)
+
+
+def _body_headers_joined(scope: Scope) -> tuple[str, int | None]:
+    """:func:`body_headers` for names in any case, repeats joined."""
     content_type, length = raw_headers(scope, b"content-type", b"content-length")
     return _media_type(content_type), _announced_length(length)
 
@@ -382,7 +402,7 @@ def json_fields(body: bytes, limits: Limits) -> BodyFields:
     if not body.strip():
         return {}, None, {}
     try:
-        data = loads_checked(body)
+        data = _loads_checked(body)
     except (ValueError, RecursionError):
         raise bad_request("Bad JSON") from None
     if not isinstance(data, dict):
@@ -405,8 +425,8 @@ def _parse_whole(
     return data, json_object, mirror_json(json_object) if params is None else params
 
 
-def loads_checked(body: bytes) -> Any:
-    """The parsed JSON ``body``; ``ValueError`` when malformed or nested too deep.
+def _loads_checked(body: bytes) -> Any:
+    """The parsed body; ``ValueError`` when malformed or nested too deep.
 
     A body too large for one piece is parsed in pieces where it can be, so a worker
     thread parsing it lets the event loop run in between.

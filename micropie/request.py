@@ -42,6 +42,8 @@ async def _no_send(message: Message) -> None:
 
 def parse_query_string(raw: bytes | str) -> dict[str, list[str]]:
     """Parse a query string into ``{name: [values]}``, never failing on bad bytes."""
+    if not raw:
+        return {}
     return parse_urlencoded(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
 
 

@@ -403,7 +403,10 @@ def _lookup(param: Param, request: Request) -> Any:
     """The value for a named parameter from query, body or files; ``_EMPTY`` if none."""
     if param.source is not None:
         return param.source(request)
-    values = request.query_params.get(param.name)
+    query = request._query_params
+    if query is None:
+        query = request.query_params
+    values = query.get(param.name)
     if values is not None:
         return values if param.many else values[0]
     json_object = request._json_object
@@ -411,7 +414,8 @@ def _lookup(param: Param, request: Request) -> Any:
         if param.name in json_object:
             return json_object[param.name]
     else:
-        values = request.body_params.get(param.name)
+        body = request._body_params
+        values = (request.body_params if body is None else body).get(param.name)
         if values is not None:
             return values if param.many else values[0]
     if param.name in request.files:
@@ -420,10 +424,11 @@ def _lookup(param: Param, request: Request) -> Any:
 
 
 def _convert(param: Param, value: Any) -> Any:
-    if param.convert is None:
+    convert = param.convert
+    if convert is None or (convert is _TEXT_AS_IS and type(value) is str):
         return value
     try:
-        return param.convert(value)
+        return convert(value)
     except ConstraintError as exc:  # the right type, outside a limit: say which
         raise bad_request(f"Invalid value for parameter '{param.name}': {exc.message}") from exc
     except (ValueError, TypeError, OverflowError) as exc:
@@ -500,7 +505,10 @@ def bind_arguments(
         args.extend(_convert(convert, segment) for segment in rest)
     elif index < count:
         raise not_found()
-    kwargs = {param.name: _resolve(param, request) for param in plan.keyword_only}
+    keyword_only = plan.keyword_only
+    kwargs = (
+        {param.name: _resolve(param, request) for param in keyword_only} if keyword_only else {}
+    )
     if plan.models:
         _bind_models(plan, request, kwargs)
     if plan.var_keyword:

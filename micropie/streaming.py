@@ -34,12 +34,19 @@ def _dumps_stdlib(value: Any) -> bytes:
 try:  # orjson is optional (extra "all"); fall back to the standard library.
     import orjson
 
-    _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+    _orjson_dumps = orjson.dumps
+    _NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
 
     def dumps_json(value: Any) -> bytes:
         """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
         try:
-            return orjson.dumps(value, default=json_default, option=_ORJSON_OPTIONS)
+            return _orjson_dumps(value, json_default)
+        except TypeError:  # a key that is no str (OPT_NON_STR_KEYS costs every dict a check)
+            return _dumps_any_keys(value)
+
+    def _dumps_any_keys(value: Any) -> bytes:
+        try:
+            return _orjson_dumps(value, json_default, _NON_STR_KEYS)
         except TypeError:  # what orjson refuses (e.g. integers over 64 bits) json may take
             return _dumps_stdlib(value)
 

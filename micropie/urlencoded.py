@@ -28,8 +28,11 @@ def parse_urlencoded(text: str, max_fields: int | None = None) -> dict[str, list
         return {}
     if max_fields is not None and text.count("&") >= max_fields:
         raise TooManyFields(f"more than {max_fields} fields")
-    fields: dict[str, list[str]] = {}
     escaped = "%" in text or "+" in text
+    if "&" not in text and not escaped:  # one field as it is (``?q=x``)
+        name, _, value = text.partition("=")
+        return {name: [value]}
+    fields: dict[str, list[str]] = {}
     for field in text.split("&"):
         if not field:
             continue

@@ -127,6 +127,12 @@ class Site(App):
     async def size(self):
         return str(len(self.request.get_json))
 
+    async def keyed(self):
+        return {1: "one", "two": [{None: True}], 2**70: "big"}
+
+    async def fields(self, name: str, *, tags: list[str] | None = None, **extra):
+        return {"name": name, "tags": tags, "extra": extra, "query": self.request.query_params}
+
 
 class Hooks(HttpMiddleware):
     async def before_request(self, request):
@@ -202,6 +208,21 @@ REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
     ("POST", "/upload", UPLOAD, [(b"content-type", MULTIPART)]),
     ("POST", "/upload", UPLOAD[:40], [(b"content-type", MULTIPART)]),
     ("POST", "/size", BIG_JSON, [(b"content-type", b"application/json")]),
+    ("GET", "/keyed", b"", []),
+    ("GET", "/search?", b"", []),
+    ("GET", "/search?q=%41+b&q=c&page=3", b"", []),
+    ("POST", "/submit", b"name=al&age=3", [(b"Content-Type", FORM)]),
+    ("POST", "/submit", b"name=al&age=3", [(b"content-type", FORM), (b"content-type", FORM)]),
+    ("POST", "/submit", b"name=al&age=3", [(b"content-type", FORM), (b"CONTENT-TYPE", FORM)]),
+    ("POST", "/submit", b"name=a+l&age=3&name=b", [(b"content-type", FORM)]),
+    ("POST", "/submit", b"name=al&age=3", []),
+    ("POST", "/fields?tags=a&tags=b&x=1", b"name=n&y=2&tags=c", [(b"content-type", FORM)]),
+    (
+        "POST",
+        "/fields",
+        b'{"name": 5, "tags": ["t"], "z": null}',
+        [(b"content-type", b"application/json")],
+    ),
 ]
 
 
