@@ -36,6 +36,7 @@ __all__ = [
     "MIN_BODY_RATE",
     "Limits",
     "check_content_length",
+    "loads_checked",
     "loads_json",
     "parse_body",
     "read_body",
@@ -402,7 +403,7 @@ def json_fields(body: bytes, limits: Limits) -> BodyFields:
     if not body.strip():
         return {}, None, {}
     try:
-        data = _loads_checked(body)
+        data = loads_checked(body)
     except (ValueError, RecursionError):
         raise bad_request("Bad JSON") from None
     if not isinstance(data, dict):
@@ -425,8 +426,8 @@ def _parse_whole(
     return data, json_object, mirror_json(json_object) if params is None else params
 
 
-def _loads_checked(body: bytes) -> Any:
-    """The parsed body; ``ValueError`` when malformed or nested too deep.
+def loads_checked(body: bytes) -> Any:
+    """The parsed JSON ``body``; ``ValueError`` when malformed or nested too deep.
 
     A body too large for one piece is parsed in pieces where it can be, so a worker
     thread parsing it lets the event loop run in between.

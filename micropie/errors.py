@@ -145,7 +145,12 @@ class ErrorResponder:
         every time: each request gets a copy with a list of headers of its own, which a
         middleware may change in place.
         """
-        if exc.headers or self.json_errors or type(exc) is not HTTPException:
+        if (
+            exc.headers
+            or self.json_errors
+            or type(exc) is not HTTPException
+            or type(exc.detail) is not str
+        ):
             return self.http_response(exc)
         key = (exc.status_code, exc.detail)
         model = self._plain_answers.get(key)
@@ -185,11 +190,15 @@ async def _json_server_error(request: StarletteRequest, exc: Exception) -> Respo
     return Response(_JSON_SERVER_ERROR, 500, media_type=_JSON)
 
 
-def plain_detail(exc: HTTPException) -> str:
-    """An error's detail without micropie's ``"400 Bad Request: "`` prefix."""
-    detail = exc.detail
+def plain_detail(exc: HTTPException) -> Any:
+    """An error's detail without micropie's ``"400 Bad Request: "`` prefix.
+
+    A detail that is not text (``HTTPException(400, detail={"field": "..."})``, as
+    FastAPI code raises) is returned as it is.
+    """
+    detail: Any = exc.detail
     prefix = f"{exc.status_code} "
-    if not detail.startswith(prefix):
+    if not isinstance(detail, str) or not detail.startswith(prefix):
         return detail
     rest = detail[len(prefix) :]
     _, colon, reason = rest.partition(": ")
@@ -197,11 +206,15 @@ def plain_detail(exc: HTTPException) -> str:
 
 
 def default_http_response(exc: HTTPException) -> Response:
-    """``HTTPException(code, detail)`` as ``code`` with ``detail`` as plain text."""
+    """``HTTPException(code, detail)`` as ``code`` with ``detail`` as plain text (a
+    detail that is not text, such as a dict or list, as JSON)."""
     headers = sendable_headers(exc.headers) if exc.headers else None
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=headers)
-    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=headers)
+    detail: Any = exc.detail
+    if not isinstance(detail, str):
+        return Response(dumps_json(detail), exc.status_code, headers, media_type=_JSON)
+    return PlainTextResponse(detail, status_code=exc.status_code, headers=headers)
 
 
 async def _call_handler(handler: ExceptionHandler, request: Request, exc: Exception) -> Any:
@@ -211,8 +224,9 @@ async def _call_handler(handler: ExceptionHandler, request: Request, exc: Except
 
 
 def is_final_status(status: Any) -> bool:
-    """Whether ``status`` can end an HTTP/1.1 response: an ``int`` from 200 to 599."""
-    return type(status) is int and 200 <= status <= 599
+    """Whether ``status`` can end an HTTP/1.1 response: an ``int`` (``HTTPStatus``
+    included) from 200 to 599."""
+    return isinstance(status, int) and 200 <= status <= 599
 
 
 class InvalidStatus(ValueError):

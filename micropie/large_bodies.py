@@ -14,16 +14,17 @@ things about them would stop every thread for seconds, and each is handled here:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import anyio
 
-__all__ = ["dumps_in_chunks", "parse_frozen", "release"]
+__all__ = ["dumps_in_chunks", "parse_collector_off", "parse_frozen", "release"]
 
 T = TypeVar("T")
 #: Containers are taken apart and encoded this many items at a time.
@@ -48,17 +49,31 @@ def parse_frozen(parse: Callable[[], T]) -> T:
 
     Call :func:`release` when the request holding the result ends (only on success).
     """
+    with _collector_off():
+        result = parse()
+        with _collector.lock:
+            gc.freeze()
+            _collector.frozen += 1
+        return result
+
+
+def parse_collector_off(parse: Callable[[], T]) -> T:
+    """``parse()`` with the cyclic collector off, for a result micropie does not keep
+    (a websocket message handed to its handler): nothing frozen, nothing to release."""
+    with _collector_off():
+        return parse()
+
+
+@contextlib.contextmanager
+def _collector_off() -> Iterator[None]:
+    """The cyclic collector off while any parse is in progress (in any thread)."""
     with _collector.lock:
         if _collector.parsing == 0:
             _collector.was_enabled = gc.isenabled()
             gc.disable()
         _collector.parsing += 1
     try:
-        result = parse()
-        with _collector.lock:
-            gc.freeze()
-            _collector.frozen += 1
-        return result
+        yield
     finally:
         with _collector.lock:
             _collector.parsing -= 1

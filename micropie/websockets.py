@@ -13,13 +13,14 @@ code 1008 and a reason saying why.
 
 from __future__ import annotations
 
+import functools
 import inspect
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -28,7 +29,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket as StarletteWebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from .body import THREAD_PARSE_BYTES, loads_checked
 from .exceptions import ConnectionClosed
+from .large_bodies import parse_collector_off
 from .middleware import WebSocketMiddleware
 from .request import WebSocketRequest, current_request
 from .routing import (
@@ -164,16 +167,18 @@ class WebSocket:
     async def receive_json(self) -> Any:
         """The next message (text or binary) parsed as JSON.
 
-        Raises :class:`InvalidMessage` (a ``ValueError``) when it is not JSON, also when
-        it nests too deeply to parse; uncaught, it closes the connection with 1007.
+        Parsed as JSON request bodies are (integers exact, at most 254 levels deep, no
+        ``NaN``); a large message in a worker thread and in pieces, so the event loop
+        keeps serving everyone else meanwhile. Raises :class:`InvalidMessage` (a
+        ``ValueError``) when it is not JSON, also when it nests too deeply; uncaught,
+        it closes the connection with 1007.
         """
         payload = _payload(await self._receive())
-        try:
-            return json.loads(payload)
-        except RecursionError:
-            raise InvalidMessage("JSON nested too deeply") from None
-        except ValueError:
-            raise InvalidMessage("Invalid JSON") from None
+        data = payload.encode("utf-8") if isinstance(payload, str) else payload
+        if len(data) <= THREAD_PARSE_BYTES:
+            return _loads_message(data)
+        parse = functools.partial(_loads_message, data)
+        return await anyio.to_thread.run_sync(parse_collector_off, parse)
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""
@@ -440,6 +445,17 @@ def _is_uuid4(value: str) -> bool:
         return uuid.UUID(value).version == 4 and str(uuid.UUID(value)) == value
     except ValueError:
         return False
+
+
+def _loads_message(data: bytes) -> Any:
+    """A message parsed as JSON; :class:`InvalidMessage` saying why it is not."""
+    try:
+        return loads_checked(data)
+    except (ValueError, RecursionError) as exc:
+        text = str(exc).lower()
+        too_deep = isinstance(exc, RecursionError) or "deep" in text or "depth" in text
+        reason = "JSON nested too deeply" if too_deep else "Invalid JSON"
+        raise InvalidMessage(reason) from None
 
 
 def _payload(message: Message) -> str | bytes:

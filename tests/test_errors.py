@@ -412,3 +412,23 @@ def test_413_announced_length_on_handler_without_parameters(client_factory):
 def test_413_on_unknown_path_with_big_body(client_factory):
     response = client_factory(App(max_body_size=10)).post("/nothing", data={"d": "x" * 100})
     assert response.status_code in (404, 413)
+
+
+@pytest.mark.parametrize("json_errors", [False, True])
+@pytest.mark.parametrize("detail", [{"field": "name", "problem": "too long"}, ["a", 1]])
+def test_http_exception_with_a_structured_detail_answers_it_as_json(
+    client_factory, json_errors, detail
+):
+    """FastAPI code raises ``HTTPException(400, detail={...})``: its status and the
+    detail as JSON, never a 500 (the detail is neither text nor hashable)."""
+
+    class Api(App):
+        async def check(self):
+            raise HTTPException(409, detail=detail)
+
+    client = client_factory(Api(json_errors=json_errors))
+    for _ in range(2):  # the second answer must not come from a broken cache
+        response = client.get("/check")
+        assert response.status_code == 409
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == ({"detail": detail} if json_errors else detail)

@@ -220,6 +220,26 @@ def test_unusable_client_message_closes_with_its_code_not_1011(
     assert reason in caplog.text
 
 
+@pytest.mark.parametrize("size", [10, 100_000], ids=["small", "large"])
+def test_receive_json_parses_as_request_bodies_do_small_or_large(client_factory, size):
+    """A large message (over 64 KiB) is parsed in a worker thread, in pieces; both keep
+    JSON bodies' rules: integers exact, NaN refused, at most 254 levels deep."""
+    message = {"n": 2**70, "items": [{"i": i} for i in range(size)], "f": 1.5}
+    client = client_factory(Strict())
+    with client.websocket_connect("/parse") as ws:
+        ws.send_json(message)
+        assert ws.receive_json() == message
+        ws.send_text("[" * 255 + "]" * 255 + " " * size)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert (closed.value.code, closed.value.reason) == (1007, "JSON nested too deeply")
+    with client.websocket_connect("/parse") as ws:
+        ws.send_text('{"a": NaN}' + " " * size)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert (closed.value.code, closed.value.reason) == (1007, "Invalid JSON")
+
+
 def test_unusable_message_errors_are_still_value_and_type_errors():
     from micropie.websockets import InvalidMessage, UnexpectedMessageType
 
@@ -617,3 +637,17 @@ def test_real_uvicorn_exchanges_1000_messages(uvicorn_server):
     with connect(url + "/echo", origin="http://allowed.example") as ws:
         ws.send("after")
         assert ws.recv(timeout=TIMEOUT) == ":after"
+
+
+def test_large_message_parse_turns_the_collector_off_only_while_it_runs():
+    import gc
+
+    from micropie.large_bodies import parse_collector_off
+
+    seen: list[bool] = []
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    assert parse_collector_off(lambda: seen.append(gc.isenabled()) or 1) == 1
+    assert seen == [False]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen  # nothing frozen: the handler owns the message

@@ -8,6 +8,7 @@ middleware hook) on the general path.
 from __future__ import annotations
 
 import os
+from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -30,6 +31,9 @@ class StatusApp(App):
 
     def sync_returned(self, code: int):
         return code, "bad status"
+
+    async def enum(self):
+        return HTTPStatus.CREATED, "created"
 
 
 class Noop(HttpMiddleware):

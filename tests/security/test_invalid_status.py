@@ -7,6 +7,7 @@ refuse it before it reaches the server."""
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 import httpx
 import pytest
@@ -54,6 +55,7 @@ def test_valid_statuses_still_pass_through(client_factory):
     for code in (200, 201, 299, 418, 451, 599):
         assert client.get(f"/raised/{code}").status_code == code
         assert client.get(f"/returned/{code}").status_code == code
+    assert client.get("/enum").status_code == 201  # (HTTPStatus.CREATED, body)
 
 
 def test_invalid_status_is_logged_as_a_server_error(client_factory, caplog):
@@ -68,7 +70,16 @@ def test_invalid_status_is_logged_as_a_server_error(client_factory, caplog):
 
 @pytest.mark.parametrize(
     ("status", "final"),
-    [(200, True), (599, True), (199, False), (600, False), (True, False), ("200", False)],
+    [
+        (200, True),
+        (599, True),
+        (HTTPStatus.CREATED, True),
+        (199, False),
+        (600, False),
+        (True, False),
+        ("200", False),
+        (200.0, False),
+    ],
 )
 def test_is_final_status(status, final):
     assert is_final_status(status) is final
