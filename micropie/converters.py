@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any, Literal, Union
 
 __all__ = [
+    "BOOL_DESCRIPTION",
+    "BOOL_SPELLINGS",
     "ConstraintError",
     "Converter",
     "constraint_for",
@@ -40,8 +42,18 @@ class ConstraintError(ValueError):
         self.kind = kind
 
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
+#: The (true, false) spellings a ``bool`` parameter accepts as text, in any case: those
+#: Pydantic accepts (what FastAPI users send); an empty value is false as well.
+BOOL_SPELLINGS = (("true", "false"), ("1", "0"), ("yes", "no"), ("y", "n"), ("on", "off"),
+                  ("t", "f"))  # fmt: skip
+#: How the OpenAPI document describes a ``bool`` parameter received as text.
+BOOL_DESCRIPTION = (
+    "A boolean: "
+    + ", ".join(f"{yes}/{no}" for yes, no in BOOL_SPELLINGS)
+    + " (any case); an empty value is false"
+)
+_TRUE = frozenset(yes for yes, _ in BOOL_SPELLINGS)
+_FALSE = frozenset(no for _, no in BOOL_SPELLINGS) | {""}
 
 
 def _to_int(value: Any) -> int:

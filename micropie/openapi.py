@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 
-from .converters import strip_annotated
+from .converters import BOOL_DESCRIPTION, strip_annotated
 from .routing import HandlerPlan, Param
 from .schema import REF_PREFIX, JSONSchema, SchemaRegistry
 from .streaming import dumps_json
@@ -55,6 +55,10 @@ _HTML = "text/html"
 _JSON = "application/json"
 _TEXT = "text/plain"
 _EMPTY = inspect.Parameter.empty
+_REST_DESCRIPTION = (
+    "One or more path segments separated by '/', each a value of this schema; the path "
+    "without them is an operation of its own"
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,11 @@ def openapi_document(app: App, info: Mapping[str, Any] | None = None) -> dict[st
         plan: HandlerPlan | None = getattr(route, "plan", None)
         if plan is not None:
             path = _handler_path(route.path, plan)
+            bare = _without_rest(path, plan)
+            if bare is not None and plan.var_positional is not None:
+                suffix = f"_without_{plan.var_positional.name}"
+                bare_operations = builder.handler_operations(plan, route.name, bare, suffix)
+                paths.setdefault(bare, {}).update(bare_operations)
             operations = builder.handler_operations(plan, route.name, path)
         else:
             path = _PATH_CONVERTER.sub(r"{\1}", route.path)
@@ -131,6 +140,25 @@ def _handler_path(template: str, plan: HandlerPlan) -> str:
     return "/".join(parts)
 
 
+def _item_type(annotation: Any) -> Any:
+    """The type one received value converts to: ``bool`` for ``list[bool] | None`` too."""
+    annotation = strip_annotated(annotation)
+    annotation = strip_annotated(optional_inner(annotation) or annotation)
+    if typing.get_origin(annotation) is list:
+        items = typing.get_args(annotation)
+        annotation = strip_annotated(items[0]) if items else str
+    return annotation
+
+
+def _without_rest(path: str, plan: HandlerPlan) -> str | None:
+    """``path`` without its final ``*args`` parameter, which may take no segment at all
+    (``/files/{parts}`` → ``/files``); ``None`` when ``path`` does not end with one."""
+    rest = plan.var_positional
+    if rest is None or not path.endswith("{" + rest.name + "}"):
+        return None
+    return path[: -len(rest.name) - 2].rstrip("/") or "/"
+
+
 def _documented_routes(app: App) -> Iterator[Route]:
     """The app's route table (its router's: a subclass may have its own ``routes``)."""
     for route in app._router.routes:
@@ -147,7 +175,9 @@ class _Builder:
 
     # -- handlers ---------------------------------------------------------------------------
 
-    def handler_operations(self, plan: HandlerPlan, name: str, path: str) -> dict[str, Any]:
+    def handler_operations(
+        self, plan: HandlerPlan, name: str, path: str, suffix: str = ""
+    ) -> dict[str, Any]:
         target = getattr(plan.func, "__func__", plan.func)
         described: Description = getattr(target, _DESCRIBE_ATTR, Description())
         summary, description = _docstring(target)
@@ -156,7 +186,7 @@ class _Builder:
         parameters = self._parameters(plan, in_path)
         operations: dict[str, Any] = {}
         for method in methods:
-            operation: dict[str, Any] = {"operationId": f"{name}_{method.lower()}"}
+            operation: dict[str, Any] = {"operationId": f"{name}_{method.lower()}{suffix}"}
             if described.tags:
                 operation["tags"] = list(described.tags)
             if described.summary or summary:
@@ -180,7 +210,9 @@ class _Builder:
         parameters = [self._parameter(p, "path", many=False) for p in named if p.name in in_path]
         rest = plan.var_positional
         if rest is not None and rest.name in in_path:
-            parameters.append(self._parameter(rest, "path", many=False))
+            segments = self._parameter(rest, "path", many=False)
+            segments["description"] = _REST_DESCRIPTION
+            parameters.append(segments)
         parameters += [
             self._parameter(p, "query") for p in named if p.name not in in_path and p.from_client
         ]
@@ -204,7 +236,10 @@ class _Builder:
             if default is not _EMPTY and not (as_received and not isinstance(default, str)):
                 schema["default"] = default
         required = where == "path" or param.required
-        return {"name": param.name, "in": where, "required": required, "schema": schema}
+        parameter = {"name": param.name, "in": where, "required": required, "schema": schema}
+        if _item_type(param.annotation) is bool:  # the text spellings it takes, not only true
+            parameter["description"] = BOOL_DESCRIPTION
+        return parameter
 
     def _request_body(self, plan: HandlerPlan) -> dict[str, Any] | None:
         """Model parameters as a JSON body; uploaded files as a multipart form."""

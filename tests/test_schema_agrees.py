@@ -1,0 +1,157 @@
+"""What the OpenAPI document says a handler takes is what dispatch takes, and the text
+conversions a FastAPI user relies on answer as Pydantic's do (SPEC §2, §12, §13)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import pydantic
+import pytest
+
+from micropie import App
+from micropie.converters import BOOL_SPELLINGS
+
+
+class Api(App):
+    async def flag(self, on: bool = False, many: list[bool] | None = None) -> dict[str, Any]:
+        return {"on": on, "many": many}
+
+    async def files(self, *parts: str) -> list[str]:
+        return list(parts)
+
+    async def tail(self, n: int, *more: str) -> list[str]:
+        return [str(n), *more]
+
+    async def page(self, number: int = 1) -> dict[str, int]:
+        return {"number": number}
+
+    async def ratio(self, value: float) -> dict[str, str]:
+        return {"value": repr(value)}
+
+    async def finite(
+        self, value: Annotated[float, pydantic.Field(allow_inf_nan=False)]
+    ) -> dict[str, float]:
+        return {"value": value}
+
+
+def _operation(document: dict[str, Any], path: str) -> dict[str, Any]:
+    operation: dict[str, Any] = document["paths"][path]["get"]
+    return operation
+
+
+# -- booleans: every spelling the document names is taken, and nothing else ---------------
+
+
+def test_a_bool_parameter_is_documented_with_the_spellings_it_takes():
+    parameters = _operation(Api().openapi(), "/flag")["parameters"]
+    assert [p["name"] for p in parameters] == ["on", "many"]
+    for parameter in parameters:
+        for yes, no in BOOL_SPELLINGS:
+            assert f"{yes}/{no}" in parameter["description"]
+        assert "empty value is false" in parameter["description"]
+
+
+@pytest.mark.parametrize(("yes", "no"), BOOL_SPELLINGS)
+def test_every_documented_spelling_is_taken_in_any_case(client_factory, yes, no):
+    client = client_factory(Api())
+    for text, value in [(yes, True), (no, False), (yes.upper(), True), (no.title(), False)]:
+        assert client.get(f"/flag?on={text}").json()["on"] is value
+    assert client.get(f"/flag?many={yes}&many={no}").json()["many"] == [True, False]
+
+
+@pytest.mark.parametrize("text", ["maybe", "2", "-1", "ja", "truee", "0.0"])
+def test_a_spelling_not_documented_answers_400(client_factory, text):
+    answer = client_factory(Api()).get(f"/flag?on={text}")
+    assert (answer.status_code, answer.text) == (
+        400,
+        "400 Bad Request: Invalid value for parameter 'on'",
+    )
+
+
+def test_bool_spellings_are_those_pydantic_takes_plus_empty():
+    adapter = pydantic.TypeAdapter(bool)
+    for yes, no in BOOL_SPELLINGS:
+        assert (adapter.validate_python(yes), adapter.validate_python(no)) == (True, False)
+
+
+# -- *args: zero or more segments, documented as such ------------------------------------
+
+
+def test_star_args_are_documented_with_and_without_their_segments():
+    document = Api().openapi()
+    assert {"/files", "/files/{parts}", "/tail/{n}", "/tail/{n}/{more}"} <= set(document["paths"])
+    assert "parameters" not in _operation(document, "/files")
+    (parts,) = _operation(document, "/files/{parts}")["parameters"]
+    assert (parts["in"], parts["required"]) == ("path", True)
+    assert "One or more path segments separated by '/'" in parts["description"]
+    names = [p["name"] for p in _operation(document, "/tail/{n}")["parameters"]]
+    assert names == ["n"]
+    ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    assert _operation(document, "/files")["operationId"] == "files_get_without_parts"
+
+
+def test_star_args_urls_shaped_as_documented_are_served(client_factory):
+    client = client_factory(Api())
+    assert client.get("/files").json() == []
+    assert client.get("/files/a").json() == ["a"]
+    assert client.get("/files/a/b").json() == ["a", "b"]
+    assert client.get("/files/a%2Fb").json() == ["a", "b"]  # Swagger UI encodes the '/'
+    assert client.get("/tail/1").json() == ["1"]
+    assert client.get("/tail/1/x/y").json() == ["1", "x", "y"]
+
+
+# -- optional segments: url_for's URL and the document's URL reach the same handler ------
+
+
+def test_url_for_and_the_document_agree_on_optional_segments(client_factory):
+    app = Api()
+    client = client_factory(app)
+    document = app.openapi()
+    assert "/page" in document["paths"] and "/page/{number}" not in document["paths"]
+    (number,) = _operation(document, "/page")["parameters"]
+    assert (number["in"], number["required"], number["schema"]["default"]) == ("query", False, 1)
+    assert app.url_path_for("page") == "/page"
+    built = app.url_path_for("page", number=7)
+    assert client.get(built).json() == client.get("/page?number=7").json() == {"number": 7}
+    assert app.url_path_for("files") == "/files"
+    assert app.url_path_for("files", parts=["a", "b"]) == "/files/a/b"
+
+
+# -- floats: text converts as Pydantic converts it (inf and nan included) ------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["1.5", " 2 ", "1e5", "1_000", "nan", "NaN", "inf", "-inf", "Infinity", "1e400"]
+)
+def test_float_text_pydantic_takes_is_taken(client_factory, text):
+    expected = pydantic.TypeAdapter(float).validate_python(text)
+    answer = client_factory(Api()).get("/ratio", params={"value": text})
+    assert answer.status_code == 200
+    got = float(answer.json()["value"])
+    assert got == expected or (math.isnan(got) and math.isnan(expected))
+
+
+@pytest.mark.parametrize("text", ["", "x", "0x10", "1,5", "--1"])
+def test_float_text_pydantic_refuses_answers_400(client_factory, text):
+    with pytest.raises(pydantic.ValidationError):
+        pydantic.TypeAdapter(float).validate_python(text)
+    answer = client_factory(Api()).get("/ratio", params={"value": text})
+    assert answer.status_code == 400
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "1e400"])
+def test_allow_inf_nan_false_refuses_them_naming_why(client_factory, text):
+    answer = client_factory(Api()).get("/finite", params={"value": text})
+    assert answer.status_code == 400
+    assert answer.text.startswith("400 Bad Request: Invalid value for parameter 'value': ")
+    assert "finite number" in answer.text
+
+
+@pytest.mark.parametrize("body", [b'{"value": 1e400}', b'{"value": NaN}', b'{"value": Infinity}'])
+def test_json_numbers_beyond_a_float_are_bad_json(client_factory, body):
+    answer = client_factory(Api()).post(
+        "/ratio", content=body, headers={"content-type": "application/json"}
+    )
+    assert (answer.status_code, answer.text) == (400, "400 Bad Request: Bad JSON")
