@@ -10,6 +10,7 @@ constraints Pydantic (``Field``, ``annotated_types``) or msgspec (``Meta``) put 
 from __future__ import annotations
 
 import datetime
+import decimal
 import enum
 import importlib
 import types
@@ -106,6 +107,20 @@ def _to_bytes(value: Any) -> bytes:
     raise TypeError(f"cannot convert {type(value).__name__} to bytes")
 
 
+def _to_decimal(value: Any) -> decimal.Decimal:
+    """A finite ``Decimal`` from text or a JSON number (NaN and infinities refused, as
+    Pydantic refuses them for ``Decimal``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | decimal.Decimal):
+        raise TypeError(f"cannot convert {type(value).__name__} to Decimal")
+    try:
+        number = decimal.Decimal(value.strip() if isinstance(value, str) else str(value))
+    except decimal.InvalidOperation:
+        raise ValueError(f"not a decimal: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"not a finite decimal: {value!r}")
+    return number
+
+
 def _from_string(parse: Callable[[str], Any]) -> Converter:
     def convert(value: Any) -> Any:
         if not isinstance(value, str):
@@ -115,15 +130,36 @@ def _from_string(parse: Callable[[str], Any]) -> Converter:
     return convert
 
 
+def _iso(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` that also reads a ``Z`` (UTC) suffix, which Python 3.10's
+    ``fromisoformat`` does not."""
+
+    def parse_iso(text: str) -> Any:
+        if text[-1:] in ("Z", "z"):
+            text = text[:-1] + "+00:00"
+        return parse(text)
+
+    return parse_iso
+
+
 _SIMPLE: dict[Any, Converter] = {
     int: _to_int,
     float: _to_float,
     bool: _to_bool,
     str: _to_str,
     bytes: _to_bytes,
+    decimal.Decimal: _to_decimal,
     uuid.UUID: _from_string(uuid.UUID),
-    datetime.datetime: _from_string(datetime.datetime.fromisoformat),
+    datetime.datetime: _from_string(_iso(datetime.datetime.fromisoformat)),
     datetime.date: _from_string(datetime.date.fromisoformat),
+    datetime.time: _from_string(_iso(datetime.time.fromisoformat)),
+}
+#: Collections a repeated field (``?id=1&id=2``) fills, each value converted on its own.
+_COLLECTIONS: dict[Any, Callable[[list[Any]], Any]] = {
+    list: list,
+    set: set,
+    frozenset: frozenset,
+    tuple: tuple,
 }
 
 
@@ -147,13 +183,26 @@ def strip_annotated(annotation: Any) -> Any:
     return annotation
 
 
+def _collection(annotation: Any) -> tuple[Callable[[list[Any]], Any], Any] | None:
+    """``(container, item annotation)`` for ``list[T]``, ``set[T]``, ``frozenset[T]`` and
+    ``tuple[T, ...]`` (item ``None`` when not given), else ``None``."""
+    origin = typing.get_origin(annotation) or annotation
+    container = _COLLECTIONS.get(origin)
+    if container is None:
+        return None
+    args = typing.get_args(annotation)
+    if origin is tuple and args and (len(args) != 2 or args[1] is not Ellipsis):
+        return None  # a fixed-length tuple is no repeated field
+    return container, (args[0] if args else None)
+
+
 def is_list_annotation(annotation: Any) -> bool:
-    """True for ``list[T]``/``List[T]`` (also inside ``Optional``): bind every value."""
+    """True for ``list[T]``, ``set[T]``, ``frozenset[T]`` and ``tuple[T, ...]`` (also
+    inside ``Optional``): bind every value."""
     annotation = strip_annotated(annotation)
     inner = _optional_inner(annotation)
     target = annotation if inner is None else inner
-    target = strip_annotated(target)
-    return target is list or typing.get_origin(target) is list
+    return _collection(strip_annotated(target)) is not None
 
 
 def converter_for(annotation: Any) -> Converter | None:
@@ -166,10 +215,10 @@ def converter_for(annotation: Any) -> Converter | None:
         if convert_inner is None:
             return None
         return _optional(convert_inner, inner)
-    if annotation is list or typing.get_origin(annotation) is list:
-        args = typing.get_args(annotation)
-        item = converter_for(args[0]) if args else None
-        return _each(item)
+    collection = _collection(annotation)
+    if collection is not None:
+        container, item = collection
+        return _each(None if item is None else converter_for(item), container)
     if typing.get_origin(annotation) is Literal:
         return _choice(typing.get_args(annotation))
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
@@ -188,10 +237,11 @@ def _optional(convert: Converter, inner: Any) -> Converter:
     return convert_optional
 
 
-def _each(item: Converter | None) -> Converter:
-    def convert_list(value: Any) -> list[Any]:
+def _each(item: Converter | None, container: Callable[[list[Any]], Any] = list) -> Converter:
+    def convert_list(value: Any) -> Any:
         values = value if isinstance(value, list) else [value]
-        return values if item is None else [item(v) for v in values]
+        converted = values if item is None else [item(v) for v in values]
+        return converted if container is list else container(converted)
 
     return convert_list
 

@@ -102,6 +102,8 @@ class SchemaRegistry:
             return {"type": "object", "additionalProperties": values}
         if origin in (list, set, frozenset) or _is_abc(origin, Sequence):
             items = self.schema(args[0], mode) if args else {}
+            if origin in (set, frozenset):
+                return {"type": "array", "items": items, "uniqueItems": True}
             return {"type": "array", "items": items}
         return {}
 

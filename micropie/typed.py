@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import decimal
 import importlib
 import inspect
 import types
@@ -172,8 +173,10 @@ def json_default(value: Any) -> Any:
         return value._asdict()
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
-    if isinstance(value, uuid.UUID):
+    if isinstance(value, uuid.UUID | decimal.Decimal):  # a Decimal as text, as Pydantic
         return str(value)
+    if isinstance(value, set | frozenset):
+        return list(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
@@ -348,6 +351,8 @@ _TYPE_NAMES: dict[Any, str] = {
     uuid.UUID: "UUID",
     datetime.date: "date",
     datetime.datetime: "datetime",
+    datetime.time: "time",
+    decimal.Decimal: "decimal",
 }
 
 

@@ -3,6 +3,8 @@ conversions a FastAPI user relies on answer as Pydantic's do (SPEC §2, §12, §
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import math
 from typing import Annotated, Any
 
@@ -155,3 +157,62 @@ def test_json_numbers_beyond_a_float_are_bad_json(client_factory, body):
         "/ratio", content=body, headers={"content-type": "application/json"}
     )
     assert (answer.status_code, answer.text) == (400, "400 Bad Request: Bad JSON")
+
+
+# -- every annotation the document types is the type the handler receives ----------------
+
+
+class Kinds(App):
+    async def kinds(
+        self,
+        price: decimal.Decimal,
+        at: datetime.time,
+        when: datetime.datetime,
+        ids: set[int],
+        pair: tuple[int, ...] = (),
+        frozen: frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
+        values = {"price": price, "at": at, "when": when, "ids": ids, "pair": pair}
+        return {"types": {k: type(v).__name__ for k, v in values.items()}, **values,
+                "frozen": frozen}  # fmt: skip
+
+
+def test_decimal_time_and_collections_convert_as_documented(client_factory):
+    query = "price=1.10&at=10:30&when=2024-05-01T12:00:00Z&ids=2&ids=1&ids=2&pair=3&pair=3"
+    answer = client_factory(Kinds()).get(f"/kinds?{query}&frozen=a")
+    assert answer.json() == {
+        "types": {
+            "price": "Decimal",
+            "at": "time",
+            "when": "datetime",
+            "ids": "set",
+            "pair": "tuple",
+        },  # fmt: skip
+        "price": "1.10",  # a Decimal answers as text, as Pydantic serialises it
+        "at": "10:30:00",
+        "when": "2024-05-01T12:00:00+00:00",
+        "ids": [1, 2],
+        "pair": [3, 3],
+        "frozen": ["a"],
+    }
+    parameters = {
+        p["name"]: p["schema"]
+        for p in _operation(Kinds().openapi(), "/kinds/{price}/{at}/{when}/{ids}")["parameters"]
+    }
+    assert parameters["price"] == {"type": "string", "format": "decimal"}
+    assert parameters["at"] == {"type": "string", "format": "time"}
+    assert parameters["pair"]["type"] == "array"
+    assert parameters["frozen"]["uniqueItems"] is True
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("price", "abc"), ("price", "NaN"), ("price", "Infinity"), ("at", "25:00"), ("ids", "x")],
+)
+def test_decimal_time_and_collections_refuse_what_does_not_convert(client_factory, name, text):
+    good = {"price": "1", "at": "10:00", "when": "2024-05-01T00:00", "ids": "1"}
+    answer = client_factory(Kinds()).get("/kinds", params={**good, name: text})
+    assert (answer.status_code, answer.text) == (
+        400,
+        f"400 Bad Request: Invalid value for parameter '{name}'",
+    )
