@@ -16,6 +16,7 @@ as dispatch does; dispatch in turn puts the chosen route and handler in
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
@@ -255,8 +256,18 @@ def _split_params(
     return segments, query
 
 
+def url_text(value: Any) -> str:
+    """``value`` as the text dispatch reads back into it: an enum member as its value,
+    ``True``/``False`` as ``true``/``false``, anything else as ``str(value)``."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _segment(name: str, param: str, value: Any) -> str:
-    text = str(value)
+    text = url_text(value)
     if not text or "/" in text:
         raise _no_match(name, {param: value}, f"'{param}' must be a non-empty value without '/'")
     return text
@@ -272,9 +283,9 @@ def _path_segments(name: str, param: str, value: Any) -> list[str]:
 def _query_pairs(key: str, value: Any) -> list[tuple[str, str]]:
     if value is None:
         return []
-    if isinstance(value, list | tuple):
-        return [(key, str(item)) for item in value]
-    return [(key, str(value))]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [(key, url_text(item)) for item in value]
+    return [(key, url_text(value))]
 
 
 def _no_match(name: str, params: dict[str, Any], reason: str) -> NoMatchFound:

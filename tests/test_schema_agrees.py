@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import enum
 import math
 from typing import Annotated, Any
 
@@ -216,3 +217,49 @@ def test_decimal_time_and_collections_refuse_what_does_not_convert(client_factor
         400,
         f"400 Bad Request: Invalid value for parameter '{name}'",
     )
+
+
+# -- url_for builds the text dispatch reads back into the same values --------------------
+
+
+class Colour(str, enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Paint(App):
+    async def paint(
+        self,
+        colour: Colour,
+        level: Level = Level.LOW,
+        *,
+        on: bool = False,
+        day: datetime.date | None = None,
+        tags: list[Colour] | None = None,
+        ids: set[int] | None = None,
+    ) -> dict[str, Any]:
+        return {"values": repr((colour, level, on, day, tags, ids))}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"colour": Colour.BLUE},
+        {"colour": Colour.BLUE, "level": Level.HIGH},
+        {"colour": Colour.RED, "on": True, "day": datetime.date(2024, 1, 2)},
+        {"colour": Colour.RED, "on": False, "tags": [Colour.BLUE, Colour.RED], "ids": {3}},
+    ],
+)
+def test_url_for_values_round_trip_through_dispatch(client_factory, values):
+    app = Paint()
+    url = app.url_path_for("paint", **values)
+    assert "Colour." not in url and "Level." not in url and "True" not in url
+    full = {"level": Level.LOW, "on": False, "day": None, "tags": None, "ids": None, **values}
+    expected = tuple(full[k] for k in ("colour", "level", "on", "day", "tags", "ids"))
+    answer = client_factory(app).get(url)
+    assert answer.json() == {"values": repr(expected)}
