@@ -16,7 +16,7 @@ import importlib
 import types
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Union
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "ConstraintError",
     "Converter",
     "constraint_for",
+    "constraint_libraries",
     "converter_for",
     "is_list_annotation",
     "strip_annotated",
@@ -307,9 +308,20 @@ def constraint_for(annotation: Any) -> Converter | None:
     return _constraint_check(annotation, list(typing.get_args(annotation)[1:]))
 
 
+def constraint_libraries(metadata: Sequence[Any]) -> set[str]:
+    """The top-level packages whose classes ``Annotated`` metadata is made of, bases
+    included: FastAPI's ``Query(ge=1)`` is a Pydantic ``FieldInfo``."""
+    return {
+        cls.__module__.partition(".")[0]
+        for item in metadata
+        for cls in type(item).__mro__
+        if cls is not object
+    }
+
+
 def _constraint_check(annotation: Any, metadata: list[Any]) -> Converter | None:
     """A check of ``annotation``'s constraints by the library they come from, if any."""
-    libraries = {type(item).__module__.partition(".")[0] for item in metadata}
+    libraries = constraint_libraries(metadata)
     if libraries & {"pydantic", "annotated_types"}:
         try:
             pydantic = importlib.import_module("pydantic")

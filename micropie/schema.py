@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Union
 
+from .converters import constraint_libraries
 from .typed import (
     DATACLASS,
     MSGSPEC,
@@ -168,7 +169,7 @@ def _constraints(annotation: Any, metadata: Sequence[Any], mode: Mode) -> JSONSc
     Pydantic (``Field``, ``annotated_types``) and msgspec (``Meta``) describe their own
     constraints; the keywords of their schema for the annotated type are kept.
     """
-    libraries = {type(item).__module__.partition(".")[0] for item in metadata}
+    libraries = constraint_libraries(metadata)
     try:
         if libraries & {"pydantic", "annotated_types"}:
             pydantic = importlib.import_module("pydantic")

@@ -9,6 +9,7 @@ import enum
 import math
 from typing import Annotated, Any
 
+import fastapi
 import pydantic
 import pytest
 
@@ -263,3 +264,32 @@ def test_url_for_values_round_trip_through_dispatch(client_factory, values):
     expected = tuple(full[k] for k in ("colour", "level", "on", "day", "tags", "ids"))
     answer = client_factory(app).get(url)
     assert answer.json() == {"values": repr(expected)}
+
+
+# -- FastAPI's Query/Path markers are Pydantic FieldInfos: their limits hold too ---------
+
+
+class Moved(App):
+    async def items(
+        self,
+        item_id: Annotated[int, fastapi.Path(ge=1)],
+        limit: Annotated[int, fastapi.Query(ge=1, le=50)] = 10,
+    ) -> dict[str, int]:
+        return {"item_id": item_id, "limit": limit}
+
+
+def test_fastapi_query_and_path_constraints_are_checked_and_documented(client_factory):
+    client = client_factory(Moved())
+    assert client.get("/items/3?limit=5").json() == {"item_id": 3, "limit": 5}
+    answer = client.get("/items/3?limit=0")
+    why = "Input should be greater than or equal to 1"
+    assert answer.text == f"400 Bad Request: Invalid value for parameter 'limit': {why}"
+    assert client.get("/items/0").text.endswith(f"'item_id': {why}")
+    parameters = _operation(Moved().openapi(), "/items/{item_id}")["parameters"]
+    assert parameters[0]["schema"] == {"type": "integer", "minimum": 1}
+    assert parameters[1]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 50,
+        "default": 10,
+    }
