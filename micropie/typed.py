@@ -251,9 +251,20 @@ def body_model(name: str, annotation: Any, default: Any) -> BodyModel | None:
     """The :class:`BodyModel` for a parameter, or ``None`` when it is not a model type."""
     inner = optional_inner(annotation)
     target = annotation if inner is None else inner
-    kind = model_kind(target)
+    item = _list_item(target)
+    kind = model_kind(target if item is None else item)
     if kind not in BODY_KINDS:
         return None
+    if item is not None:  # list[Model]: a JSON array body, or the body key of its name
+        return BodyModel(
+            name=name,
+            annotation=target,
+            default=default,
+            nullable=inner is not None,
+            embeddable=True,
+            list_fields=frozenset(),
+            validate=_validator(target, kind),
+        )
     fields = model_fields(target)
     return BodyModel(
         name=name,
@@ -264,6 +275,14 @@ def body_model(name: str, annotation: Any, default: Any) -> BodyModel | None:
         list_fields=frozenset(key for key, value in fields.items() if is_list_annotation(value)),
         validate=_validator(target, kind),
     )
+
+
+def _list_item(annotation: Any) -> Any | None:
+    """``T`` for ``list[T]``, else ``None``."""
+    if typing.get_origin(annotation) is list:
+        args = typing.get_args(annotation)
+        return args[0] if len(args) == 1 else None
+    return None
 
 
 def _error(loc: list[str | int], msg: str, kind: str) -> ErrorItem:
@@ -287,9 +306,14 @@ def _validator(cls: type, kind: str | None) -> Validator:
     return validate_dataclass
 
 
-def _pydantic_validator(cls: type) -> Validator:
+def _pydantic_validator(cls: Any) -> Validator:
+    """Validation by Pydantic of a model, or of a list of models (through a TypeAdapter)."""
     pydantic = importlib.import_module("pydantic")
-    validate_python = cls.__pydantic_validator__.validate_python  # type: ignore[attr-defined]
+    validator = getattr(cls, "__pydantic_validator__", None)
+    if validator is None or _list_item(cls) is not None:
+        validate_python = pydantic.TypeAdapter(cls).validate_python
+    else:
+        validate_python = validator.validate_python
 
     def validate_pydantic(data: Any, form: bool) -> Any:
         try:

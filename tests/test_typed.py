@@ -557,3 +557,68 @@ def test_dataclass_field_constraints_are_in_its_schema():
     assert schema["guest"] == {"type": "string", "minLength": 2}
     assert schema["nights"] == {"type": "integer", "minimum": 1, "maximum": 14}
     assert schema["room"]["pattern"] == "^[A-Z][0-9]+$"
+
+
+# -- a list of models is a body too (FastAPI's `items: list[Item]`) -------------------------
+
+
+class Bulk(App):
+    @methods("POST")
+    async def users(self, users: list[User]) -> list[User]:
+        return [User(id=u.id * 10, name=u.name) for u in users]
+
+    @methods("POST")
+    async def items(self, items: list[Item]):
+        return {"types": [type(i).__name__ for i in items], "qty": sum(i.qty for i in items)}
+
+    @methods("POST")
+    async def points(self, points: list[Point] | None = None):
+        return {"points": None if points is None else [[p.x, p.y] for p in points]}
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_list_of_models_from_a_json_array_or_its_key(client_factory, keyed):
+    client = client_factory(Bulk())
+    users = [{"id": 1, "name": "Ada"}, {"id": 2, "name": "Bob"}]
+    answer = client.post("/users", json={"users": users} if keyed else users)
+    assert answer.json() == [
+        {"id": 10, "name": "Ada", "tags": []},
+        {"id": 20, "name": "Bob", "tags": []},
+    ]
+    items = [{"sku": "a"}, {"sku": "b", "qty": 2}]
+    assert client.post("/items", json={"items": items} if keyed else items).json() == {
+        "types": ["Item", "Item"],
+        "qty": 3,
+    }
+    points = [{"x": 1}, {"x": 2, "y": "3"}]
+    answer = client.post("/points", json={"points": points} if keyed else points)
+    assert answer.json() == {"points": [[1, 0], [2, 3]]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        ("/users", [{"id": 1, "name": "Ada"}, {"id": "x", "name": "Bob"}], ["body", 1, "id"]),
+        ("/users", {"users": [{"name": "Ada"}]}, ["body", "users", 0, "id"]),
+        ("/users", {"name": "Ada"}, ["body"]),
+        ("/items", [{"qty": 1}], ["body", 0, "sku"]),
+        ("/points", [{"x": "a"}], ["body", 0, "x"]),
+        ("/points", [1], ["body", 0]),
+    ],
+)
+def test_invalid_list_of_models_answers_422_never_500(client_factory, path, body, loc):
+    answer = client_factory(Bulk()).post(path, json=body)
+    assert answer.status_code == 422
+    assert [error["loc"] for error in answer.json()] == [loc]
+
+
+def test_list_of_models_is_documented_as_a_body_not_a_path_parameter():
+    document = Bulk().openapi()
+    assert "/users" in document["paths"] and "/users/{users}" not in document["paths"]
+    operation = document["paths"]["/users"]["post"]
+    assert "parameters" not in operation
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    array = {"type": "array", "items": {"$ref": "#/components/schemas/User"}}
+    assert schema["anyOf"][0] == array
+    assert schema["anyOf"][1]["properties"] == {"users": array}
+    assert Bulk().openapi()["paths"]["/points"]["post"]["requestBody"]["required"] is False
