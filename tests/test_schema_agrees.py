@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import enum
 import math
 from typing import Annotated, Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from micropie import App
 from micropie.converters import BOOL_SPELLINGS
+from tests.apps.typed_api import Colour, Level
 
 
 class Api(App):
@@ -223,16 +223,6 @@ def test_decimal_time_and_collections_refuse_what_does_not_convert(client_factor
 # -- url_for builds the text dispatch reads back into the same values --------------------
 
 
-class Colour(str, enum.Enum):
-    RED = "red"
-    BLUE = "blue"
-
-
-class Level(enum.IntEnum):
-    LOW = 1
-    HIGH = 2
-
-
 class Paint(App):
     async def paint(
         self,
@@ -250,10 +240,10 @@ class Paint(App):
 @pytest.mark.parametrize(
     "values",
     [
-        {"colour": Colour.BLUE},
-        {"colour": Colour.BLUE, "level": Level.HIGH},
+        {"colour": Colour.GREEN},
+        {"colour": Colour.GREEN, "level": Level.HIGH},
         {"colour": Colour.RED, "on": True, "day": datetime.date(2024, 1, 2)},
-        {"colour": Colour.RED, "on": False, "tags": [Colour.BLUE, Colour.RED], "ids": {3}},
+        {"colour": Colour.RED, "on": False, "tags": [Colour.GREEN, Colour.RED], "ids": {3}},
     ],
 )
 def test_url_for_values_round_trip_through_dispatch(client_factory, values):
