@@ -32,7 +32,7 @@ from .converters import BOOL_DESCRIPTION, strip_annotated
 from .routing import HandlerPlan, Param
 from .schema import REF_PREFIX, JSONSchema, SchemaRegistry
 from .streaming import dumps_json
-from .typed import optional_inner
+from .typed import model_kind, optional_inner
 
 if TYPE_CHECKING:
     from .app import App
@@ -242,7 +242,8 @@ class _Builder:
         return parameter
 
     def _request_body(self, plan: HandlerPlan) -> dict[str, Any] | None:
-        """Model parameters as a JSON body; uploaded files as a multipart form."""
+        """Model parameters as a JSON body; uploaded files as a multipart form (holding
+        the models' fields too when there are both)."""
         content: dict[str, Any] = {}
         required = False
         if plan.models:
@@ -255,6 +256,13 @@ class _Builder:
             needed = [p.name for p in files if p.required]
             if needed:
                 form["required"] = needed
+            # the form's other fields build the model parameters: one form holds both
+            built = [m.annotation for m in plan.models if model_kind(m.annotation) is not None]
+            if built:
+                refs = [self.registry.schema(model, "validation") for model in built]
+                form = {"allOf": [*refs, form]}
+            if needed:  # a JSON body cannot carry the file it must send
+                content.pop(_JSON, None)
             content[_MULTIPART] = {"schema": form}
             required = required or bool(needed)
         if not content:

@@ -11,8 +11,9 @@ from typing import Annotated, Any
 import fastapi
 import pydantic
 import pytest
+from openapi_spec_validator import validate
 
-from micropie import App
+from micropie import App, UploadedFile, methods
 from micropie.converters import BOOL_SPELLINGS
 from tests.apps.typed_api import Colour, Level
 
@@ -283,3 +284,39 @@ def test_fastapi_query_and_path_constraints_are_checked_and_documented(client_fa
         "maximum": 50,
         "default": 10,
     }
+
+
+# -- a model with an uploaded file: one multipart form documented with both --------------
+
+
+class Upload(App):
+    @methods("POST")
+    async def upload(self, meta: Meta, file: UploadedFile) -> dict[str, Any]:
+        return {"meta": meta.model_dump(), "file": file.filename}
+
+    @methods("POST")
+    async def maybe(self, meta: Meta, file: UploadedFile | None = None) -> dict[str, Any]:
+        return {"meta": meta.model_dump(), "file": None if file is None else file.filename}
+
+
+class Meta(pydantic.BaseModel):
+    title: str
+    public: bool = False
+
+
+def test_model_and_file_are_one_documented_multipart_form(client_factory):
+    document = Upload().openapi()
+    validate(document)
+    content = document["paths"]["/upload"]["post"]["requestBody"]["content"]
+    assert list(content) == ["multipart/form-data"]  # JSON cannot carry the file
+    schema = content["multipart/form-data"]["schema"]
+    assert schema["allOf"][0] == {"$ref": "#/components/schemas/Meta"}
+    assert schema["allOf"][1]["required"] == ["file"]
+    client = client_factory(Upload())
+    answer = client.post(
+        "/upload", data={"title": "Notes", "public": "true"}, files={"file": ("a.txt", b"hi")}
+    )
+    assert answer.json() == {"meta": {"title": "Notes", "public": True}, "file": "a.txt"}
+    optional = document["paths"]["/maybe"]["post"]["requestBody"]["content"]
+    assert set(optional) == {"application/json", "multipart/form-data"}
+    assert client.post("/maybe", json={"title": "Notes"}).json()["file"] is None
