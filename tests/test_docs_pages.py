@@ -10,8 +10,8 @@ block right after a ``python`` block is that block's expected output.
 
 An *excerpt* — an indented block (lines to add inside a class or handler shown above)
 or one with a top-level ``await`` (lines of a handler body) — cannot run on its own;
-it must compile. The reader's environment has the secrets the pages read from it
-(:data:`ENVIRONMENT`) and the directories they say their app has (:data:`DIRECTORIES`),
+it must compile. The reader's environment has the secrets a page reads from it
+(:data:`ENVIRONMENT`) when the page shows how to set them (``export NAME=...``) and the directories they say their app has (:data:`DIRECTORIES`),
 and only the extras the README installs plus those the page's own ``pip install`` lines
 name: the modules of any other extra (:data:`EXTRA_MODULES`) cannot be imported.
 """
@@ -69,6 +69,19 @@ def named_extras(text: str) -> set[str]:
                 extras.update((match[1] or match[2]).split(","))
             extras.update(extra for package, extra in BRINGS_EXTRA.items() if package in line)
     return extras
+
+
+def exported(page: str) -> dict[str, str]:
+    """The variables of :data:`ENVIRONMENT` that ``page`` tells the reader to export."""
+    text = (DOCS / page).read_text()
+    return {name: value for name, value in ENVIRONMENT.items() if f"export {name}=" in text}
+
+
+def test_a_page_reading_a_variable_shows_how_to_set_it():
+    for page in _python_pages():
+        code = "\n".join(code for language, code in _blocks(page) if language == "python")
+        for name in re.findall(r"os\.environ\[\s*[\"'](\w+)[\"']\s*\]", code):
+            assert name in exported(page), f"{page} reads ${name}: show `export {name}=...`"
 
 
 def missing_modules(page: str) -> set[str]:
@@ -156,7 +169,7 @@ def test_page_code_runs_and_prints_what_the_page_shows(page, tmp_path):
         text=True,
         timeout=120,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **ENVIRONMENT},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **exported(page)},
     )
     assert result.returncode == 0, result.stderr
     outputs = dict(
