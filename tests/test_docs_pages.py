@@ -11,9 +11,10 @@ block right after a ``python`` block is that block's expected output.
 An *excerpt* — an indented block (lines to add inside a class or handler shown above)
 or one with a top-level ``await`` (lines of a handler body) — cannot run on its own;
 it must compile. The reader's environment has the secrets a page reads from it
-(:data:`ENVIRONMENT`) when the page shows how to set them (``export NAME=...``) and the directories they say their app has (:data:`DIRECTORIES`),
-and only the extras the README installs plus those the page's own ``pip install`` lines
-name: the modules of any other extra (:data:`EXTRA_MODULES`) cannot be imported.
+(:data:`ENVIRONMENT`) when the page shows how to set them (``export NAME=...``), the
+directories they say their app has (:data:`DIRECTORIES`), and only the extras the README
+installs plus those the page's own ``pip install`` lines name: the modules of any other
+extra (:data:`EXTRA_MODULES`) cannot be imported.
 """
 
 from __future__ import annotations
