@@ -8,7 +8,6 @@ Structs are described by their own library, dataclasses, ``NamedTuple`` and
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import decimal
 import enum
@@ -22,13 +21,12 @@ from typing import Any, Literal, Union
 
 from .converters import constraint_libraries
 from .typed import (
-    DATACLASS,
     MSGSPEC,
-    NAMEDTUPLE,
     PYDANTIC,
     TYPEDDICT,
     model_fields,
     model_kind,
+    record_fields,
 )
 
 __all__ = ["REF_PREFIX", "SchemaRegistry"]
@@ -189,17 +187,9 @@ _NOT_CONSTRAINTS = frozenset({"type", "$defs", "$ref", "anyOf", "allOf", "oneOf"
 
 def _field_required(cls: type, kind: str, name: str, mode: Mode) -> bool:
     """Whether the field must be sent (validation) or is always present (serialization)."""
-    if kind == TYPEDDICT:
-        return name in getattr(cls, "__required_keys__", frozenset())
-    if mode == "serialization":
+    if mode == "serialization" and kind != TYPEDDICT:  # a TypedDict key may be left out
         return True
-    if kind == DATACLASS:
-        field = {f.name: f for f in dataclasses.fields(cls)}[name]
-        no_default = field.default is dataclasses.MISSING
-        return no_default and field.default_factory is dataclasses.MISSING
-    if kind == NAMEDTUPLE:
-        return name not in getattr(cls, "_field_defaults", {})
-    return True
+    return dict(record_fields(cls, kind)).get(name, True)
 
 
 def _is_generated_doc(cls: type, doc: str) -> bool:

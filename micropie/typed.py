@@ -39,6 +39,7 @@ __all__ = [
     "model_fields",
     "model_kind",
     "optional_inner",
+    "record_fields",
 ]
 
 #: One validation error as answered in a 422 body.
@@ -53,8 +54,26 @@ MSGSPEC = "msgspec"
 DATACLASS = "dataclass"
 NAMEDTUPLE = "namedtuple"
 TYPEDDICT = "typeddict"
-#: Kinds a parameter may be built from (TypedDict/NamedTuple are returned only).
-BODY_KINDS = frozenset({PYDANTIC, MSGSPEC, DATACLASS})
+#: Kinds a parameter may be built from: every kind of model.
+BODY_KINDS = frozenset({PYDANTIC, MSGSPEC, DATACLASS, NAMEDTUPLE, TYPEDDICT})
+#: The kinds micropie checks field by field itself (Pydantic and msgspec check their own).
+_RECORD_KINDS = frozenset({DATACLASS, NAMEDTUPLE, TYPEDDICT})
+
+
+def _qualifiers(name: str) -> frozenset[Any]:
+    """``typing``'s (and ``typing_extensions``') ``Required``-like form called ``name``."""
+    modules: list[Any] = [typing]
+    try:
+        modules.append(importlib.import_module("typing_extensions"))
+    except ImportError:  # pragma: no cover - Starlette depends on typing_extensions
+        pass
+    return frozenset(getattr(module, name) for module in modules if hasattr(module, name))
+
+
+#: ``Required[T]`` / ``NotRequired[T]`` (/ ``ReadOnly[T]``) around a TypedDict field's type.
+_REQUIRED = _qualifiers("Required")
+_NOT_REQUIRED = _qualifiers("NotRequired")
+_QUALIFIERS = _REQUIRED | _NOT_REQUIRED | _qualifiers("ReadOnly")
 
 _EMPTY = inspect.Parameter.empty
 _KINDS: dict[Any, str | None] = {}
@@ -123,7 +142,7 @@ def model_fields(cls: type) -> dict[str, Any]:
     if kind == NAMEDTUPLE:
         return {name: hints.get(name, Any) for name in cls._fields}  # type: ignore[attr-defined]
     if kind == TYPEDDICT:
-        return hints
+        return {name: _unqualified(hint) for name, hint in hints.items()}
     raise TypeError(f"{cls!r} is not a model")
 
 
@@ -388,8 +407,8 @@ def _check_for(annotation: Any, building: dict[type, _Check]) -> _Check:
         constrain = constraint_for(annotation)
         return base if constrain is None else _constrained_check(base, constrain)
     kind = model_kind(annotation)
-    if kind == DATACLASS:
-        return _dataclass_check(annotation, building)
+    if kind in _RECORD_KINDS:
+        return _record_check(annotation, building)
     if kind in (PYDANTIC, MSGSPEC):
         return _delegated_check(_validator(annotation, kind))
     inner = optional_inner(annotation)
@@ -469,13 +488,18 @@ def _delegated_check(validate: Validator) -> _Check:
     return check_delegated
 
 
-def _dataclass_check(cls: type, building: dict[type, _Check]) -> _Check:
-    """Check a mapping into ``cls``: required fields present, each field's type."""
+def _record_check(cls: type, building: dict[type, _Check]) -> _Check:
+    """Check a mapping into a dataclass, ``NamedTuple`` (also from a JSON array, by
+    position) or ``TypedDict``: required fields present, each field's type."""
     if cls in building:
         return building[cls]
+    kind = model_kind(cls)
     checks: list[tuple[str, bool, _Check]] = []
+    positional: tuple[str, ...] = getattr(cls, "_fields", ()) if kind == NAMEDTUPLE else ()
 
-    def check_dataclass(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+    def check_record(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+        if positional and isinstance(value, list) and len(value) <= len(positional):
+            value = dict(zip(positional, value, strict=False))
         if not isinstance(value, Mapping):
             errors.append(_error(loc, "Input should be an object", "model_type"))
             return None
@@ -486,13 +510,47 @@ def _dataclass_check(cls: type, building: dict[type, _Check]) -> _Check:
                 kwargs[name] = check(value[name], [*loc, name], errors)
             elif required:
                 errors.append(_error([*loc, name], "Field required", "missing"))
-        return cls(**kwargs) if len(errors) == before else None
+        if len(errors) > before:
+            return None
+        return kwargs if kind == TYPEDDICT else cls(**kwargs)
 
-    building[cls] = check_dataclass
+    building[cls] = check_record
     hints = typing.get_type_hints(cls, include_extras=True)
-    for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        checks.append((f.name, required, _check_for(hints.get(f.name, Any), building)))
-    return check_dataclass
+    for name, required in record_fields(cls, kind):
+        checks.append((name, required, _check_for(_unqualified(hints.get(name, Any)), building)))
+    return check_record
+
+
+def record_fields(cls: type, kind: str | None) -> list[tuple[str, bool]]:
+    """A dataclass's, NamedTuple's or TypedDict's fields a client sends, and whether each
+    is required."""
+    if kind == DATACLASS:
+        return [
+            (f.name, f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(cls)
+            if f.init
+        ]
+    if kind == NAMEDTUPLE:
+        defaults = getattr(cls, "_field_defaults", {})
+        return [(name, name not in defaults) for name in getattr(cls, "_fields", ())]
+    # From the resolved hints: with postponed annotations, ``__required_keys__`` cannot
+    # tell a ``NotRequired`` field.
+    required_keys: frozenset[str] = getattr(cls, "__required_keys__", frozenset())
+    fields = []
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        required = name in required_keys
+        while typing.get_origin(hint) in _QUALIFIERS:
+            origin = typing.get_origin(hint)
+            required = (
+                True if origin in _REQUIRED else False if origin in _NOT_REQUIRED else required
+            )
+            hint = typing.get_args(hint)[0]
+        fields.append((name, required))
+    return fields
+
+
+def _unqualified(annotation: Any) -> Any:
+    """``T`` for a TypedDict field's ``Required[T]``/``NotRequired[T]``, else ``annotation``."""
+    while typing.get_origin(annotation) in _QUALIFIERS:
+        annotation = typing.get_args(annotation)[0]
+    return annotation

@@ -11,6 +11,7 @@ import msgspec
 import pydantic
 import pytest
 from starlette.exceptions import HTTPException
+from typing_extensions import NotRequired
 
 from micropie import App, RequestValidationError, methods
 
@@ -622,3 +623,68 @@ def test_list_of_models_is_documented_as_a_body_not_a_path_parameter():
     assert schema["anyOf"][0] == array
     assert schema["anyOf"][1]["properties"] == {"users": array}
     assert Bulk().openapi()["paths"]["/points"]["post"]["requestBody"]["required"] is False
+
+
+# -- TypedDict and NamedTuple parameters are built and validated too (SPEC §13) -----------
+
+
+class Film(TypedDict):
+    title: str
+    year: int
+    tags: NotRequired[list[str]]
+
+
+class Records(App):
+    @methods("POST")
+    async def film(self, film: Film):
+        return {"type": type(film).__name__, "film": film}
+
+    @methods("POST")
+    async def pair(self, pair: Pair):
+        return {"type": type(pair).__name__, "pair": pair._asdict()}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/film", {"title": "Up", "year": "2009"}, {"title": "Up", "year": 2009}),
+        (
+            "/film",
+            {"film": {"title": "Up", "year": 2009, "tags": ["a"], "x": 1}},
+            {"title": "Up", "year": 2009, "tags": ["a"]},
+        ),  # fmt: skip
+        ("/pair", {"left": "1", "right": 2}, {"left": 1, "right": "2"}),
+        ("/pair", [3, "4"], {"left": 3, "right": "4"}),
+    ],
+)
+def test_typeddict_and_namedtuple_parameters_are_built(client_factory, path, body, expected):
+    answer = client_factory(Records()).post(path, json=body)
+    key = path.strip("/")
+    kind = "dict" if key == "film" else "Pair"
+    assert answer.json() == {"type": kind, key: expected}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc", "kind"),
+    [
+        ("/film", {"year": 2009}, ["body", "title"], "missing"),
+        ("/film", {"title": "Up", "year": "soon"}, ["body", "year"], "invalid"),
+        ("/film", {"title": "Up", "year": 1, "tags": "a"}, ["body", "tags"], "list_type"),
+        ("/pair", {"left": 1}, ["body", "right"], "missing"),
+        ("/pair", "x", ["body"], "model_type"),
+    ],
+)
+def test_invalid_typeddict_or_namedtuple_input_is_422(client_factory, path, body, loc, kind):
+    answer = client_factory(Records()).post(path, json=body)
+    assert answer.status_code == 422
+    assert [(e["loc"], e["type"]) for e in answer.json()] == [(loc, kind)]
+
+
+def test_typeddict_and_namedtuple_parameters_are_documented_as_bodies():
+    paths = Records().openapi()["paths"]
+    assert set(paths) == {"/film", "/pair"}
+    body = paths["/film"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["anyOf"][0] == {"$ref": "#/components/schemas/Film"}
+    film = Records().openapi()["components"]["schemas"]["Film"]
+    assert film["required"] == ["title", "year"]  # NotRequired read from resolved hints
+    assert film["properties"]["tags"] == {"type": "array", "items": {"type": "string"}}
