@@ -91,6 +91,15 @@ class TypedApi(App):
         """No ``@methods``: a required model is documented as POST only."""
         return tag
 
+    async def files(self, *parts: str) -> list[str]:
+        """Zero or more path segments (documented with and without them)."""
+        return list(parts)
+
+    @methods("POST")
+    async def bulk(self, items: list[Item]) -> list[Stored]:
+        """A list of models: a JSON array body."""
+        return [Stored(id=number, item=item) for number, item in enumerate(items, 1)]
+
     @methods("PUT")
     async def place(self, item: Item, point: Point) -> dict[str, object]:
         """Two models: each from its own key of the body."""
