@@ -35,11 +35,13 @@ REF_PREFIX = "#/components/schemas/"
 Mode = Literal["validation", "serialization"]
 JSONSchema = dict[str, Any]
 
+#: A finite decimal number as text (what a ``Decimal`` parameter takes, and answers).
+_DECIMAL = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _SCALARS: dict[Any, JSONSchema] = {
     bool: {"type": "boolean"},
     int: {"type": "integer"},
     float: {"type": "number"},
-    decimal.Decimal: {"type": "string", "format": "decimal"},
+    decimal.Decimal: {"type": "string", "format": "decimal", "pattern": _DECIMAL},
     str: {"type": "string"},
     bytes: {"type": "string", "format": "binary"},
     uuid.UUID: {"type": "string", "format": "uuid"},

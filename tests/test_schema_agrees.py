@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import math
+import re
 from typing import Annotated, Any
 
 import fastapi
@@ -202,7 +203,14 @@ def test_decimal_time_and_collections_convert_as_documented(client_factory):
         p["name"]: p["schema"]
         for p in _operation(Kinds().openapi(), "/kinds/{price}/{at}/{when}/{ids}")["parameters"]
     }
-    assert parameters["price"] == {"type": "string", "format": "decimal"}
+    price = parameters["price"]
+    assert (price["type"], price["format"]) == ("string", "decimal")
+    for text in ("1", "-0.5", ".5", "1.10", "2e3"):  # what the pattern allows converts
+        assert re.fullmatch(price["pattern"].strip("^$"), text)
+        assert (
+            client_factory(Kinds()).get(f"/kinds?{query.replace('1.10', text)}").status_code == 200
+        )
+    assert not re.fullmatch(price["pattern"].strip("^$"), "NaN")
     assert parameters["at"] == {"type": "string", "format": "time"}
     assert parameters["pair"]["type"] == "array"
     assert parameters["frozen"]["uniqueItems"] is True

@@ -7,6 +7,8 @@ parameters, list query parameters, ``*args`` and a ``Request`` parameter.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import enum
 from typing import Annotated, Literal
 
@@ -90,6 +92,17 @@ class TypedApi(App):
     async def tag(self, tag: Tag) -> Tag:
         """No ``@methods``: a required model is documented as POST only."""
         return tag
+
+    async def quote(
+        self,
+        price: decimal.Decimal,
+        *,
+        at: datetime.time | None = None,
+        ids: set[int] | None = None,
+        fast: bool = False,
+    ) -> dict[str, object]:
+        """Decimal, time, set and bool parameters from the query."""
+        return {"price": price, "at": at, "ids": sorted(ids or ()), "fast": fast}
 
     async def files(self, *parts: str) -> list[str]:
         """Zero or more path segments (documented with and without them)."""
