@@ -27,6 +27,7 @@ __all__ = [
     "constraint_for",
     "constraint_libraries",
     "converter_for",
+    "is_class",
     "is_list_annotation",
     "strip_annotated",
 ]
@@ -164,6 +165,12 @@ _COLLECTIONS: dict[Any, Callable[[list[Any]], Any]] = {
 }
 
 
+def is_class(annotation: Any) -> bool:
+    """True for a class; false for ``list[int]`` and other generic aliases, which Python
+    3.10 also counts as instances of ``type`` (``issubclass`` then raises)."""
+    return isinstance(annotation, type) and typing.get_origin(annotation) is None
+
+
 def _optional_inner(annotation: Any) -> Any | None:
     """``T`` for ``Optional[T]`` / ``T | None``, else ``None``."""
     origin = typing.get_origin(annotation)
@@ -222,7 +229,7 @@ def converter_for(annotation: Any) -> Converter | None:
         return _each(None if item is None else converter_for(item), container)
     if typing.get_origin(annotation) is Literal:
         return _choice(typing.get_args(annotation))
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+    if is_class(annotation) and issubclass(annotation, enum.Enum):
         return _member(annotation)
     return _SIMPLE.get(annotation)
 

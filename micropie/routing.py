@@ -23,6 +23,7 @@ from .converters import (
     ConstraintError,
     Converter,
     converter_for,
+    is_class,
     is_list_annotation,
     strip_annotated,
 )
@@ -382,7 +383,7 @@ def _file_source(name: str) -> Callable[[Request], Any]:
 def _request_source(annotation: Any) -> Callable[[Request], Any] | None:
     """How a parameter annotated with a request class gets the request, else ``None``."""
     annotation = optional_inner(annotation) or annotation
-    if not isinstance(annotation, type):
+    if not is_class(annotation):
         return None
     if issubclass(annotation, Request):
         return _the_request

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Union
 
-from .converters import constraint_libraries
+from .converters import constraint_libraries, is_class
 from .typed import (
     MSGSPEC,
     PYDANTIC,
@@ -76,7 +76,7 @@ class SchemaRegistry:
         kind = model_kind(annotation)
         if kind is not None:
             return {"$ref": REF_PREFIX + self._component(annotation, kind, mode)}
-        if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        if is_class(annotation) and issubclass(annotation, enum.Enum):
             return {"enum": [member.value for member in annotation]}
         return self._generic(annotation, mode)
 

@@ -27,8 +27,23 @@ logger = logging.getLogger("micropie")
 
 
 def _dumps_stdlib(value: Any) -> bytes:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    plain = _named_tuples_as_dicts(value)
+    text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), default=json_default)
     return text.encode("utf-8")
+
+
+def _named_tuples_as_dicts(value: Any) -> Any:
+    """``value`` with each ``NamedTuple`` in it as a dict of its fields: ``json`` writes
+    any tuple as an array without asking ``default`` (orjson asks, and gets the dict)."""
+    if isinstance(value, tuple):
+        items = [_named_tuples_as_dicts(item) for item in value]
+        fields = getattr(value, "_fields", None)
+        return dict(zip(fields, items, strict=True)) if fields is not None else items
+    if isinstance(value, list):
+        return [_named_tuples_as_dicts(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _named_tuples_as_dicts(item) for key, item in value.items()}
+    return value
 
 
 try:  # orjson is optional (extra "all"); fall back to the standard library.

@@ -23,7 +23,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Union
 
-from .converters import ConstraintError, constraint_for, converter_for, is_list_annotation
+from .converters import (
+    ConstraintError,
+    constraint_for,
+    converter_for,
+    is_class,
+    is_list_annotation,
+)
 from .exceptions import RequestValidationError
 
 if TYPE_CHECKING:
@@ -96,7 +102,7 @@ def model_kind(annotation: Any) -> str | None:
 
 
 def _kind_of(cls: Any) -> str | None:
-    if not isinstance(cls, type):
+    if not is_class(cls):
         return None
     if typing.is_typeddict(cls):
         return TYPEDDICT

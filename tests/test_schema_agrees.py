@@ -15,7 +15,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from micropie import App, UploadedFile, methods
-from micropie.converters import BOOL_SPELLINGS
+from micropie.converters import BOOL_SPELLINGS, is_class
 from tests.apps.typed_api import Colour, Level
 
 
@@ -328,3 +328,21 @@ def test_model_and_file_are_one_documented_multipart_form(client_factory):
     optional = document["paths"]["/maybe"]["post"]["requestBody"]["content"]
     assert set(optional) == {"application/json", "multipart/form-data"}
     assert client.post("/maybe", json={"title": "Notes"}).json()["file"] is None
+
+
+# -- Python 3.10: list[int] is an instance of type there, and issubclass() raised ---------
+
+
+@pytest.mark.parametrize("alias", [list[int], set[int], dict[str, int], tuple[int, ...]])
+def test_generic_aliases_are_never_taken_for_classes(alias):
+    """On Python 3.10 ``isinstance(list[int], type)`` is true: an app with a ``list[str]``
+    parameter raised ``TypeError: issubclass() arg 1 must be a class`` when created."""
+    assert not is_class(alias) and not is_class(alias | None)
+    assert is_class(int) and is_class(Colour) and is_class(pydantic.BaseModel)
+
+    async def tags(self, tags=None, *, more=None):
+        return {"tags": tags, "more": more}
+
+    tags.__annotations__ = {"tags": alias | None, "more": alias}  # objects, not strings
+    app = type("Lists", (App,), {"tags": tags})()
+    assert "/tags" in app.openapi()["paths"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 from typing import Annotated, Literal, NamedTuple, TypedDict
 
 import annotated_types
@@ -688,3 +689,27 @@ def test_typeddict_and_namedtuple_parameters_are_documented_as_bodies():
     film = Records().openapi()["components"]["schemas"]["Film"]
     assert film["required"] == ["title", "year"]  # NotRequired read from resolved hints
     assert film["properties"]["tags"] == {"type": "array", "items": {"type": "string"}}
+
+
+def test_named_tuples_answer_objects_without_orjson_too(client_factory):
+    """The standard library's json writes tuples as arrays without asking ``default``."""
+    from micropie.streaming import _dumps_stdlib
+
+    value = {"pair": Pair(1, "a"), "pairs": [Pair(2, "b")], "plain": (1, 2), "n": 2**70}
+    expected = {
+        "pair": {"left": 1, "right": "a"},
+        "pairs": [{"left": 2, "right": "b"}],
+        "plain": [1, 2],
+        "n": 2**70,
+    }
+    assert json.loads(_dumps_stdlib(value)) == expected
+    assert json.loads(_dumps_stdlib(Pair(3, "c"))) == {"left": 3, "right": "c"}
+
+    class Big(App):  # an integer over 64 bits: orjson refuses, the json module encodes
+        async def big(self):
+            return {"pair": Pair(4, "d"), "n": 2**70}
+
+    assert client_factory(Big()).get("/big").json() == {
+        "pair": {"left": 4, "right": "d"},
+        "n": 2**70,
+    }
