@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import re
 import time
 import types
@@ -161,9 +162,25 @@ def _loads_exact(data: bytes) -> Any:
 
 def _loads_stdlib_text(text: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_object)
+        return json.loads(
+            text, object_pairs_hook=_object, parse_float=_finite, parse_constant=_no_constant
+        )
     except RecursionError as exc:
         raise ValueError("JSON nested too deeply") from exc
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, refusing one beyond the float range (``1e400``), as
+    orjson does."""
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return number
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are no JSON: refused, as orjson does."""
+    raise ValueError(f"not JSON: {name}")
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -346,3 +346,21 @@ def test_generic_aliases_are_never_taken_for_classes(alias):
     tags.__annotations__ = {"tags": alias | None, "more": alias}  # objects, not strings
     app = type("Lists", (App,), {"tags": tags})()
     assert "/tags" in app.openapi()["paths"]
+
+
+@pytest.mark.parametrize("bad", ["1e400", "NaN", "Infinity", "-Infinity"])
+def test_json_non_finite_numbers_are_bad_json_on_the_exact_integer_path_too(client_factory, bad):
+    """A body with an integer over 64 bits is parsed by the json module (exact integers),
+    and without orjson every body is: it refuses what orjson refuses."""
+    from micropie.body import _loads_exact
+
+    big = '{"big": 123456789012345678901234567890, "value": '
+    body = (big + bad + "}").encode()
+    with pytest.raises(ValueError):
+        _loads_exact(body)
+    answer = client_factory(Api()).post(
+        "/ratio", content=body, headers={"content-type": "application/json"}
+    )
+    assert (answer.status_code, answer.text) == (400, "400 Bad Request: Bad JSON")
+    exact = _loads_exact((big + "1.5e300}").encode())
+    assert exact == {"big": 123456789012345678901234567890, "value": 1.5e300}
