@@ -417,7 +417,7 @@ def json_fields(body: bytes, limits: Limits) -> BodyFields:
 
     An object's ``body_params`` are left to :func:`mirror_json`, when first asked for.
     """
-    if not body.strip():
+    if not body or body.isspace():  # as body.strip() without its copy
         return {}, None, {}
     try:
         data = loads_checked(body)
@@ -507,20 +507,22 @@ async def parse_body(request: Request, limits: Limits) -> None:
     form and JSON bodies, read whole, also over ``max_buffer_size``.
     """
     kind, length = body_headers(request.scope)
-    _refuse_announced(length, limits)
-    if kind == "multipart/form-data":
-        from .uploads import start_multipart
-
-        await start_multipart(request, limits)
-        return
+    if length is not None:
+        _refuse_announced(length, limits)
     if kind == "application/x-www-form-urlencoded":
         parse = urlencoded_fields
     elif kind == "application/json" or kind.endswith("+json"):
         parse = json_fields
+    elif kind == "multipart/form-data":
+        from .uploads import start_multipart
+
+        await start_multipart(request, limits)
+        return
     else:
         return
     maximum = limits.max_buffered_body
-    _refuse_announced(length, limits, maximum)
+    if length is not None:
+        _refuse_announced(length, limits, maximum)
     body = await _read_checked_body(request, limits, maximum)
     if len(body) > THREAD_PARSE_BYTES:
         fields = await anyio.to_thread.run_sync(

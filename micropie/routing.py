@@ -400,30 +400,6 @@ def _the_starlette_request(request: Request) -> StarletteRequest:
     return request.starlette
 
 
-def _lookup(param: Param, request: Request) -> Any:
-    """The value for a named parameter from query, body or files; ``_EMPTY`` if none."""
-    if param.source is not None:
-        return param.source(request)
-    query = request._query_params
-    if query is None:
-        query = request.query_params
-    values = query.get(param.name)
-    if values is not None:
-        return values if param.many else values[0]
-    json_object = request._json_object
-    if json_object is not None:
-        if param.name in json_object:
-            return json_object[param.name]
-    else:
-        body = request._body_params
-        values = (request.body_params if body is None else body).get(param.name)
-        if values is not None:
-            return values if param.many else values[0]
-    if param.name in request.files:
-        return request.files[param.name]
-    return _EMPTY
-
-
 def _convert(param: Param, value: Any) -> Any:
     convert = param.convert
     if convert is None or (convert is _TEXT_AS_IS and type(value) is str):
@@ -437,12 +413,38 @@ def _convert(param: Param, value: Any) -> Any:
 
 
 def _resolve(param: Param, request: Request) -> Any:
-    value = _lookup(param, request)
+    """The converted value for a named parameter from query, body or files, else its
+    default; 400 when a required one is missing."""
+    if param.source is not None:
+        value = param.source(request)
+    else:
+        value = _lookup(param.name, param.many, request)
     if value is not _EMPTY:
         return _convert(param, value)
     if param.default is not _EMPTY:
         return param.default
     raise bad_request(f"Missing required parameter '{param.name}'")
+
+
+def _lookup(name: str, many: bool, request: Request) -> Any:
+    """The value sent as ``name`` in the query, the body or the files; ``_EMPTY`` if none."""
+    query = request._query_params
+    if query is None:
+        query = request.query_params
+    values = query.get(name)
+    if values is not None:
+        return values if many else values[0]
+    json_object = request._json_object
+    if json_object is not None:
+        if name in json_object:
+            return json_object[name]
+    else:
+        body = request._body_params
+        values = (request.body_params if body is None else body).get(name)
+        if values is not None:
+            return values if many else values[0]
+    files = request.files
+    return files[name] if name in files else _EMPTY
 
 
 def _extra_fields(plan: HandlerPlan, request: Request) -> dict[str, Any]:
