@@ -18,7 +18,7 @@ from typing import Any
 
 from . import __version__
 from .exceptions import MissingDependencyError
-from .serving import DEFAULT_HOST, DEFAULT_PORT, serve, server_address
+from .serving import DEFAULT_HOST, DEFAULT_PORT, GRACEFUL_SHUTDOWN, serve, server_address
 
 __all__ = ["build_parser", "main"]
 
@@ -82,7 +82,8 @@ def positive_int(text: str) -> int:
 
 
 def add_run_command(commands: Subcommands) -> None:
-    """``micropie run module:app [--host H] [--port P] [--reload | --workers N] [--debug]``."""
+    """``micropie run module:app [--host H] [--port P] [--reload | --workers N] [--debug]``
+    ``[--timeout-graceful-shutdown S]``."""
     run = commands.add_parser(
         "run",
         help="serve an app with uvicorn",
@@ -99,6 +100,14 @@ def add_run_command(commands: Subcommands) -> None:
         "--workers", type=positive_int, help="number of worker processes (default: 1)"
     )
     run.add_argument("--debug", action="store_true", help="show tracebacks on the error page")
+    run.add_argument(
+        "--timeout-graceful-shutdown",
+        type=positive_int,
+        default=GRACEFUL_SHUTDOWN,
+        metavar="SECONDS",
+        help="on SIGTERM/Ctrl+C, cancel requests and streams still open after this long "
+        f"(default: {GRACEFUL_SHUTDOWN})",
+    )
     run.set_defaults(handler=run_command)
 
 
@@ -119,6 +128,7 @@ def run_command(args: argparse.Namespace) -> int:
             debug=args.debug,
             reload=args.reload,
             workers=args.workers,
+            timeout_graceful_shutdown=args.timeout_graceful_shutdown,
         )
     except MissingDependencyError as exc:
         print(f"micropie run: {exc}", file=sys.stderr)

@@ -5,6 +5,10 @@ else ``127.0.0.1:8000``. Reloading and several workers make uvicorn import the a
 in child processes, so they need the app as an import string (``"module:attribute"``);
 :func:`import_string` finds it for an app held in a module-level variable. ``debug``
 reaches those children through the ``MICROPIE_DEBUG`` environment variable.
+
+Shutdown waits at most :data:`GRACEFUL_SHUTDOWN` seconds for open connections (uvicorn
+alone waits for ever, and an event stream or a long download never ends by itself),
+then the lifespan shutdown handlers run.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ __all__ = [
     "DEBUG_ENV",
     "DEFAULT_HOST",
     "DEFAULT_PORT",
+    "GRACEFUL_SHUTDOWN",
     "debug_from_environ",
     "import_string",
     "serve",
@@ -28,6 +33,9 @@ __all__ = [
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+#: Seconds a stopping server waits for open requests and streams before cancelling them
+#: (uvicorn's ``timeout_graceful_shutdown``), so that the shutdown handlers always run.
+GRACEFUL_SHUTDOWN = 10
 #: Set to ``1`` to turn on the debug error page of every ``App`` created afterwards.
 DEBUG_ENV = "MICROPIE_DEBUG"
 
@@ -58,10 +66,15 @@ def needs_import_string(options: Mapping[str, Any]) -> bool:
 
 
 def serve(app: Any, *, host: str, port: int, debug: bool = False, **options: Any) -> None:
-    """Run uvicorn on ``app`` (an ASGI app, or an import string for reload/workers)."""
+    """Run uvicorn on ``app`` (an ASGI app, or an import string for reload/workers).
+
+    Shutdown waits for open connections at most :data:`GRACEFUL_SHUTDOWN` seconds unless
+    ``timeout_graceful_shutdown`` says otherwise (``None``: for ever).
+    """
     uvicorn = require("uvicorn", feature="serving an app", package="uvicorn")
     if debug:
         os.environ[DEBUG_ENV] = "1"
+    options.setdefault("timeout_graceful_shutdown", GRACEFUL_SHUTDOWN)
     uvicorn.run(app, host=host, port=port, **options)
 
 
