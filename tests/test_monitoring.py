@@ -305,3 +305,59 @@ def test_metrics_add_up_every_worker_in_multiprocess_mode(uvicorn_server, tmp_pa
             "/",
         }  # "/": startup probe
     assert "Traceback" not in server.log(), server.log()
+
+
+
+# -- mounted in Starlette (docs/guides/monitoring.md, last section) ----------------------------
+
+MOUNTED_SENTRY_SCRIPT = """
+import json
+import sentry_sdk
+from sentry_sdk.transport import Transport
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.testclient import TestClient
+from micropie import App
+
+class Memory(Transport):
+    items = []
+    def capture_envelope(self, envelope):
+        self.items += [(i.type, i.payload.json) for i in envelope.items]
+
+class Shop(App):
+    async def items(self, item_id: int):
+        return {"item": item_id}
+    async def boom(self, n: int):
+        raise RuntimeError(f"boom {n}")
+
+sentry_sdk.init(dsn="https://public@sentry.invalid/1", transport=Memory, traces_sample_rate=1.0)
+with TestClient(Starlette(routes=[Mount("/shop", app=Shop())])) as client:
+    statuses = [client.get(path).status_code for path in ("/shop/items/3", "/shop/boom/7")]
+sentry_sdk.flush()
+print(json.dumps({
+    "statuses": statuses,
+    "transactions": [item["transaction"] for kind, item in Memory.items if kind == "transaction"],
+    "errors": [(item["exception"]["values"][-1]["value"], item["transaction"],
+                item["request"]["url"]) for kind, item in Memory.items if kind == "event"],
+}))
+"""
+
+
+def test_sentry_names_a_mounted_apps_transactions_by_its_template():
+    """A micropie app inside Starlette, with sentry-sdk's default (Starlette) integration:
+    transactions are the handler templates below the mount; an error is reported once,
+    with the request's real URL."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", MOUNTED_SENTRY_SCRIPT],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+    )  # fmt: skip
+    result = json.loads(done.stdout)
+    assert result["statuses"] == [200, 500]
+    assert result["transactions"] == ["/items/{item_id}", "/boom/{n}"]
+    assert result["errors"] == [["boom 7", "/boom/{n}", "http://testserver/shop/boom/7"]]
