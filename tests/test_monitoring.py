@@ -307,7 +307,6 @@ def test_metrics_add_up_every_worker_in_multiprocess_mode(uvicorn_server, tmp_pa
     assert "Traceback" not in server.log(), server.log()
 
 
-
 # -- mounted in Starlette (docs/guides/monitoring.md, last section) ----------------------------
 
 MOUNTED_SENTRY_SCRIPT = """
