@@ -90,6 +90,7 @@ def adopt_parent_state(request: Request, parent: Request) -> None:
     request._json_object = parent._json_object
     request.files = parent.files
     request.session = parent.session
+    request._session_cookie_sent = parent._session_cookie_sent
     request._limits = parent._limits
     request._body = parent._body
     request._body_complete = parent._body_complete

@@ -208,3 +208,26 @@ def test_a_hook_using_the_session_during_an_outage_answers_503(client_factory, r
         assert gate.seen[-1] == (503, {})
         client.cookies.clear()
         assert client.get("/about").status_code == 200  # no session cookie: no session used
+
+
+def test_an_outage_spares_handed_off_requests_that_do_not_use_the_session(
+    client_factory, redis_server
+):
+    """examples/middleware/subapps: a hook hands /blog to a micropie app and /api to a
+    Starlette app, both sharing the parent's session. During an outage only the pages
+    that read it answer 503."""
+    from examples.middleware.subapps.app import Blog, Mounts, Site, api
+
+    backend = RedisSessionBackend(redis_server.url)
+    app = Site(backend)
+    app.middlewares.append(Mounts({"/blog": Blog(), "/api": api}))
+    app.shutdown_handlers.append(backend.aclose)
+    with client_factory(app) as client:
+        assert client.get("/login?user=ann").status_code == 200
+        redis_server.stop()
+        assert client.get("/blog/post/1").json()["post"] == 1
+        assert client.get("/").status_code == 200
+        for path in ["/blog/", "/api/me"]:  # both read the session
+            response = client.get(path)
+            assert (response.status_code, response.text) == (503, STORE_DOWN), path
+            assert "set-cookie" not in response.headers
