@@ -307,7 +307,8 @@ def test_run_calls_uvicorn_with_app_and_options(monkeypatch):
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
     app = App()
     app.run(port=9999, log_level="warning")
-    assert calls == [(app, {"host": "127.0.0.1", "port": 9999, "log_level": "warning"})]
+    options = {"host": "127.0.0.1", "port": 9999, "log_level": "warning"}
+    assert calls == [(app, {**options, "timeout_graceful_shutdown": 10})]
 
 
 def test_run_defaults(monkeypatch):
@@ -319,7 +320,9 @@ def test_run_defaults(monkeypatch):
     calls: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     App().run()
-    assert calls == [{"host": "127.0.0.1", "port": 8000}]
+    assert calls == [{"host": "127.0.0.1", "port": 8000, "timeout_graceful_shutdown": 10}]
+    App().run(timeout_graceful_shutdown=None)  # uvicorn's own: wait for ever
+    assert calls[1]["timeout_graceful_shutdown"] is None
 
 
 def test_run_without_uvicorn_names_the_extra():
