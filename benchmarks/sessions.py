@@ -4,7 +4,9 @@ Calls the ASGI app directly (no server, no sockets) in one event loop. For each 
 it times three requests: ``GET /hello`` without a cookie (no session work), ``GET /peek``
 with a session cookie (load, nothing changes) and ``GET /count`` with a session cookie
 (load and save). The cases alternate round by round; each figure is the median round,
-in microseconds per request.
+in microseconds per request: wall-clock time (what a request waits, Redis's round trip
+included) and this process's CPU time (what it costs the worker; less disturbed than
+the wall clock when other processes load the machine).
 
 Redis runs against ``$REDIS_URL`` or, when unset, a throwaway ``redis-server`` started
 on a free port (skipped if the binary is missing)::
@@ -74,30 +76,39 @@ async def call(app: App, request_scope: dict[str, Any]) -> int:
     return status
 
 
-async def time_round(app: App, request_scope: dict[str, Any], requests: int) -> float:
-    """Microseconds per request over ``requests`` calls, the collector paused."""
+async def time_round(app: App, request_scope: dict[str, Any], requests: int) -> tuple[float, float]:
+    """Wall-clock and CPU microseconds per request over ``requests`` calls, the
+    collector paused."""
     gc.collect()
     gc.disable()
     try:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(requests):
             await call(app, request_scope)
-        return (time.perf_counter() - start) / requests * 1e6
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        return wall / requests * 1e6, cpu / requests * 1e6
     finally:
         gc.enable()
 
 
 async def time_cases(
     app: App, cases: dict[str, dict[str, Any]], requests: int, rounds: int
-) -> dict[str, float]:
-    """Median microseconds per request of each case; cases alternate round by round."""
+) -> dict[str, tuple[float, float]]:
+    """Median wall-clock and CPU microseconds per request of each case; cases alternate
+    round by round."""
     for request_scope in cases.values():
         assert await call(app, request_scope) == 200
-    figures: dict[str, list[float]] = {case: [] for case in cases}
+    figures: dict[str, list[tuple[float, float]]] = {case: [] for case in cases}
     for _ in range(rounds):
         for case, request_scope in cases.items():
             figures[case].append(await time_round(app, request_scope, requests))
-    return {case: statistics.median(values) for case, values in figures.items()}
+    return {
+        case: (
+            statistics.median(wall for wall, _ in values),
+            statistics.median(cpu for _, cpu in values),
+        )
+        for case, values in figures.items()
+    }
 
 
 async def prepare(backend: SessionBackend) -> str:
@@ -117,9 +128,12 @@ async def bench_backend(name: str, backend: SessionBackend, requests: int, round
         "session write": scope("/count", cookie),
     }
     figures = await time_cases(app, cases, requests, rounds)
-    base = figures["no session"]
-    row = "  ".join(f"{case} {us:7.1f} µs (+{us - base:6.1f})" for case, us in figures.items())
-    print(f"{name:8} {row}")
+    for kind, index in (("wall", 0), ("cpu", 1)):
+        base = figures["no session"][index]
+        row = "  ".join(
+            f"{case} {us[index]:7.1f} µs (+{us[index] - base:6.1f})" for case, us in figures.items()
+        )
+        print(f"{name:8} {kind:4} {row}")
     if isinstance(backend, RedisSessionBackend):
         await backend.aclose()
 
