@@ -263,14 +263,17 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
-        stack = self._middleware_stack
-        if stack is None:
-            stack = self._middleware_stack = self._build_middleware_stack()
-        direct = self._direct
+        direct = self._direct  # built with the middleware stack, when no user middleware runs
         if direct is not None and scope["type"] == "http" and not self._router._explicit:
             # The router would only hand this request to _handle_http: go there directly.
             await direct(scope, receive, send)
             return
+        stack = self._middleware_stack
+        if stack is None:
+            stack = self._middleware_stack = self._build_middleware_stack()
+            if self._direct is not None:  # the first request: the direct path, now built
+                await App.__call__(self, scope, receive, send)
+                return
         await stack(scope, receive, send)
 
     # -- MicroPie compatibility helpers -----------------------------------------------

@@ -17,16 +17,15 @@ as the router would have sent it; the answers are the same byte for byte
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .errors import ServerErrors, StartWatch
-from .request import Request, body_and_cookie, current_request, route_path
-from .responses import split_result, whole_answer
+from .request import STATE_HEADERS, Request, body_and_cookie, current_request, route_path
+from .responses import HTML_HEADER, LENGTH_HEADERS, length_header, split_result, whole_answer
 from .routing import HandlerPlan, bind_arguments, not_found, resolve_path
 from .subapps import PARENT_REQUEST_KEY
 
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
     from .app import App
 
 __all__ = ["DirectPath"]
+
+_SHORT = len(LENGTH_HEADERS)  # the body lengths whose header is prebuilt
 
 
 class DirectPath:
@@ -47,25 +48,38 @@ class DirectPath:
         self.app = app
         self.fallback = fallback
         self._plans = _direct_plans(app._handlers)
+        self._bare = {"/" + name: entry for name, entry in self._plans.items()}
         self._instance_attributes = app.__dict__
         self._router = app._router
         self._not_found = app._errors.fixed_answer(not_found())
 
-    def serve(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        """The coroutine that answers one HTTP request (the app's ASGI call on this path).
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one HTTP request (the app's ASGI call on this path), in this coroutine.
 
-        Choosing it is a plain call: no coroutine of its own per request.
+        The routing, the handler's call and the sending of a whole answer all happen
+        here: one coroutine per request besides the handler's.
         """
-        if self.app.middlewares:  # hooks see every answer: the general path runs them
-            return self.fallback(scope, receive, send)
+        app = self.app
+        if app.middlewares:  # hooks see every answer: the general path runs them
+            await self.fallback(scope, receive, send)
+            return
         if "router" not in scope:  # as the router would have set it
             scope["router"] = self._router
         path = route_path(scope) if scope.get("root_path") else scope["path"]
-        segments = path.strip("/").split("/")  # the handler's name, then its segments
-        entry = self._plans.get(segments[0])
-        if entry is None or len(segments) > entry[1]:
-            return self._serve_other(scope, receive, send, path)
-        plan = entry[0]
+        entry = self._bare.get(path)  # "/name": the handler, no segments
+        if entry is None:
+            segments = path.strip("/").split("/")  # the handler's name, then its segments
+            entry = self._plans.get(segments[0])
+            if entry is None or len(segments) > entry.most:
+                if self._not_found is not None and self._takes_none(path):
+                    await _send_copy(self._not_found, send)
+                else:
+                    await self.fallback(scope, receive, send)
+                return
+            del segments[0]
+        else:
+            segments = []
+        plan = entry.plan
         methods = plan.methods  # as plan.refuses(method): CONNECT only where @methods lists it
         method = scope["method"]
         if (
@@ -73,86 +87,113 @@ class DirectPath:
             or (method == "CONNECT" if methods is None else method not in methods)
             or PARENT_REQUEST_KEY in scope  # handed over by a parent app
         ):
-            return self.fallback(scope, receive, send)
-        del segments[0]
-        return self._answer(scope, receive, send, plan, segments)
-
-    async def _serve_other(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        """Answer a path no handler takes with the prebuilt 404, else take the general path."""
-        if self._not_found is not None:
-            plan, segments = resolve_path(path, self.app._find_handler)
-            if plan is None or plan.rejects_extra(segments):
-                await _send_copy(self._not_found, send)
-                return
-        await self.fallback(scope, receive, send)
-
-    async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, plan: HandlerPlan, segments: list[str]
-    ) -> None:
-        """Call the handler and send its answer; errors end as on the general path."""
-        app = self.app
+            await self.fallback(scope, receive, send)
+            return
         scope["route"] = plan.route
         scope["endpoint"] = plan.func
         request = Request(scope, receive, send)
+        request.path_params = segments
         started = False
+        token = None  # current_request's, until left (on request._context_token once handed on)
+        quiet = True  # no header announcing a body or a cookie: nothing to read or clean up
         try:
             try:
-                has_body, has_cookie = body_and_cookie(scope)
-                if has_body or has_cookie:
-                    await app._read_request_state(request, plan, has_body, has_cookie)
-                else:
+                for name, _ in scope["headers"]:
+                    if name in STATE_HEADERS:
+                        quiet = False
+                        break
+                if quiet and scope.get("http_version") != "2":  # HTTP/2 may frame a body
                     request._limits = app._limits
-                request.path_params = segments
-                token = request._context_token = current_request.set(request)
-                if plan.takes_nothing:
-                    args: Sequence[Any] = ()
-                    kwargs: dict[str, Any] = {}
                 else:
-                    args, kwargs = bind_arguments(plan, segments, request)
+                    quiet = False
+                    await self._read_state(request, plan)
+                token = current_request.set(request)
                 try:
-                    result = await plan.func(*args, **kwargs)
+                    if len(segments) == entry.arity:  # segments as they are, nothing else
+                        result = await (plan.func(*segments) if segments else plan.func())
+                    else:
+                        args, kwargs = bind_arguments(plan, segments, request)
+                        result = await plan.func(*args, **kwargs)
                 except HTTPException:
                     raise
                 except Exception as exc:  # as App._call_handler
                     if not app._errors.answers_as_500(exc):
                         raise
                     result = app._handler_raised(plan)
-                answer = None
-                if not (request._session_cookie_sent or request.session or app.middlewares):
-                    answer = whole_answer(result)
-                if answer is None:
+                headers: list[tuple[bytes, bytes]] | None = None  # None: App._finish answers
+                if not quiet and request._session_cookie_sent:
+                    pass  # a session to refresh or end (and one maybe unread: test it last)
+                elif request._session or app.middlewares:
+                    pass  # a session to save, hooks to run
+                elif type(result) is str:  # the commonest answer, as whole_answer gives it
+                    content = result.encode()
+                    size = len(content)
+                    length = LENGTH_HEADERS[size] if size < _SHORT else length_header(size)
+                    headers = [HTML_HEADER, length]
+                else:
+                    whole = whole_answer(result)
+                    if whole is not None:
+                        content, headers = whole
+                if headers is None:
+                    request._context_token, token = token, None
                     _watch(request, started)
                     await app._finish(request, *split_result(result))
                     return
-                request._context_token = None  # left before sending, as App._finish does
-                current_request.reset(token)
-                content, headers = answer
+                current_request.reset(token)  # left before sending, as App._finish does
+                token = None
                 started = True
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
-                if scope["method"] == "HEAD":
+                if method == "HEAD":
                     content = b""
                 await send({"type": "http.response.body", "body": content})
             except Exception as exc:
+                if token is not None:
+                    request._context_token, token = token, None
                 _watch(request, started)
                 await app._answer_exception(request, exc)
             finally:
-                if request._context_token is not None or request.files or request._frozen_body:
+                if not quiet or request._files or request._context_token is not None:
                     await app._clean_up(request)
         except Exception as exc:
             await self.fallback.answer(scope, receive, send, exc, _watch(request, started).started)
             raise
 
+    def _takes_none(self, path: str) -> bool:
+        """Whether no handler takes ``path`` (the general path would answer 404)."""
+        plan, segments = resolve_path(path, self.app._find_handler)
+        return plan is None or plan.rejects_extra(segments)
 
-def _direct_plans(handlers: dict[str, HandlerPlan]) -> dict[str, tuple[HandlerPlan, int]]:
-    """``{first segment: (plan, most segments)}`` for the async handlers of the class.
+    async def _read_state(self, request: Request, plan: HandlerPlan) -> None:
+        """Read the body and session a request announces (as the general path does)."""
+        app = self.app
+        has_body, has_cookie = body_and_cookie(request.scope)
+        if has_body or has_cookie:
+            await app._read_request_state(request, plan, has_body, has_cookie)
+        else:
+            request._limits = app._limits
 
-    The most segments count the handler's name; ``""`` (the path ``/``) is ``index``.
+
+class _Entry(NamedTuple):
+    """A handler of the direct path and what its segments may be."""
+
+    plan: HandlerPlan
+    #: The most path segments, the handler's name counted.
+    most: int
+    #: How many segments bind as they are to the whole signature (-1: never).
+    arity: int
+
+
+def _direct_plans(handlers: dict[str, HandlerPlan]) -> dict[str, _Entry]:
+    """``{first segment: entry}`` for the async handlers of the class.
+
+    ``""`` (the path ``/``) is ``index``.
     """
-    plans: dict[str, tuple[HandlerPlan, int]] = {}
+    plans: dict[str, _Entry] = {}
     for name, plan in handlers.items():
         if plan.is_async:
             most = sys.maxsize if plan.var_positional is not None else 1 + len(plan.segment_params)
-            plans[name] = (plan, most)
+            arity = len(plan.positional) if plan.binds_segments_only else -1
+            plans[name] = _Entry(plan, most, arity)
     if "index" in plans:
         plans[""] = plans["index"]
     return plans

@@ -21,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .urlencoded import parse_urlencoded
 
 __all__ = [
+    "STATE_HEADERS",
     "HeaderDict",
     "Request",
     "WebSocketRequest",
@@ -121,15 +122,15 @@ class HeaderDict(dict[str, str]):
         )
 
 
-#: The request headers :func:`body_and_cookie` looks at.
-_BODY_OR_COOKIE = frozenset({b"content-length", b"transfer-encoding", b"cookie"})
+#: The request headers that announce a body or a session: those :func:`body_and_cookie` reads.
+STATE_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"cookie"})
 
 
 def body_and_cookie(scope: Scope) -> tuple[bool, bool]:
     """Whether the request announces a body, and whether it sends cookies."""
     has_body = has_cookie = False
     for name, value in scope["headers"]:
-        if name in _BODY_OR_COOKIE:  # one set lookup for each of the other headers
+        if name in STATE_HEADERS:  # one set lookup for each of the other headers
             if name == b"cookie":
                 has_cookie = True
             elif name == b"transfer-encoding":
@@ -189,16 +190,19 @@ class Request:
     # The request of a micropie sub-app this request was handed to (micropie.subapps).
     _child_request: Request | None = None
 
+    # The request's own dicts, made when first read (a plain GET reads none of them).
+    # ``_body_params`` ``None`` also means a JSON object body not yet mirrored.
+    _body_params: dict[str, list[str]] | None = None
+    _get_json: Any = _ABSENT  # a JSON body may be ``null``
+    _session: dict[str, Any] | None = None
+    _files: dict[str, Any] | None = None
+    _body: bytes | None = None
+
     def __init__(self, scope: Scope, receive: Receive = _empty_receive, send: Send = _no_send):
         self.scope = scope
         self._receive = receive
         self._send = send
         self.path_params: list[str] = []
-        self._body_params: dict[str, list[str]] | None = {}
-        self.get_json: Any = {}
-        self.session: dict[str, Any] = {}
-        self.files: dict[str, Any] = {}
-        self._body: bytes | None = None
 
     @property
     def method(self) -> str:
@@ -232,14 +236,53 @@ class Request:
         return headers
 
     @property
+    def get_json(self) -> Any:
+        """The parsed JSON body (``{}`` when the request has none)."""
+        data = self._get_json
+        if data is _ABSENT:
+            data = self._get_json = {}
+        return data
+
+    @get_json.setter
+    def get_json(self, data: Any) -> None:
+        self._get_json = data
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """The session data (``{}`` until set or loaded); assignable."""
+        session = self._session
+        if session is None:
+            session = self._session = {}
+        return session
+
+    @session.setter
+    def session(self, session: dict[str, Any]) -> None:
+        self._session = session
+
+    @property
+    def files(self) -> dict[str, Any]:
+        """Uploaded files by field name (``{}`` for a request without any); assignable."""
+        files = self._files
+        if files is None:
+            files = self._files = {}
+        return files
+
+    @files.setter
+    def files(self, files: dict[str, Any]) -> None:
+        self._files = files
+
+    @property
     def body_params(self) -> dict[str, list[str]]:
         """Form fields as ``{name: [values]}``; a JSON object body's top-level keys mirror
         its values as strings (as it is when first read)."""
         params = self._body_params
-        if params is None:  # a JSON object body, mirrored only when asked for
-            from .body import mirror_json
+        if params is None:
+            if self._json_object is None:  # no body fields: an empty dict, made once
+                params = self._body_params = {}
+            else:  # a JSON object body, mirrored only when asked for
+                from .body import mirror_json
 
-            params = self._body_params = mirror_json(self._json_object)
+                params = self._body_params = mirror_json(self._json_object)
         return params
 
     @body_params.setter

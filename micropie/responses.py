@@ -22,6 +22,8 @@ from .typed import model_encoder
 from .types import HeaderItems
 
 __all__ = [
+    "HTML_HEADER",
+    "LENGTH_HEADERS",
     "Headers",
     "drop_unsafe_headers",
     "dumps_json",
@@ -29,6 +31,7 @@ __all__ = [
     "sendable_headers",
     "sendable_value",
     "is_whole_body",
+    "length_header",
     "send_result",
     "split_result",
     "whole_answer",
@@ -43,10 +46,10 @@ HTML_CONTENT_TYPE = b"text/html; charset=utf-8"
 JSON_CONTENT_TYPE = b"application/json"
 _CONTENT_TYPE = b"content-type"
 _CONTENT_LENGTH = b"content-length"
-_HTML_HEADER = (_CONTENT_TYPE, HTML_CONTENT_TYPE)
+HTML_HEADER = (_CONTENT_TYPE, HTML_CONTENT_TYPE)
 _JSON_HEADER = (_CONTENT_TYPE, JSON_CONTENT_TYPE)
-#: ``content-length`` headers for the shorter bodies, built once.
-_LENGTH_HEADERS = tuple((_CONTENT_LENGTH, str(size).encode("latin-1")) for size in range(4096))
+#: ``content-length`` headers for the shorter bodies, built once (index: the length).
+LENGTH_HEADERS = tuple((_CONTENT_LENGTH, str(size).encode("latin-1")) for size in range(4096))
 
 # What HTTP/1.1 servers (h11, httptools) accept: a token as name; a value without control
 # characters other than TAB, without DEL and within latin-1, with no surrounding blanks.
@@ -71,9 +74,10 @@ def split_result(result: Any) -> tuple[int, Any, Headers]:
     return 200, result, []
 
 
-def _length_header(size: int) -> tuple[bytes, bytes]:
-    if size < len(_LENGTH_HEADERS):
-        return _LENGTH_HEADERS[size]
+def length_header(size: int) -> tuple[bytes, bytes]:
+    """The raw ``content-length`` header for a body of ``size`` bytes."""
+    if size < len(LENGTH_HEADERS):
+        return LENGTH_HEADERS[size]
     return _CONTENT_LENGTH, str(size).encode("latin-1")
 
 
@@ -83,16 +87,16 @@ def whole_answer(result: Any) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
     kind = type(result)
     if kind is str:
         content = result.encode()
-        header = _HTML_HEADER
+        header = HTML_HEADER
     elif kind is dict or kind is list:
         content = dumps_json(result)
         header = _JSON_HEADER
     else:
         return None
     size = len(content)
-    if size < len(_LENGTH_HEADERS):
-        return content, [header, _LENGTH_HEADERS[size]]
-    return content, [header, _length_header(size)]
+    if size < len(LENGTH_HEADERS):
+        return content, [header, LENGTH_HEADERS[size]]
+    return content, [header, length_header(size)]
 
 
 def header_list(headers: HeaderItems | None) -> Headers:
@@ -166,17 +170,17 @@ def is_whole_body(body: Any) -> bool:
 def _body_bytes(body: Any) -> tuple[bytes, tuple[bytes, bytes]]:
     """Encode a non-streaming body and name its default content type."""
     if isinstance(body, str):
-        return body.encode("utf-8"), _HTML_HEADER
+        return body.encode("utf-8"), HTML_HEADER
     if isinstance(body, bytes | bytearray | memoryview):
-        return bytes(body), _HTML_HEADER
+        return bytes(body), HTML_HEADER
     if isinstance(body, dict | list):
         return dumps_json(body), _JSON_HEADER
     if body is None:
-        return b"", _HTML_HEADER
+        return b"", HTML_HEADER
     encode = model_encoder(type(body))
     if encode is not None:
         return encode(body), _JSON_HEADER
-    return str(body).encode("utf-8"), _HTML_HEADER
+    return str(body).encode("utf-8"), HTML_HEADER
 
 
 async def send_result(
@@ -185,7 +189,7 @@ async def send_result(
     """Send ``body`` with ``status`` and ``headers`` as the response to ``scope``."""
     if type(body) is str and not headers and status >= 200 and status not in (204, 304):
         content = body.encode("utf-8")
-        raw_headers = [_HTML_HEADER, _length_header(len(content))]
+        raw_headers = [HTML_HEADER, length_header(len(content))]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         if scope["method"] == "HEAD":
             content = b""
@@ -200,7 +204,7 @@ async def send_result(
     raw_headers = _encode_headers(headers) if headers else []
     if _is_stream(body):
         if not _has_content_type(raw_headers):
-            raw_headers.append(_HTML_HEADER)
+            raw_headers.append(HTML_HEADER)
         await send_stream(scope, receive, send, status, body, raw_headers)
         return
     content, default_type = _body_bytes(body)
@@ -209,7 +213,7 @@ async def send_result(
     elif not _has_content_type(raw_headers):
         raw_headers.append(default_type)
     if status not in (204, 304):
-        raw_headers.append(_length_header(len(content)))
+        raw_headers.append(length_header(len(content)))
     await _send_whole(scope, send, status, raw_headers, content)
 
 

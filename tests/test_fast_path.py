@@ -133,6 +133,16 @@ class Site(App):
     async def fields(self, name: str, *, tags: list[str] | None = None, **extra):
         return {"name": name, "tags": tags, "extra": extra, "query": self.request.query_params}
 
+    async def state(self):
+        request = self.request  # the dicts a request makes only when they are read
+        return {
+            "session": request.session,
+            "files": request.files,
+            "json": request.get_json,
+            "form": request.body_params,
+            "same": request.session is self.session and request.files is request.files,
+        }
+
 
 class Hooks(HttpMiddleware):
     async def before_request(self, request):
@@ -223,6 +233,13 @@ REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
         b'{"name": 5, "tags": ["t"], "z": null}',
         [(b"content-type", b"application/json")],
     ),
+    ("GET", "/index", b"", []),
+    ("GET", "/state", b"", []),
+    ("POST", "/state", b"a=1&b=2", [(b"content-type", FORM)]),
+    ("POST", "/state", b"[1]", [(b"content-type", b"application/json")]),
+    ("POST", "/echo", b"null", [(b"content-type", b"application/json")]),
+    ("GET", "/hello", b"", [(b"content-length", b"0")]),
+    ("GET", "/greet/alice", b"", [(b"cookie", b"theme=dark")]),
 ]
 
 
@@ -448,28 +465,33 @@ def test_a_session_written_on_a_cookieless_request_is_kept():
     assert _exchange(app, "GET", "/peek", b"", [(b"cookie", cookie)])[1]["body"] == b"2"
 
 
+def _both_alike(scope: dict[str, Any], body: bytes = b"") -> list[dict[str, Any]]:
+    """Send ``scope`` to the direct and the general path; their answers, checked alike."""
+    direct, general = _pairs(Site)
+    mine, theirs = (asyncio.run(_call(app, dict(scope), body)) for app in (direct, general))
+    assert mine == theirs
+    return mine
+
+
 @pytest.mark.parametrize("target", ["/app/hello", "/app/greet/x", "/app", "/app/missing/x"])
 def test_below_a_root_path_both_paths_answer_alike(target):
-    direct, general = _pairs(Site)
-    answers = []
-    for app in (direct, general):
-        scope = _scope("GET", target, [], b"")
-        scope["root_path"] = "/app"
-        answers.append(asyncio.run(_call(app, scope, b"")))
-    assert answers[0] == answers[1]
-    assert answers[0][0]["status"] == (404 if "missing" in target else 200)
+    scope = _scope("GET", target, [], b"")
+    scope["root_path"] = "/app"
+    answer = _both_alike(scope)
+    assert answer[0]["status"] == (404 if "missing" in target else 200)
 
 
 def test_http2_body_without_a_length_is_read():
-    direct, general = _pairs(Site)
-    answers = []
-    for app in (direct, general):
-        scope = _scope("POST", "/echo", [(b"content-type", b"application/json")], b"")
-        scope["http_version"] = "2"
-        body = b'{"a": 1}'
-        answers.append(asyncio.run(_call(app, scope, body)))
-    assert answers[0] == answers[1]
-    assert answers[0][1]["body"] == b'{"a":1}'
+    scope = _scope("POST", "/echo", [(b"content-type", b"application/json")], b"")
+    scope["http_version"] = "2"
+    assert _both_alike(scope, b'{"a": 1}')[1]["body"] == b'{"a":1}'
+
+
+@pytest.mark.parametrize("target", ["/hello", "/greet/x", "/state", "/missing"])
+def test_http2_requests_without_a_body_answer_alike(target):
+    scope = _scope("GET", target, [], b"")
+    scope["http_version"] = "2"
+    assert _both_alike(scope)[0]["status"] == (404 if target == "/missing" else 200)
 
 
 def test_the_request_context_is_left_after_each_answer():

@@ -264,11 +264,38 @@ def test_client_none_without_client_in_scope(client_factory):
     assert Request({"type": "http", "headers": []}).client is None
 
 
+_JSON_TYPE = {"content-type": "application/json"}
+
+
 def test_request_repr_and_defaults():
     request = Request({"type": "http", "method": "POST", "path": "/p", "headers": []})
     assert request.method == "POST"
     assert request.path_params == [] and request.query_params == {}
     assert "POST" in repr(request)
+
+
+def test_request_dicts_are_its_own_and_assignable():
+    # session, files, get_json and body_params are made when first read: each request
+    # still has its own, the same object on every read, and any of them can be replaced.
+    first, second = (Request({"type": "http", "headers": []}) for _ in range(2))
+    for name in ("session", "files", "get_json", "body_params"):
+        mine = getattr(first, name)
+        assert mine == {} and getattr(first, name) is mine
+        mine["k"] = "v"
+        assert getattr(second, name) == {}
+    first.session = {"user": "alice"}
+    first.get_json = None  # a JSON body "null"
+    first.files = {}
+    assert (first.session, first.get_json, first.files) == ({"user": "alice"}, None, {})
+
+
+def test_json_null_body_is_none(client_factory):
+    class MyApp(App):
+        async def look(self):
+            return [self.request.get_json, self.request.body_params]
+
+    response = client_factory(MyApp()).post("/look", content=b"null", headers=_JSON_TYPE)
+    assert response.json() == [None, {}]
 
 
 def test_url_includes_root_path(client_factory):
