@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 from ._optional import require
 from .body import DEFAULT_LIMITS, Limits, parse_body, release_body
 from .errors import ErrorResponder, ServerErrors
-from .fast_path import DirectPath
+from .fast_path import DirectPath, app_call
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, body_and_cookie, current_request, route_path
 from .responses import (
@@ -130,7 +130,7 @@ class App:
         self._user_middleware = list(middleware or [])
         self._middleware_stack: ASGIApp | None = None
         # The direct path (micropie.fast_path), when no user middleware runs.
-        self._direct: ASGIApp | None = None
+        self._direct: DirectPath | None = None
         self._websocket_origins = None if websocket_origins is None else list(websocket_origins)
         self._reserved = _reserved_names(self._framework)
         self._handlers = build_handler_table(self, self._framework)
@@ -261,18 +261,16 @@ class App:
             self._enable_debug()
         serve(target, host=host, port=port, debug=debug, **options)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["app"] = self
-        direct = self._direct  # built with the middleware stack, when no user middleware runs
-        if direct is not None and scope["type"] == "http" and not self._router._explicit:
-            # The router would only hand this request to _handle_http: go there directly.
-            await direct(scope, receive, send)
-            return
+    #: The ASGI entry: the direct path (:mod:`micropie.fast_path`), else the middleware stack.
+    __call__ = app_call
+
+    async def _call_stack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a request through the middleware stack, built on the first request."""
         stack = self._middleware_stack
         if stack is None:
             stack = self._middleware_stack = self._build_middleware_stack()
             if self._direct is not None:  # the first request: the direct path, now built
-                await App.__call__(self, scope, receive, send)
+                await app_call(self, scope, receive, send)
                 return
         await stack(scope, receive, send)
 
@@ -361,7 +359,7 @@ class App:
             app = cls(app, *args, **kwargs)
         if not self._user_middleware:
             fallback = ServerErrors(self._handle_http, handler=error_handler, debug=self._debug)
-            self._direct = DirectPath(self, fallback).serve
+            self._direct = DirectPath(self, fallback)
         return app
 
     @contextlib.asynccontextmanager

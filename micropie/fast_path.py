@@ -1,13 +1,15 @@
 """The direct path: the common HTTP request answered in one coroutine (issue 17).
 
 An app with no Starlette middleware of its own and no explicit routes (mounts,
-``add_route``) has no use for the router: :meth:`App.__call__` hands its HTTP requests
-to :meth:`DirectPath.serve`. A request for an ``async`` handler named by its first path
-segment, with no ``before_request``/``after_request`` hooks to run, is answered there
-without the layers the general path crosses: no ``send`` wrapper (the response start
-is tracked here), the body and session read only when the request announces them, and
-a ``str``, ``dict`` or ``list`` result sent with prebuilt headers. A path no handler
-takes gets the 404 answer built once, when no exception handler can see it.
+``add_route``) has no use for the router: :func:`app_call`, which is ``App.__call__``,
+answers its HTTP requests itself. A request for an ``async`` handler named by its first
+path segment, with no ``before_request``/``after_request`` hooks to run, is answered
+there, in the app's own coroutine, without the layers the general path crosses: no
+``send`` wrapper (the response start is tracked here), no ``Request.__init__`` call, the
+body and session read only when the request announces them, the handler called with its
+path segments when they are all it takes, and a ``str``, ``dict`` or ``list`` result
+sent with prebuilt headers. A path no handler takes gets the 404 answer built once, when
+no exception handler can see it.
 
 Everything else goes to ``App._handle_http`` under :class:`~micropie.errors.ServerErrors`,
 as the router would have sent it; the answers are the same byte for byte
@@ -32,13 +34,14 @@ from .subapps import PARENT_REQUEST_KEY
 if TYPE_CHECKING:
     from .app import App
 
-__all__ = ["DirectPath"]
+__all__ = ["DirectPath", "app_call"]
 
+_new = object.__new__
 _SHORT = len(LENGTH_HEADERS)  # the body lengths whose header is prebuilt
 
 
 class DirectPath:
-    """An app's HTTP entry when nothing stands between the server and its handlers.
+    """What :func:`app_call` needs when nothing stands between server and handlers.
 
     Built with the middleware stack; ``fallback`` is ``App._handle_http`` under the
     server-error layer, which serves every request this path does not answer itself.
@@ -52,111 +55,6 @@ class DirectPath:
         self._instance_attributes = app.__dict__
         self._router = app._router
         self._not_found = app._errors.fixed_answer(not_found())
-
-    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one HTTP request (the app's ASGI call on this path), in this coroutine.
-
-        The routing, the handler's call and the sending of a whole answer all happen
-        here: one coroutine per request besides the handler's.
-        """
-        app = self.app
-        if app.middlewares:  # hooks see every answer: the general path runs them
-            await self.fallback(scope, receive, send)
-            return
-        if "router" not in scope:  # as the router would have set it
-            scope["router"] = self._router
-        path = route_path(scope) if scope.get("root_path") else scope["path"]
-        entry = self._bare.get(path)  # "/name": the handler, no segments
-        if entry is None:
-            segments = path.strip("/").split("/")  # the handler's name, then its segments
-            entry = self._plans.get(segments[0])
-            if entry is None or len(segments) > entry.most:
-                if self._not_found is not None and self._takes_none(path):
-                    await _send_copy(self._not_found, send)
-                else:
-                    await self.fallback(scope, receive, send)
-                return
-            del segments[0]
-        else:
-            segments = []
-        plan = entry.plan
-        methods = plan.methods  # as plan.refuses(method): CONNECT only where @methods lists it
-        method = scope["method"]
-        if (
-            plan.name in self._instance_attributes  # an instance attribute replaced it
-            or (method == "CONNECT" if methods is None else method not in methods)
-            or PARENT_REQUEST_KEY in scope  # handed over by a parent app
-        ):
-            await self.fallback(scope, receive, send)
-            return
-        scope["route"] = plan.route
-        scope["endpoint"] = plan.func
-        request = Request(scope, receive, send)
-        request.path_params = segments
-        started = False
-        token = None  # current_request's, until left (on request._context_token once handed on)
-        quiet = True  # no header announcing a body or a cookie: nothing to read or clean up
-        try:
-            try:
-                for name, _ in scope["headers"]:
-                    if name in STATE_HEADERS:
-                        quiet = False
-                        break
-                if quiet and scope.get("http_version") != "2":  # HTTP/2 may frame a body
-                    request._limits = app._limits
-                else:
-                    quiet = False
-                    await self._read_state(request, plan)
-                token = current_request.set(request)
-                try:
-                    if len(segments) == entry.arity:  # segments as they are, nothing else
-                        result = await (plan.func(*segments) if segments else plan.func())
-                    else:
-                        args, kwargs = bind_arguments(plan, segments, request)
-                        result = await plan.func(*args, **kwargs)
-                except HTTPException:
-                    raise
-                except Exception as exc:  # as App._call_handler
-                    if not app._errors.answers_as_500(exc):
-                        raise
-                    result = app._handler_raised(plan)
-                headers: list[tuple[bytes, bytes]] | None = None  # None: App._finish answers
-                if not quiet and request._session_cookie_sent:
-                    pass  # a session to refresh or end (and one maybe unread: test it last)
-                elif request._session or app.middlewares:
-                    pass  # a session to save, hooks to run
-                elif type(result) is str:  # the commonest answer, as whole_answer gives it
-                    content = result.encode()
-                    size = len(content)
-                    length = LENGTH_HEADERS[size] if size < _SHORT else length_header(size)
-                    headers = [HTML_HEADER, length]
-                else:
-                    whole = whole_answer(result)
-                    if whole is not None:
-                        content, headers = whole
-                if headers is None:
-                    request._context_token, token = token, None
-                    _watch(request, started)
-                    await app._finish(request, *split_result(result))
-                    return
-                current_request.reset(token)  # left before sending, as App._finish does
-                token = None
-                started = True
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                if method == "HEAD":
-                    content = b""
-                await send({"type": "http.response.body", "body": content})
-            except Exception as exc:
-                if token is not None:
-                    request._context_token, token = token, None
-                _watch(request, started)
-                await app._answer_exception(request, exc)
-            finally:
-                if not quiet or request._files or request._context_token is not None:
-                    await app._clean_up(request)
-        except Exception as exc:
-            await self.fallback.answer(scope, receive, send, exc, _watch(request, started).started)
-            raise
 
     def _takes_none(self, path: str) -> bool:
         """Whether no handler takes ``path`` (the general path would answer 404)."""
@@ -214,3 +112,116 @@ async def _send_copy(response: Response, send: Send) -> None:
     headers = list(response.raw_headers)
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
+
+
+async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None:
+    """``App.__call__``: the direct path answers here, in the app's own coroutine (one
+    per request besides the handler's); anything else crosses the middleware stack."""
+    scope["app"] = app
+    direct = app._direct  # built with the middleware stack, when no user middleware runs
+    if direct is None or scope["type"] != "http" or app._router._explicit:
+        await app._call_stack(scope, receive, send)
+        return
+    if app.middlewares:  # hooks see every answer: the general path runs them
+        await direct.fallback(scope, receive, send)
+        return
+    if "router" not in scope:  # as the router would have set it
+        scope["router"] = direct._router
+    path = route_path(scope) if scope.get("root_path") else scope["path"]
+    entry = direct._bare.get(path)  # "/name": the handler, no segments
+    if entry is None:
+        segments = path.strip("/").split("/")  # the handler's name, then its segments
+        entry = direct._plans.get(segments[0])
+        if entry is None or len(segments) > entry.most:
+            if direct._not_found is not None and direct._takes_none(path):
+                await _send_copy(direct._not_found, send)
+            else:
+                await direct.fallback(scope, receive, send)
+            return
+        del segments[0]
+    else:
+        segments = []
+    plan, _, arity = entry
+    methods = plan.methods  # as plan.refuses(method): CONNECT only where @methods lists it
+    method = scope["method"]
+    if (
+        plan.name in direct._instance_attributes  # an instance attribute replaced it
+        or (method == "CONNECT" if methods is None else method not in methods)
+        or PARENT_REQUEST_KEY in scope  # handed over by a parent app
+    ):
+        await direct.fallback(scope, receive, send)
+        return
+    scope["route"] = plan.route
+    scope["endpoint"] = plan.func
+    request = _new(Request)  # as Request(scope, receive, send), without the call
+    request.scope = scope
+    request._receive = receive
+    request._send = send
+    request.path_params = segments
+    started = False
+    token = None  # current_request's, until left (on request._context_token once handed on)
+    quiet = True  # no header announcing a body or a cookie: nothing to read or clean up
+    handed = False  # whether App code took the request on (and cleans it up)
+    try:
+        try:
+            for name, _ in scope["headers"]:
+                if name in STATE_HEADERS:
+                    quiet = False
+                    break
+            if quiet and (method == "GET" or scope.get("http_version") != "2"):
+                # (HTTP/2 may frame a body no header announces, though not a GET's)
+                request._limits = app._limits
+            else:
+                quiet = False
+                await direct._read_state(request, plan)
+            token = current_request.set(request)
+            try:
+                if len(segments) == arity:  # segments as they are, nothing else
+                    result = await (plan.func(*segments) if segments else plan.func())
+                else:
+                    args, kwargs = bind_arguments(plan, segments, request)
+                    result = await plan.func(*args, **kwargs)
+            except HTTPException:
+                raise
+            except Exception as exc:  # as App._call_handler
+                if not app._errors.answers_as_500(exc):
+                    raise
+                result = app._handler_raised(plan)
+            headers: list[tuple[bytes, bytes]] | None = None  # None: App._finish answers
+            if not quiet and request._session_cookie_sent:
+                pass  # a session to refresh or end (and one maybe unread: test it last)
+            elif request._session or app.middlewares:
+                pass  # a session to save, hooks to run
+            elif type(result) is str:  # the commonest answer, as whole_answer gives it
+                content = result.encode()
+                size = len(content)
+                length = LENGTH_HEADERS[size] if size < _SHORT else length_header(size)
+                headers = [HTML_HEADER, length]
+            else:
+                whole = whole_answer(result)
+                if whole is not None:
+                    content, headers = whole
+            if headers is None:
+                request._context_token, token, handed = token, None, True
+                _watch(request, started)
+                await app._finish(request, *split_result(result))
+                return
+            current_request.reset(token)  # left before sending, as App._finish does
+            token = None
+            started = True
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            if method == "HEAD":
+                content = b""
+            await send({"type": "http.response.body", "body": content})
+        except Exception as exc:
+            if token is not None:
+                request._context_token, token = token, None
+            handed = True
+            _watch(request, started)
+            await app._answer_exception(request, exc)
+        finally:
+            if not quiet or handed or request._files:
+                await app._clean_up(request)
+    except Exception as exc:
+        await direct.fallback.answer(scope, receive, send, exc, _watch(request, started).started)
+        raise

@@ -199,6 +199,8 @@ class Request:
     _body: bytes | None = None
 
     def __init__(self, scope: Scope, receive: Receive = _empty_receive, send: Send = _no_send):
+        # micropie.fast_path.app_call sets these four itself, without calling __init__
+        # (tests/test_fast_path.py checks the two agree): everything else is a class default.
         self.scope = scope
         self._receive = receive
         self._send = send

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
 
 from micropie import App, CookieSessionBackend, HttpMiddleware, UploadedFile, methods
-from micropie.request import current_request
+from micropie.request import Request, current_request
 
 
 class Site(App):
@@ -492,6 +492,20 @@ def test_http2_requests_without_a_body_answer_alike(target):
     scope = _scope("GET", target, [], b"")
     scope["http_version"] = "2"
     assert _both_alike(scope)[0]["status"] == (404 if target == "/missing" else 200)
+
+
+def test_the_direct_path_sets_what_request_init_sets():
+    # app_call sets a Request's attributes itself, without calling __init__: the same ones.
+    seen = {}
+
+    class Spy(Site):
+        async def greet(self, name: str) -> str:
+            seen["attributes"] = set(vars(self.request))
+            return name
+
+    assert _exchange(Spy(), "GET", "/greet/x", b"", [])[1]["body"] == b"x"
+    made = set(vars(Request({"type": "http", "headers": []})))
+    assert seen["attributes"] == made | {"_limits"}
 
 
 def test_the_request_context_is_left_after_each_answer():
