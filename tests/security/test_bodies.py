@@ -215,14 +215,16 @@ def test_slow_body_at_a_steady_pace_is_read_whole():
     ``MIN_BODY_RATE``, is no trickle: it is read whole."""
     from micropie.body import MIN_BODY_RATE
 
-    app = Store(body_timeout=1.0)
+    app = Store(body_timeout=2.0)
     chunk = b"x" * MIN_BODY_RATE
     pieces = [b'{"item": "', *[chunk] * 11, b'"}']
 
     async def receive():
         body = pieces.pop(0)
         if body is chunk:
-            await asyncio.sleep(0.2)  # 11 pauses: longer in all than body_timeout
+            # 11 pauses: longer in all than body_timeout, each far below it (a loaded
+            # machine may stretch one pause a lot without making the pace a trickle)
+            await asyncio.sleep(0.25)
         return {"type": "http.request", "body": body, "more_body": bool(pieces)}
 
     headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
