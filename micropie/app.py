@@ -397,7 +397,7 @@ class App:
         if name in self._reserved or (_route_name(name, ws=False) is None and not allow_private):
             return None
         plan = self._dynamic_plans.get(name)
-        if plan is None or plan.func is not value:
+        if plan is None or getattr(plan.func, "__wrapped__", plan.func) is not value:
             plan = self._dynamic_plans[name] = plan_handler(name, value)
             if _route_name(name, ws=False) is not None:
                 attach_route(self, name, plan)

@@ -14,7 +14,6 @@ Swagger UI from a CDN, as FastAPI's does, or from URLs you host yourself.
 
 from __future__ import annotations
 
-import collections.abc
 import html
 import inspect
 import json
@@ -29,6 +28,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 
 from .converters import BOOL_DESCRIPTION, strip_annotated
+from .returns import answered_body, is_json_annotation, return_annotation
 from .routing import HandlerPlan, Param
 from .schema import REF_PREFIX, JSONSchema, SchemaRegistry
 from .streaming import dumps_json
@@ -289,8 +289,7 @@ class _Builder:
     def _responses(
         self, plan: HandlerPlan, described: Description, body: Any, in_path: bool
     ) -> dict[str, Any]:
-        hints = _return_hints(plan.func)
-        responses = self._success(hints, described.status)
+        responses = self._success(return_annotation(plan.func), described.status)
         params = (*plan.positional, *plan.keyword_only)
         takes_input = any(not p.injected for p in params) or plan.var_positional is not None
         if takes_input or plan.models:
@@ -308,10 +307,12 @@ class _Builder:
     def _success(self, annotation: Any, status: int | None) -> dict[str, Any]:
         if annotation is _EMPTY:
             return {str(status or 200): {"description": "Successful response"}}
-        annotated_status, annotation = _answered_body(annotation)
+        is_status, annotated_status, annotation = answered_body(annotation)
         status = status or annotated_status
         if annotation is None or annotation is type(None):
             return {str(status or 204): {"description": "No content"}}
+        # (status, body) with the status an int: any success status may answer it
+        success = str(status or ("2XX" if is_status else 200))
         responses: dict[str, Any] = {}
         inner = optional_inner(annotation)
         if inner is not None:
@@ -321,12 +322,12 @@ class _Builder:
         content = self._content(annotation)
         if content is not None:
             ok["content"] = content
-        return {str(status or 200): ok, **responses}
+        return {success: ok, **responses}
 
     def _content(self, annotation: Any) -> dict[str, Any] | None:
         if annotation in (str, bytes):
             return {_HTML: {"schema": {"type": "string"}}}
-        if annotation is _EMPTY or annotation is Any or _is_stream_or_response(annotation):
+        if not is_json_annotation(annotation):
             return None
         return {_JSON: {"schema": self.registry.schema(annotation, "serialization")}}
 
@@ -397,46 +398,6 @@ def _docstring(func: Any) -> tuple[str | None, str | None]:
         return None, None
     summary, _, rest = doc.partition("\n\n")
     return " ".join(summary.split()), rest.strip() or None
-
-
-def _return_hints(func: Callable[..., Any]) -> Any:
-    target = getattr(func, "__func__", func)
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:
-        return _EMPTY
-    return hints.get("return", _EMPTY)
-
-
-def _answered_body(annotation: Any) -> tuple[int | None, Any]:
-    """The status and body of ``tuple[int, Body]`` / ``tuple[int, Body, Headers]`` returns.
-
-    The status is known when annotated ``Literal[201]``; with ``int`` it is ``None``.
-    """
-    if typing.get_origin(annotation) is tuple:
-        args = typing.get_args(annotation)
-        if len(args) in (2, 3) and args[0] is int:
-            return None, args[1]
-        if len(args) in (2, 3) and typing.get_origin(args[0]) is typing.Literal:
-            statuses = typing.get_args(args[0])
-            if len(statuses) == 1 and isinstance(statuses[0], int):
-                return statuses[0], args[1]
-        return None, Any
-    return None, annotation
-
-
-def _is_stream_or_response(annotation: Any) -> bool:
-    origin = typing.get_origin(annotation) or annotation
-    if isinstance(origin, type) and issubclass(origin, Response):
-        return True
-    streams = (
-        collections.abc.Iterator,
-        collections.abc.AsyncIterator,
-        collections.abc.Generator,
-        collections.abc.AsyncGenerator,
-        collections.abc.AsyncIterable,
-    )
-    return origin in streams
 
 
 def _json_value(value: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .returns import JSONBody
 from .streaming import dumps_json, send_stream
 from .typed import model_encoder
 from .types import HeaderItems
@@ -172,7 +173,7 @@ def _body_bytes(body: Any) -> tuple[bytes, tuple[bytes, bytes]]:
     if isinstance(body, str):
         return body.encode("utf-8"), HTML_HEADER
     if isinstance(body, bytes | bytearray | memoryview):
-        return bytes(body), HTML_HEADER
+        return bytes(body), _JSON_HEADER if type(body) is JSONBody else HTML_HEADER
     if isinstance(body, dict | list):
         return dumps_json(body), _JSON_HEADER
     if body is None:

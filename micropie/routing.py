@@ -29,6 +29,7 @@ from .converters import (
 )
 from .exceptions import RequestValidationError, bad_request
 from .request import Request
+from .returns import shape_returns
 from .typed import BodyModel, body_model, optional_inner
 from .uploads import is_file_annotation
 
@@ -274,7 +275,7 @@ def plan_handler(name: str, func: Callable[..., Any]) -> HandlerPlan:
     named = {p.name for p in positional + keyword_only} | {model.name for model in models}
     return HandlerPlan(
         name=name,
-        func=func,
+        func=shape_returns(func),
         is_async=is_async_callable(func),
         positional=tuple(positional),
         keyword_only=tuple(keyword_only),

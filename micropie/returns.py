@@ -1,0 +1,182 @@
+"""What a handler's return annotation does to its answer (SPEC §13).
+
+A handler that declares a JSON type as its return (``-> User``, ``-> list[User]``,
+``-> int``, ``-> tuple[int, User]``) answers what its OpenAPI document says: JSON of
+that type. With Pydantic installed the value is validated and serialized through the
+annotation, as FastAPI's ``response_model`` does: fields the type does not declare are
+left out (a ``UserWithPassword`` returned as ``-> User`` answers without the password),
+dicts and objects with the declared attributes are accepted, and a value the annotation
+does not allow is a server error (500, logged with the errors), never an answer that
+contradicts the document. Without Pydantic, or for annotations holding a type it does
+not handle as micropie documents it (msgspec ``Struct``, ``NamedTuple``, ``TypedDict``),
+the value is encoded as JSON as returned.
+
+Nothing changes for handlers without a return annotation or annotated ``str``,
+``bytes``, ``None``, ``Any``, a Starlette ``Response`` or a stream: MicroPie's answers.
+:func:`shape_returns` decides once, when the handler is planned.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from starlette.responses import Response
+
+from .converters import is_class, strip_annotated
+from .streaming import dumps_json
+from .typed import NAMEDTUPLE, TYPEDDICT, model_kind, optional_inner
+
+__all__ = [
+    "JSONBody",
+    "ReturnValueError",
+    "answered_body",
+    "is_json_annotation",
+    "return_annotation",
+    "shape_returns",
+]
+
+_EMPTY = inspect.Parameter.empty
+_NOT_JSON: tuple[Any, ...] = (str, bytes, None, type(None), Any, object, _EMPTY)
+_STREAMS = (
+    collections.abc.Iterator,
+    collections.abc.Iterable,
+    collections.abc.AsyncIterator,
+    collections.abc.AsyncIterable,
+    collections.abc.Generator,
+    collections.abc.AsyncGenerator,
+)
+Encoder = Callable[[Any], bytes]
+
+
+class JSONBody(bytes):
+    """A body already encoded as JSON from the return annotation (answered
+    ``application/json``)."""
+
+    __slots__ = ()
+
+
+class ReturnValueError(TypeError):
+    """A handler returned a value its return annotation does not allow (a 500)."""
+
+
+def return_annotation(func: Callable[..., Any]) -> Any:
+    """The resolved return annotation of ``func`` (``inspect.Parameter.empty`` if none)."""
+    target = getattr(func, "__func__", func)
+    try:
+        hints = typing.get_type_hints(target, include_extras=True)
+    except Exception:
+        return _EMPTY
+    return hints.get("return", _EMPTY)
+
+
+def answered_body(annotation: Any) -> tuple[bool, int | None, Any]:
+    """Whether ``annotation`` is a ``(status, body[, headers])`` tuple, the status when
+    it is a ``Literal`` (``None`` for ``int``), and the body's annotation.
+
+    A tuple of another shape (``tuple[int, ...]``) answers ``(False, None, Any)``: a
+    returned tuple is a status and a body, never a JSON array.
+    """
+    if typing.get_origin(annotation) is not tuple:
+        return False, None, annotation
+    args = typing.get_args(annotation)
+    if len(args) in (2, 3) and args[1] is not Ellipsis:
+        if args[0] is int:
+            return True, None, args[1]
+        statuses = typing.get_args(args[0]) if typing.get_origin(args[0]) is typing.Literal else ()
+        if len(statuses) == 1 and isinstance(statuses[0], int):
+            return True, statuses[0], args[1]
+    return False, None, Any
+
+
+def is_json_annotation(annotation: Any) -> bool:
+    """Whether a handler returning ``annotation`` answers JSON (what the document says):
+    not text, nothing, anything, a Starlette response or a stream."""
+    annotation = strip_annotated(annotation)
+    annotation = optional_inner(annotation) or annotation
+    if any(annotation is other for other in _NOT_JSON):
+        return False
+    origin = typing.get_origin(annotation) or annotation
+    if is_class(origin) and issubclass(origin, Response):
+        return False
+    return origin not in _STREAMS
+
+
+def shape_returns(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func``, or a wrapper answering its result as its return annotation says."""
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        return func
+    is_status, _, body = answered_body(return_annotation(func))
+    if not is_json_annotation(body):
+        return func
+    encode = _encoder(body, getattr(func, "__qualname__", repr(func)))
+
+    def reshape(result: Any) -> Any:
+        if type(result) is tuple and len(result) in (2, 3) and isinstance(result[0], int):
+            if not is_status or not 200 <= result[0] < 300:
+                return result  # an error answer's body is sent as returned
+            return (result[0], _encoded(result[1], encode), *result[2:])
+        return _encoded(result, encode)
+
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def answer_as_annotated(*args: Any, **kwargs: Any) -> Any:
+            return reshape(await func(*args, **kwargs))
+
+        return answer_as_annotated
+
+    @functools.wraps(func)
+    def answer_as_annotated_sync(*args: Any, **kwargs: Any) -> Any:
+        return reshape(func(*args, **kwargs))
+
+    return answer_as_annotated_sync
+
+
+def _encoded(value: Any, encode: Encoder) -> Any:
+    """``value`` as JSON; ``None`` (204), responses and streams are answered as they are."""
+    if value is None or isinstance(value, Response | JSONBody):
+        return value
+    if inspect.isgenerator(value) or inspect.isasyncgen(value):
+        return value
+    return JSONBody(encode(value))
+
+
+def _encoder(annotation: Any, handler: str) -> Encoder:
+    """Pydantic's validation and serialization of ``annotation`` when it can have them,
+    else micropie's JSON encoder."""
+    if _outside_pydantic(annotation):
+        return dumps_json
+    try:
+        pydantic = __import__("pydantic")
+        adapter = pydantic.TypeAdapter(annotation)
+    except Exception:  # not installed, or a type Pydantic has no schema for (a Struct)
+        return dumps_json
+    validation_error = pydantic.ValidationError
+    validate = functools.partial(adapter.validate_python, from_attributes=True)
+    dump = adapter.dump_json
+
+    def encode_as_annotated(value: Any) -> bytes:
+        try:
+            return dump(validate(value))  # type: ignore[no-any-return]
+        except validation_error as exc:
+            raise ReturnValueError(
+                f"{handler} returned a value its return annotation {annotation!r} does not "
+                f"allow: {exc.errors(include_url=False)}"
+            ) from None
+
+    return encode_as_annotated
+
+
+def _outside_pydantic(annotation: Any) -> bool:
+    """Whether ``annotation`` holds a type Pydantic answers otherwise than micropie
+    documents it: a ``NamedTuple`` (an array to Pydantic) or a ``TypedDict`` (refused
+    from ``typing`` before Python 3.12)."""
+    annotation = strip_annotated(annotation)
+    if model_kind(annotation) in (NAMEDTUPLE, TYPEDDICT):
+        return True
+    return any(_outside_pydantic(arg) for arg in typing.get_args(annotation))

@@ -1,0 +1,273 @@
+"""A handler's return annotation shapes its answer as the OpenAPI document says (SPEC §13):
+JSON of the declared type, filtered and validated through Pydantic as FastAPI's
+``response_model`` is; handlers without one keep MicroPie's answers."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import logging
+import subprocess
+import sys
+import textwrap
+import uuid
+from typing import Any, Literal, NamedTuple, TypedDict
+
+import jsonschema
+import msgspec
+import pydantic
+import pytest
+from openapi_spec_validator import validate
+
+from micropie import App, methods
+from tests.support import ROOT
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class User(pydantic.BaseModel):
+    id: int
+    name: str
+
+
+class UserWithPassword(User):
+    password: str
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Pair(NamedTuple):
+    left: int
+    right: str
+
+
+class Entry(TypedDict):
+    key: str
+
+
+class Tag(msgspec.Struct):
+    label: str
+
+
+class Row:
+    """An ORM-like object: attributes, no mapping."""
+
+    def __init__(self) -> None:
+        self.id, self.name, self.secret = 7, "Row", "hidden"
+
+
+#: handler name → (return annotation, value returned, JSON answered)
+SECRET = UserWithPassword(id=1, name="A", password="x")
+CASES: dict[str, tuple[Any, Any, Any]] = {
+    "integer": (int, 3, 3),
+    "number": (float, 1.5, 1.5),
+    "flag": (bool, True, True),
+    "ident": (uuid.UUID, uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+    "moment": (
+        datetime.datetime,
+        datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc),
+        "2024-05-01T00:00:00Z",
+    ),
+    "day": (datetime.date, datetime.date(2024, 5, 1), "2024-05-01"),
+    "clock": (datetime.time, datetime.time(10, 30), "10:30:00"),
+    "price": (decimal.Decimal, decimal.Decimal("1.10"), "1.10"),
+    "colour": (Colour, Colour.RED, "red"),
+    "choice": (Literal["a", "b"], "a", "a"),
+    "either": (int | str, "x", "x"),
+    "numbers": (set[int], {2}, [2]),
+    "labels": (frozenset[str], frozenset({"a"}), ["a"]),
+    "user": (User, User(id=1, name="Ada"), {"id": 1, "name": "Ada"}),
+    "filtered": (User, UserWithPassword(id=1, name="Ada", password="x"), {"id": 1, "name": "Ada"}),
+    "from_dict": (User, {"id": "2", "name": "Bob", "password": "x"}, {"id": 2, "name": "Bob"}),
+    "from_object": (User, Row(), {"id": 7, "name": "Row"}),
+    "users": (
+        list[User],
+        [UserWithPassword(id=1, name="A", password="x")],
+        [{"id": 1, "name": "A"}],
+    ),
+    "by_key": (dict[str, User], {"a": User(id=1, name="A")}, {"a": {"id": 1, "name": "A"}}),
+    "point": (Point, Point(1, 2), {"x": 1, "y": 2}),
+    "entry": (Entry, {"key": "k"}, {"key": "k"}),
+    "pair": (Pair, Pair(1, "b"), {"left": 1, "right": "b"}),
+    "pairs": (list[Pair], [Pair(1, "b")], [{"left": 1, "right": "b"}]),
+    "tag": (Tag, Tag("t"), {"label": "t"}),
+    "maybe": (User | None, User(id=1, name="A"), {"id": 1, "name": "A"}),
+}
+
+
+def _handler(name: str, annotation: Any, value: Any) -> Any:
+    async def handler(self: App) -> Any:
+        return value
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__annotations__ = {"return": annotation}
+    return handler
+
+
+Returns = type(
+    "Returns",
+    (App,),
+    {name: _handler(name, annotation, value) for name, (annotation, value, _) in CASES.items()},
+)
+
+
+def _documented(document: dict[str, Any], path: str, status: str) -> dict[str, Any]:
+    """The JSON Schema the document gives ``path``'s GET answer with ``status``."""
+    content = document["paths"][path]["get"]["responses"][status]["content"]
+    schema: dict[str, Any] = content["application/json"]["schema"]
+    return {**schema, "components": document.get("components", {})}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_answer_is_json_of_the_annotation_and_fits_the_document(client_factory, name):
+    app = Returns()
+    document = app.openapi()
+    validate(document)
+    answer = client_factory(app).get(f"/{name}")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json() == CASES[name][2]
+    jsonschema.validate(answer.json(), _documented(document, f"/{name}", "200"))
+
+
+class Statuses(App):
+    @methods("POST")
+    async def create(self, fail: bool = False) -> tuple[int, User]:
+        if fail:
+            return 409, "taken"  # an error answer is sent as returned
+        return 201, UserWithPassword(id=1, name="Ada", password="x")
+
+    @methods("POST")
+    async def made(self) -> tuple[Literal[201], User]:
+        return 201, User(id=2, name="Bob"), {"x-made": "yes"}
+
+    async def nothing(self) -> User | None:
+        return None
+
+    def blocking(self) -> list[int]:
+        return [1, "2"]  # type: ignore[list-item]
+
+
+def test_a_status_tuple_shapes_its_success_body_and_is_documented_as_any_2xx(client_factory):
+    app = Statuses()
+    document = app.openapi()
+    validate(document)
+    client = client_factory(app)
+    created = client.post("/create")
+    assert (created.status_code, created.json()) == (201, {"id": 1, "name": "Ada"})
+    responses = document["paths"]["/create"]["post"]["responses"]
+    assert "2XX" in responses and "200" not in responses
+    refused = client.post("/create?fail=1")
+    assert (refused.status_code, refused.text) == (409, "taken")
+    made = client.post("/made")
+    assert (made.status_code, made.json(), made.headers["x-made"]) == (
+        201,
+        {"id": 2, "name": "Bob"},
+        "yes",
+    )
+    assert "201" in document["paths"]["/made"]["post"]["responses"]
+
+
+def test_none_still_answers_204_and_sync_handlers_are_shaped_too(client_factory):
+    client = client_factory(Statuses())
+    assert client.get("/nothing").status_code == 204
+    answer = client.get("/blocking")
+    assert (answer.headers["content-type"], answer.json()) == ("application/json", [1, 2])
+
+
+class Wrong(App):
+    async def user(self) -> User:
+        return {"id": "not a number"}  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("json_errors", [False, True])
+def test_a_value_the_annotation_refuses_is_a_logged_500(client_factory, caplog, json_errors):
+    caplog.set_level(logging.ERROR, logger="micropie")
+    answer = client_factory(Wrong(json_errors=json_errors)).get("/user")
+    assert answer.status_code == 500
+    if json_errors:
+        assert answer.json() == {"detail": "Internal Server Error"}
+    assert "Wrong.user returned a value its return annotation" in caplog.text
+    assert "'loc': ('name',)" in caplog.text and "not a number" in caplog.text
+
+
+class Unannotated(App):
+    async def count(self):
+        return 3
+
+    async def text(self) -> str:
+        return "3"
+
+    async def anything(self) -> Any:
+        return 3
+
+    async def stream(self):
+        yield "a"
+
+
+def test_handlers_without_a_json_annotation_keep_micropie_answers(client_factory):
+    client = client_factory(Unannotated())
+    for path in ("/count", "/text", "/anything"):
+        answer = client.get(path)
+        assert (answer.headers["content-type"], answer.text) == ("text/html; charset=utf-8", "3")
+    assert client.get("/stream").text == "a"
+    assert Unannotated()._handlers["count"].func.__name__ == "count"
+
+
+def test_an_instance_attribute_handler_is_planned_once(client_factory):
+    app = App()
+
+    async def total() -> int:
+        return 5
+
+    app.total = total  # type: ignore[attr-defined]
+    client = client_factory(app)
+    assert client.get("/total").json() == 5
+    plan = app._dynamic_plans["total"]
+    assert client.get("/total").json() == 5
+    assert app._dynamic_plans["total"] is plan
+
+
+def test_without_pydantic_the_value_is_json_as_returned(tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.modules["pydantic"] = None
+        import dataclasses, datetime
+        from starlette.testclient import TestClient
+        from micropie import App
+
+        @dataclasses.dataclass
+        class Point:
+            x: int
+
+        class Api(App):
+            async def count(self) -> int:
+                return 3
+
+            async def point(self) -> Point:
+                return Point(1)
+
+        client = TestClient(Api())
+        print(client.get("/count").headers["content-type"], client.get("/count").text)
+        print(client.get("/point").text)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["application/json 3", '{"x":1}']
