@@ -278,9 +278,11 @@ def body_model(name: str, annotation: Any, default: Any) -> BodyModel | None:
     target = annotation if inner is None else inner
     item = _list_item(target)
     kind = model_kind(target if item is None else item)
-    if kind not in BODY_KINDS:
+    if kind not in BODY_KINDS and not _is_mapping(target):
         return None
-    if item is not None:  # list[Model]: a JSON array body, or the body key of its name
+    if item is not None or kind is None:
+        # list[Model]: a JSON array body; dict[K, V]: a JSON object body; or either
+        # under the body key of the parameter's name
         return BodyModel(
             name=name,
             annotation=target,
@@ -300,6 +302,11 @@ def body_model(name: str, annotation: Any, default: Any) -> BodyModel | None:
         list_fields=frozenset(key for key, value in fields.items() if is_list_annotation(value)),
         validate=_validator(target, kind),
     )
+
+
+def _is_mapping(annotation: Any) -> bool:
+    """Whether ``annotation`` is ``dict[K, V]``: a JSON object of ``V`` values."""
+    return typing.get_origin(annotation) is dict and len(typing.get_args(annotation)) == 2
 
 
 def _list_item(annotation: Any) -> Any | None:
@@ -423,6 +430,9 @@ def _check_for(annotation: Any, building: dict[type, _Check]) -> _Check:
     if annotation is list or typing.get_origin(annotation) is list:
         args = typing.get_args(annotation)
         return _list_check(_check_for(args[0], building) if args else None)
+    if _is_mapping(annotation):
+        key, value = typing.get_args(annotation)
+        return _mapping_check(_check_for(key, building), _check_for(value, building))
     convert = converter_for(annotation)
     if convert is None:
         return _accept
@@ -481,6 +491,16 @@ def _list_check(item: _Check | None) -> _Check:
         return [item(v, [*loc, i], errors) for i, v in enumerate(value)]
 
     return check_list
+
+
+def _mapping_check(key: _Check, item: _Check) -> _Check:
+    def check_mapping(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+        if not isinstance(value, Mapping):
+            errors.append(_error(loc, "Input should be a valid dictionary", "dict_type"))
+            return None
+        return {key(k, [*loc, k], errors): item(v, [*loc, k], errors) for k, v in value.items()}
+
+    return check_mapping
 
 
 def _delegated_check(validate: Validator) -> _Check:

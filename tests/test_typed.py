@@ -626,6 +626,61 @@ def test_list_of_models_is_documented_as_a_body_not_a_path_parameter():
     assert Bulk().openapi()["paths"]["/points"]["post"]["requestBody"]["required"] is False
 
 
+# -- dict[K, V] is a body too: a JSON object whose values are validated --------------------
+
+
+class Maps(App):
+    @methods("POST")
+    async def scores(self, scores: dict[str, int]):
+        types = sorted({type(v).__name__ for v in scores.values()})
+        return {"total": sum(scores.values()), "types": types}
+
+    @methods("POST")
+    async def people(self, people: dict[str, User] | None = None):
+        return {"names": None if people is None else {k: u.name for k, u in people.items()}}
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_dict_parameter_from_a_json_object_or_its_key(client_factory, keyed):
+    client = client_factory(Maps())
+    scores = {"ada": 2, "bob": "3"}
+    answer = client.post("/scores", json={"scores": scores} if keyed else scores)
+    assert answer.json() == {"total": 5, "types": ["int"]}
+    people = {"a": {"id": 1, "name": "Ada"}}
+    answer = client.post("/people", json={"people": people} if keyed else people)
+    assert answer.json() == {"names": {"a": "Ada"}}
+    assert client.post("/people").json() == {"names": None}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        ("/scores", {"ada": "many"}, ["body", "ada"]),
+        ("/scores", {"scores": {"ada": None}}, ["body", "scores", "ada"]),
+        ("/scores", [1, 2], ["body"]),
+        ("/scores", {"scores": [1]}, ["body", "scores"]),
+        ("/people", {"a": {"id": "x", "name": "Ada"}}, ["body", "a", "id"]),
+    ],
+)
+def test_invalid_dict_parameter_answers_422_never_500(client_factory, path, body, loc):
+    answer = client_factory(Maps()).post(path, json=body)
+    assert answer.status_code == 422
+    assert [error["loc"] for error in answer.json()] == [loc]
+
+
+def test_dict_parameter_is_documented_as_a_body_not_a_path_parameter():
+    document = Maps().openapi()
+    assert list(document["paths"]) == ["/scores", "/people"]
+    operation = document["paths"]["/scores"]["post"]
+    assert "parameters" not in operation
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    mapping = {"type": "object", "additionalProperties": {"type": "integer"}}
+    assert schema["anyOf"] == [
+        mapping,
+        {"type": "object", "properties": {"scores": mapping}, "required": ["scores"]},
+    ]
+
+
 # -- TypedDict and NamedTuple parameters are built and validated too (SPEC §13) -----------
 
 
