@@ -106,6 +106,10 @@ class App:
         openapi_info: Mapping[str, Any] | None = None,
         session_store_timeout: float | None = STORE_TIMEOUT,
     ) -> None:
+        if isinstance(session_backend, dict) and "type" in session_backend:
+            name = type(self).__name__  # an ASGI server (or TestClient) given the class
+            raise TypeError(f"{name} was called with an ASGI scope: serve an instance, "
+                            f"`app = {name}()`, not the class")  # fmt: skip
         #: :class:`HttpMiddleware` hooks, run in order around every HTTP handler.
         self.middlewares: list[HttpMiddleware] = []
         #: :class:`WebSocketMiddleware` hooks, run in order around every websocket handler.

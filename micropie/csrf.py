@@ -16,6 +16,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from ._optional import require
+from .exceptions import check_secret_key
 from .middleware import HttpMiddleware
 from .request import Request, current_request
 
@@ -60,6 +61,7 @@ class CSRFMiddleware(HttpMiddleware):
         max_age: int | None = None,
         salt: str = "micropie.csrf",
     ) -> None:
+        check_secret_key(secret_key, "CSRFMiddleware")
         itsdangerous = require("itsdangerous", feature="CSRFMiddleware", package="itsdangerous")
         self._serializer = itsdangerous.URLSafeTimedSerializer(secret_key, salt=salt)
         self._bad_data: type[Exception] = itsdangerous.BadData

@@ -23,6 +23,7 @@ __all__ = [
     "MultipartFileError",
     "RequestValidationError",
     "bad_request",
+    "check_secret_key",
 ]
 
 
@@ -47,6 +48,24 @@ class ConnectionClosed(Exception):
         super().__init__(f"websocket closed with code {code}" + (f": {reason}" if reason else ""))
         self.code = code
         self.reason = reason
+
+
+def check_secret_key(secret_key: Any, owner: str) -> None:
+    """Refuse a missing or empty secret key (``None`` from an unset environment variable)
+    with a message saying how to make one."""
+    keys = [secret_key] if secret_key is None or isinstance(secret_key, str | bytes) else None
+    if keys is None:
+        try:
+            keys = list(secret_key)
+        except TypeError:
+            raise TypeError(f"{owner} takes a secret key (str or bytes) or a list of them, "
+                            f"not {type(secret_key).__name__}") from None  # fmt: skip
+    if not keys or any(not key for key in keys):
+        raise ValueError(
+            f"{owner} needs a secret key, got {secret_key!r}: pass a long random string, "
+            f'e.g. {owner}(os.environ["SECRET_KEY"]) after `export SECRET_KEY="$(python -c '
+            f"'import secrets; print(secrets.token_urlsafe(32))')\"`"
+        )
 
 
 def bad_request(detail: str) -> HTTPException:

@@ -181,6 +181,9 @@ def _body_bytes(body: Any) -> tuple[bytes, tuple[bytes, bytes]]:
     encode = model_encoder(type(body))
     if encode is not None:
         return encode(body), _JSON_HEADER
+    if inspect.iscoroutine(body):
+        body.close()
+        raise TypeError("a handler returned a coroutine: await it (`return await ...`)")
     return str(body).encode("utf-8"), HTML_HEADER
 
 

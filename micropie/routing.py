@@ -62,6 +62,8 @@ def methods(*names: str) -> Callable[[F], F]:
 
     ``HEAD`` is allowed wherever ``GET`` is.
     """
+    if not all(isinstance(name, str) for name in names):  # a bare @methods
+        raise TypeError('@methods takes the method names: write @methods("GET", "POST")')
     allowed = {name.upper() for name in names}
     if "GET" in allowed:
         allowed.add("HEAD")
@@ -243,7 +245,12 @@ def _body_model(parameter: inspect.Parameter, hints: dict[str, Any]) -> BodyMode
 
 def plan_handler(name: str, func: Callable[..., Any]) -> HandlerPlan:
     """Analyse ``func`` (already bound, so no ``self``) into a :class:`HandlerPlan`."""
-    signature = inspect.signature(func)
+    try:
+        signature = inspect.signature(func)
+    except ValueError as exc:  # a method defined without ``self``
+        raise TypeError(
+            f"handler {name!r} takes no 'self': define it as `async def {name}(self, ...)`"
+        ) from exc
     hints = _type_hints(func)
     positional: list[Param] = []
     keyword_only: list[Param] = []
@@ -340,6 +347,11 @@ def build_handler_table(app: object, base: type, ws: bool = False) -> dict[str, 
 def without_socket_param(plan: HandlerPlan) -> HandlerPlan:
     """``plan`` without its first positional parameter (a ``ws_`` handler's websocket)."""
     if not plan.positional:
+        if plan.var_positional is None:
+            raise TypeError(
+                f"websocket handler {plan.name!r} takes no websocket: define it as "
+                f"`async def {plan.name}(self, ws, ...)`"
+            )
         return plan
     return replace(plan, positional=plan.positional[1:])
 

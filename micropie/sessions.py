@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import cookie_parser
 
 from ._optional import require
+from .exceptions import check_secret_key
 from .request import Request, raw_headers
 
 __all__ = [
@@ -448,6 +449,7 @@ class CookieSessionBackend(SessionBackend):
     def __init__(
         self, secret_key: str | bytes | Iterable[str | bytes], *, salt: str = "micropie.session"
     ) -> None:
+        check_secret_key(secret_key, "CookieSessionBackend")
         itsdangerous = require(
             "itsdangerous", feature="CookieSessionBackend", package="itsdangerous"
         )

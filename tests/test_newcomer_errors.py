@@ -1,0 +1,73 @@
+"""Mistakes a newcomer makes are refused with a message that says what to write instead."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from micropie import App, CSRFMiddleware, methods
+from micropie.sessions import CookieSessionBackend
+
+
+def test_a_handler_without_self_names_the_fix():
+    class Site(App):
+        async def index():  # type: ignore[misc]
+            return "hi"
+
+    with pytest.raises(TypeError, match=r"'index' takes no 'self': .*async def index\(self"):
+        Site()
+
+
+def test_a_bare_methods_decorator_names_the_fix():
+    with pytest.raises(TypeError, match=r'write @methods\("GET", "POST"\)'):
+
+        class Site(App):
+            @methods  # type: ignore[arg-type]
+            async def index(self):
+                return "hi"
+
+
+def test_a_websocket_handler_without_its_websocket_names_the_fix():
+    class Chat(App):
+        async def ws_room(self):
+            pass
+
+    with pytest.raises(TypeError, match=r"'ws_room' takes no websocket: .*ws_room\(self, ws"):
+        Chat()
+
+
+def test_serving_the_class_instead_of_an_instance_names_the_fix():
+    class Site(App):
+        async def index(self):
+            return "hi"
+
+    with pytest.raises(TypeError, match=r"serve an instance, `app = Site\(\)`, not the class"):
+        TestClient(Site).get("/")  # type: ignore[arg-type]
+
+
+def test_a_returned_coroutine_says_to_await_it():
+    class Site(App):
+        async def _total(self):
+            return 1
+
+        async def index(self):
+            return self._total()  # forgot await
+
+    with pytest.raises(TypeError, match=r"returned a coroutine: await it"):
+        TestClient(Site()).get("/")
+
+
+@pytest.mark.parametrize("secret", [None, "", b"", [], ["old", ""]])
+@pytest.mark.parametrize("owner", [CookieSessionBackend, CSRFMiddleware])
+def test_a_missing_secret_key_says_how_to_make_one(owner, secret):
+    """``os.environ.get("SECRET_KEY")`` without the variable set gives ``None``."""
+    with pytest.raises(ValueError, match=r"needs a secret key.*export SECRET_KEY="):
+        owner(secret)
+
+
+def test_secret_keys_of_any_length_and_key_lists_are_taken():
+    CookieSessionBackend("k")
+    CookieSessionBackend(["old", "new"])
+    CSRFMiddleware(b"k")
+    with pytest.raises(TypeError, match="not int"):
+        CookieSessionBackend(5)  # type: ignore[arg-type]
