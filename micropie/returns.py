@@ -141,8 +141,8 @@ def _encoded(value: Any, encode: Encoder) -> Any:
     """``value`` as JSON; ``None`` (204), responses and streams are answered as they are."""
     if value is None or isinstance(value, Response | JSONBody):
         return value
-    if inspect.isgenerator(value) or inspect.isasyncgen(value):
-        return value
+    if inspect.isgenerator(value) or inspect.isasyncgen(value) or inspect.iscoroutine(value):
+        return value  # (a coroutine: a forgotten await, which the answer names)
     return JSONBody(encode(value))
 
 

@@ -71,3 +71,15 @@ def test_secret_keys_of_any_length_and_key_lists_are_taken():
     CSRFMiddleware(b"k")
     with pytest.raises(TypeError, match="not int"):
         CookieSessionBackend(5)  # type: ignore[arg-type]
+
+
+def test_a_returned_coroutine_says_to_await_it_with_a_return_annotation_too():
+    class Site(App):
+        async def _total(self) -> int:
+            return 1
+
+        async def index(self) -> int:
+            return self._total()  # type: ignore[return-value]
+
+    with pytest.raises(TypeError, match=r"returned a coroutine: await it"):
+        TestClient(Site()).get("/")
