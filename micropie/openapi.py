@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 
 from .converters import BOOL_DESCRIPTION, strip_annotated
-from .returns import answered_body, is_json_annotation, return_annotation
+from .returns import DESCRIBE_ATTR, answered_body, is_json_annotation, return_annotation
 from .routing import HandlerPlan, Param
 from .schema import REF_PREFIX, JSONSchema, SchemaRegistry
 from .streaming import dumps_json
@@ -45,7 +45,6 @@ SWAGGER_UI_CSS = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_DESCRIBE_ATTR = "__micropie_openapi__"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UNDOCUMENTED_METHODS = frozenset({"HEAD", "OPTIONS"})
 _PATH_CONVERTER = re.compile(r"{(\w+):\w+}")
@@ -85,13 +84,14 @@ def describe(
     """Document a handler beyond its signature and docstring.
 
     ``status`` is the status its return value answers with (default 200, or 204 for
-    ``None``); ``responses`` maps further statuses it answers, such as a 404 it raises,
+    ``None``): a plain return value answers with it, a returned ``(status, body)``
+    with its own; ``responses`` maps further statuses it answers, such as a 404 it raises,
     to their descriptions. ``summary`` and ``description`` override the docstring's.
     """
     info = Description(summary, description, tuple(tags), status, dict(responses or {}), deprecated)
 
     def decorate(func: F) -> F:
-        setattr(func, _DESCRIBE_ATTR, info)
+        setattr(func, DESCRIBE_ATTR, info)
         return func
 
     return decorate
@@ -179,7 +179,7 @@ class _Builder:
         self, plan: HandlerPlan, name: str, path: str, suffix: str = ""
     ) -> dict[str, Any]:
         target = getattr(plan.func, "__func__", plan.func)
-        described: Description = getattr(target, _DESCRIBE_ATTR, Description())
+        described: Description = getattr(target, DESCRIBE_ATTR, Description())
         summary, description = _docstring(target)
         methods = _handler_methods(plan)
         in_path = frozenset(_PATH_NAME.findall(path))

@@ -13,6 +13,8 @@ the value is encoded as JSON as returned.
 
 Nothing changes for handlers without a return annotation or annotated ``str``,
 ``bytes``, ``None``, ``Any``, a Starlette ``Response`` or a stream: MicroPie's answers.
+``@describe(status=201)`` makes a plain return value answer with that status, as
+FastAPI's ``status_code=201`` does (a returned ``(status, body)`` still chooses its own).
 :func:`shape_returns` decides once, when the handler is planned.
 """
 
@@ -32,14 +34,18 @@ from .streaming import dumps_json
 from .typed import NAMEDTUPLE, TYPEDDICT, model_kind, optional_inner
 
 __all__ = [
+    "DESCRIBE_ATTR",
     "JSONBody",
     "ReturnValueError",
     "answered_body",
+    "described_status",
     "is_json_annotation",
     "return_annotation",
     "shape_returns",
 ]
 
+#: Where ``@describe`` (micropie.openapi) keeps what it says of a handler.
+DESCRIBE_ATTR = "__micropie_openapi__"
 _EMPTY = inspect.Parameter.empty
 _NOT_JSON: tuple[Any, ...] = (str, bytes, None, type(None), Any, object, _EMPTY)
 _STREAMS = (
@@ -107,20 +113,26 @@ def is_json_annotation(annotation: Any) -> bool:
 
 
 def shape_returns(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``func``, or a wrapper answering its result as its return annotation says."""
+    """``func``, or a wrapper answering its result as its return annotation and
+    ``@describe(status=...)`` say."""
     if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
         return func
     is_status, _, body = answered_body(return_annotation(func))
-    if not is_json_annotation(body):
+    status = described_status(func)
+    encode = _encoder(body, _name(func)) if is_json_annotation(body) else None
+    if encode is None and status is None:
         return func
-    encode = _encoder(body, getattr(func, "__qualname__", repr(func)))
 
     def reshape(result: Any) -> Any:
         if type(result) is tuple and len(result) in (2, 3) and isinstance(result[0], int):
-            if not is_status or not 200 <= result[0] < 300:
+            if encode is None or not is_status or not 200 <= result[0] < 300:
                 return result  # an error answer's body is sent as returned
             return (result[0], _encoded(result[1], encode), *result[2:])
-        return _encoded(result, encode)
+        if encode is not None:
+            result = _encoded(result, encode)
+        if status is None or result is None or isinstance(result, Response):
+            return result
+        return status, result
 
     if inspect.iscoroutinefunction(func):
 
@@ -135,6 +147,17 @@ def shape_returns(func: Callable[..., Any]) -> Callable[..., Any]:
         return reshape(func(*args, **kwargs))
 
     return answer_as_annotated_sync
+
+
+def described_status(func: Callable[..., Any]) -> int | None:
+    """The status ``@describe(status=...)`` gave ``func``, if any."""
+    described = getattr(getattr(func, "__func__", func), DESCRIBE_ATTR, None)
+    status: int | None = getattr(described, "status", None)
+    return status
+
+
+def _name(func: Callable[..., Any]) -> str:
+    return str(getattr(func, "__qualname__", repr(func)))
 
 
 def _encoded(value: Any, encode: Encoder) -> Any:

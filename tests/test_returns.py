@@ -21,7 +21,7 @@ import pydantic
 import pytest
 from openapi_spec_validator import validate
 
-from micropie import App, methods
+from micropie import App, describe, methods
 from tests.support import ROOT
 
 
@@ -271,3 +271,34 @@ def test_without_pydantic_the_value_is_json_as_returned(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["application/json 3", '{"x":1}']
+
+
+class Described(App):
+    @methods("POST")
+    @describe(status=201)
+    async def make(self) -> User:
+        return UserWithPassword(id=3, name="Cy", password="x")
+
+    @methods("POST")
+    @describe(status=201)
+    async def plain(self):
+        return "made"
+
+    @methods("POST")
+    @describe(status=201)
+    async def refuse(self) -> User:
+        return 409, "taken"  # type: ignore[return-value]
+
+
+def test_a_described_status_is_the_status_a_plain_return_answers(client_factory):
+    """As FastAPI's ``status_code=201``: the document and the answer say 201."""
+    app = Described()
+    document = app.openapi()
+    client = client_factory(app)
+    made = client.post("/make")
+    assert (made.status_code, made.json()) == (201, {"id": 3, "name": "Cy"})
+    assert list(document["paths"]["/make"]["post"]["responses"])[0] == "201"
+    plain = client.post("/plain")
+    assert (plain.status_code, plain.text) == (201, "made")
+    refused = client.post("/refuse")  # a returned (status, body) chooses its own
+    assert (refused.status_code, refused.text) == (409, "taken")
