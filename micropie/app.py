@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ._optional import require
 from .body import DEFAULT_LIMITS, Limits, parse_body, release_body
-from .errors import ErrorResponder, ServerErrors
+from .errors import ErrorResponder, ServerErrors, below_dispatch
 from .fast_path import DirectPath, app_call
 from .middleware import HttpMiddleware, WebSocketMiddleware
 from .request import Request, body_and_cookie, current_request, route_path
@@ -570,7 +570,9 @@ class App:
 
     def _handler_raised(self, plan: HandlerPlan) -> tuple[int, str | bytes, Headers]:
         """Log the exception being handled and give micropie's 500 answer for it."""
-        logger.exception("Handler %r raised", plan.name)
+        error = sys.exc_info()[1]
+        assert error is not None  # called while handling the handler's exception
+        logger.error("Handler %r raised", plan.name, exc_info=below_dispatch(error))
         return self._errors.internal_error()
 
     async def _finish(self, request: Request, status: int, body: Any, headers: Headers) -> None:

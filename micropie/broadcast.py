@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -356,6 +357,8 @@ class _RedisEngine:
             url, retry=retry.Retry(backoff.NoBackoff(), 0), socket_keepalive=True
         )
         self._deliver = deliver
+        #: The Redis server, as the outage log lines name it (no credentials).
+        self.address = _address(self._subscriber)
         self._channels: set[str] = set()  # channels with local subscribers
         self._pubsub: Any = None  # the live subscription connection, if any
         self._pending: dict[str, int] = {}  # SUBSCRIBE commands not yet confirmed
@@ -378,6 +381,7 @@ class _RedisEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
             self._listener = None
+        _CUT_OFF.get(self.address, set()).discard(self)  # stopped: no longer waited for
         await self._publisher.aclose()
         await self._subscriber.aclose()
 
@@ -436,7 +440,7 @@ class _RedisEngine:
                         await self._handle(message)
             except self._errors as exc:
                 if not lost:
-                    _log_outage(exc, bool(self._channels))
+                    _report_lost(self, exc)
                 lost = True
             finally:
                 await self._drop(pubsub)
@@ -450,10 +454,7 @@ class _RedisEngine:
         if self._channels:
             await self._subscribe(pubsub, *self._channels)
         if after_outage:
-            logger.warning(
-                "Broadcast: reconnected to Redis; subscriptions resume (%d channels)",
-                len(self._channels),
-            )
+            _report_back(self)
 
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -482,10 +483,39 @@ class _RedisEngine:
             await pubsub.aclose()
 
 
-def _log_outage(exc: BaseException, subscribed: bool) -> None:
-    consequence = (
-        "subscribers resume when it is back; messages published meanwhile do not reach them"
-        if subscribed
-        else "retrying"
-    )
-    logger.error("Broadcast: lost the connection to Redis (%s); %s", exc, consequence)
+#: This process's engines cut off from Redis, by server address. A process may run several
+#: broadcasts on one server (an app per mounted demo): an outage is logged once for all.
+_CUT_OFF: dict[str, weakref.WeakSet[_RedisEngine]] = {}
+
+
+def _address(client: Any) -> str:
+    """``host:port`` (or the socket path) of a redis-py client's server."""
+    options = client.connection_pool.connection_kwargs
+    path = options.get("path")
+    return str(path) if path else f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+
+
+def _report_lost(engine: _RedisEngine, exc: BaseException) -> None:
+    """Log the outage when ``engine`` is the first of this process to lose its server."""
+    cut_off = _CUT_OFF.setdefault(engine.address, weakref.WeakSet())
+    if not cut_off:
+        logger.error(
+            "Broadcast: lost the connection to Redis at %s (%s); retrying. Subscribers "
+            "resume when it is back; messages published meanwhile do not reach them",
+            engine.address,
+            exc,
+        )
+    cut_off.add(engine)
+
+
+def _report_back(engine: _RedisEngine) -> None:
+    """Log the end of the outage when ``engine`` is the last of this process to reconnect."""
+    cut_off = _CUT_OFF.get(engine.address)
+    if cut_off is None or engine not in cut_off:
+        return
+    cut_off.discard(engine)
+    if not cut_off:
+        del _CUT_OFF[engine.address]
+        logger.warning(
+            "Broadcast: reconnected to Redis at %s; subscriptions resume", engine.address
+        )

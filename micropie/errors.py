@@ -12,7 +12,9 @@ JSON list of its errors. With ``json_errors`` every one of these answers is JSON
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
+from types import TracebackType
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -35,14 +37,35 @@ __all__ = [
     "InvalidStatus",
     "ServerErrors",
     "StartWatch",
+    "below_dispatch",
 ]
 
 logger = logging.getLogger("micropie")
 
+#: Where micropie's own modules are: their frames lead a logged traceback down to the app's.
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 INTERNAL_ERROR_BODY = "500 Internal Server Error"
 _PLAIN_ANSWERS = 64  # distinct (status, detail) answers kept ready
 _JSON = "application/json"
 ExceptionHandler = Callable[..., Any]
+
+
+def below_dispatch(
+    exc: BaseException,
+) -> tuple[type[BaseException], BaseException, TracebackType | None]:
+    """``exc`` as a logging ``exc_info`` whose traceback starts below micropie's frames.
+
+    The dispatcher's frames that caught ``exc`` hold the raw request (its ``Cookie`` and
+    ``Authorization`` headers) in their variables, which error trackers recording frame
+    variables (Sentry) would send along; the app's own frames are what the log is for.
+    An error raised in micropie itself keeps its innermost frame.
+    """
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_PACKAGE):
+            break
+        tb = tb.tb_next
+    return type(exc), exc, tb
 
 
 class ErrorResponder:
@@ -122,7 +145,10 @@ class ErrorResponder:
             raise exc
         else:
             logger.error(
-                "Unhandled error in %s %s", request.method, request.scope.get("path"), exc_info=exc
+                "Unhandled error in %s %s",
+                request.method,
+                request.scope.get("path"),
+                exc_info=below_dispatch(exc),
             )
             if self.server_error_handler is not None:
                 response = await _call_handler(self.server_error_handler, request, exc)

@@ -30,6 +30,7 @@ from starlette.websockets import WebSocket as StarletteWebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from .body import THREAD_PARSE_BYTES, loads_checked
+from .errors import below_dispatch
 from .exceptions import ConnectionClosed
 from .large_bodies import parse_collector_off
 from .middleware import WebSocketMiddleware
@@ -328,8 +329,10 @@ async def handle_websocket(app: App, scope: Scope, receive: Receive, send: Send)
     except InvalidMessage as exc:  # the client's message, not a server error
         logger.info("Websocket %s closed: %s", scope.get("path"), exc.reason)
         await ws._finish(exc.code, exc.reason)
-    except Exception:
-        logger.exception("Unhandled error in websocket %s", scope.get("path"))
+    except Exception as exc:
+        logger.error(
+            "Unhandled error in websocket %s", scope.get("path"), exc_info=below_dispatch(exc)
+        )
         await ws._finish(CLOSE_INTERNAL_ERROR, _INTERNAL_ERROR_REASON)
     else:
         await ws._finish(CLOSE_NORMAL)

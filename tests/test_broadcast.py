@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -229,9 +230,35 @@ async def test_subscribers_resume_after_a_redis_restart(redis_server, caplog):
 
             redis_server.start()
             await eventually(lambda: worker_1.connected)
-            assert "reconnected to Redis" in caplog.text
+            await eventually(lambda: "reconnected to Redis" in caplog.text)
             await worker_2.publish("room", "after")
             assert await receive(subscriber) == "after"
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_one_log_line_per_outage_however_many_broadcasts(redis_server, caplog):
+    """A process running several broadcasts on one Redis (the showcase's chat and live
+    feed) logs an outage once and its end once, naming the server, not one pair each."""
+    caplog.set_level(logging.WARNING, logger="micropie.broadcast")
+    address = f"127.0.0.1:{redis_server.port}"
+    async with contextlib.AsyncExitStack() as stack:
+        hubs = [await stack.enter_async_context(Broadcast(redis_server.url)) for _ in range(3)]
+        subscriber = await stack.enter_async_context(hubs[0].subscribe("room"))
+        for round_ in range(2):  # a second outage is reported again
+            caplog.clear()
+            redis_server.stop()
+            await eventually(lambda: not any(hub.connected for hub in hubs))
+            redis_server.start()
+            await eventually(lambda: all(hub.connected for hub in hubs))
+            await eventually(lambda: "reconnected" in caplog.text)
+            await hubs[1].publish("room", round_)
+            assert await receive(subscriber) == round_
+            lines = [record.getMessage() for record in caplog.records]
+            assert len(lines) == 2, lines
+            assert lines[0].startswith(f"Broadcast: lost the connection to Redis at {address} (")
+            assert caplog.records[0].levelname == "ERROR"
+            assert lines[1] == f"Broadcast: reconnected to Redis at {address}; subscriptions resume"
 
 
 @pytest.mark.redis
