@@ -360,3 +360,85 @@ def test_sentry_names_a_mounted_apps_transactions_by_its_template():
     assert result["statuses"] == [200, 500]
     assert result["transactions"] == ["/items/{item_id}", "/boom/{n}"]
     assert result["errors"] == [["boom 7", "/boom/{n}", "http://testserver/shop/boom/7"]]
+
+
+# -- what an error event carries: the request, never its credentials -------------------------
+
+SECRETS_SENTRY_SCRIPT = """
+import json, secrets, sys
+import sentry_sdk
+from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+from sentry_sdk.transport import Transport
+from starlette.testclient import TestClient
+from micropie import App, CookieSessionBackend, HttpMiddleware
+
+class Memory(Transport):
+    items = []
+    def capture_envelope(self, envelope):
+        self.items += [(i.type, i.payload.json) for i in envelope.items]
+
+class Hook(HttpMiddleware):
+    async def before_request(self, request):
+        if request.scope["path"] == "/hook_boom":
+            raise KeyError("hook boom")
+
+class Shop(App):
+    async def login(self):
+        self.request.session["user"] = secrets.token_hex(8)
+        return "ok"
+    async def boom(self, n: int):
+        raise RuntimeError(f"boom {n}")
+    async def hook_boom(self):
+        return "never"
+
+sentry_sdk.init(dsn="https://public@sentry.invalid/1", transport=Memory, traces_sample_rate=1.0)
+backend = CookieSessionBackend(secrets.token_hex(16)) if sys.argv[1] == "cookie" else None
+app = Shop(backend)
+app.middlewares.append(Hook())
+token = secrets.token_hex(12)
+with TestClient(SentryAsgiMiddleware(app, transaction_style="url")) as client:
+    client.get("/login")
+    cookie = client.cookies["session_id"]
+    auth = {"Authorization": f"Bearer {token}"}
+    statuses = [client.get(path, headers=auth).status_code for path in ("/boom/7", "/hook_boom")]
+sentry_sdk.flush()
+envelopes = json.dumps(Memory.items)
+events = [item for kind, item in Memory.items if kind == "event"]
+print(json.dumps({
+    "statuses": statuses,
+    "errors": [(e["exception"]["values"][-1]["value"], e["request"]["url"],
+                e["request"]["headers"].get("cookie"), e["request"]["headers"].get("authorization"))
+               for e in events],
+    "first_frames": [e["exception"]["values"][-1]["stacktrace"]["frames"][0]["function"]
+                     for e in events],
+    "cookie_sent": cookie in envelopes or cookie.split(".")[0] in envelopes,
+    "token_sent": token in envelopes,
+}))
+"""
+
+
+@pytest.mark.parametrize("sessions", ["memory", "cookie"])
+def test_sentry_error_events_carry_the_request_but_not_its_credentials(sessions):
+    """sentry-sdk with its defaults records frame variables. An error in a handler or a
+    hook is one event with the request (cookie and authorization filtered by Sentry), and
+    neither the session cookie nor the Authorization header reaches it through micropie's
+    own frames: the reported traceback starts at the app's code."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", SECRETS_SENTRY_SCRIPT, sessions],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+    )  # fmt: skip
+    result = json.loads(done.stdout)
+    assert result["statuses"] == [500, 500]
+    assert result["errors"] == [
+        ["boom 7", "http://testserver/boom/7", "[Filtered]", "[Filtered]"],
+        ["'hook boom'", "http://testserver/hook_boom", "[Filtered]", "[Filtered]"],
+    ]
+    assert result["first_frames"] == ["boom", "before_request"]
+    assert result["cookie_sent"] is False
+    assert result["token_sent"] is False
