@@ -18,6 +18,7 @@ from typing import Any
 
 from . import __version__
 from .exceptions import MissingDependencyError
+from .routes import HandlerRoute, HandlerWebSocketRoute, path_outline
 from .serving import DEFAULT_HOST, DEFAULT_PORT, GRACEFUL_SHUTDOWN, serve, server_address
 
 __all__ = ["build_parser", "main"]
@@ -206,7 +207,11 @@ def route_row(route: Any) -> tuple[str, str, str, str]:
         if "GET" in allowed:
             allowed.discard("HEAD")
         methods = ", ".join(sorted(allowed)) if allowed else "ANY"
-    path = getattr(route, "path", "")
+    plan = getattr(route, "plan", None)
+    if isinstance(route, HandlerRoute | HandlerWebSocketRoute) and plan is not None:
+        path = path_outline(route.key, plan)  # optional segments in brackets
+    else:
+        path = getattr(route, "path", "")
     return methods, path, _qualified_name(endpoint), _source(endpoint)
 
 

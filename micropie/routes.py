@@ -47,6 +47,7 @@ __all__ = [
     "HandlerWebSocketRoute",
     "attach_route",
     "path_template",
+    "path_outline",
 ]
 
 #: Scope key under which a route keeps dispatch's answer for the other routes' matches().
@@ -67,6 +68,23 @@ def path_template(key: str, plan: HandlerPlan) -> str:
     if plan.var_positional is not None:
         parts.append("{" + plan.var_positional.name + ":path}")
     return "/" + "/".join(parts)
+
+
+def path_outline(key: str, plan: HandlerPlan) -> str:
+    """``plan``'s path template with the segments a URL may leave out in brackets.
+
+    A positional parameter with a default and ``*args`` may be missing from the path
+    (``/page[/{number}]``, ``/files[/{parts:path}]``): the route table shows them so.
+    """
+    outline = "" if key == "index" else "/" + key
+    segments = [("{" + param.name + "}", not param.required) for param in plan.segment_params]
+    if plan.var_positional is not None:
+        segments.append(("{" + plan.var_positional.name + ":path}", True))
+    for segment, optional in segments:
+        outline += f"[/{segment}]" if optional else f"/{segment}"
+    if outline.startswith("[/"):  # index(*args): the slash is always there
+        return "/[" + outline[2:]
+    return outline or "/"
 
 
 def attach_route(app: App, key: str, plan: HandlerPlan, ws: bool = False) -> HandlerPlan:

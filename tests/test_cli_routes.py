@@ -32,11 +32,20 @@ APP_SOURCE = textwrap.dedent(
         async def greet(self, name):
             return name
 
+        async def page(self, number: int = 1, size: int = 10):
+            return "page"
+
+        async def files(self, *parts):
+            return "files"
+
         @methods("GET", "POST")
         async def order(self, item_id: int):
             return "ok"
 
         async def ws_chat(self, ws, room):
+            await ws.accept()
+
+        async def ws_feed(self, ws, topic="news"):
             await ws.accept()
 
 
@@ -79,12 +88,16 @@ def test_routes_prints_methods_path_handler_and_source(tmp_path, monkeypatch, ca
     rows = {tuple(line[-3:-1]): line[:-3] for line in lines[1:]}
     assert rows[("/metrics", "metrics")] == ["GET"]
     assert rows[("/admin", "Admin")] == ["MOUNT"]
-    assert rows[("/admin/users/{user_id}", "Admin.users")] == ["ANY"]
+    assert rows[("/admin/users[/{user_id}]", "Admin.users")] == ["ANY"]
     assert rows[("/static", "StaticFiles")] == ["MOUNT"]
     assert rows[("/", "Shop.index")] == ["ANY"]
     assert rows[("/greet/{name}", "Shop.greet")] == ["ANY"]
     assert rows[("/order/{item_id}", "Shop.order")] == ["GET,", "POST"]
     assert rows[("/chat/{room}", "Shop.ws_chat")] == ["WS"]
+    # segments a URL may leave out (defaults, *args) are in brackets
+    assert rows[("/page[/{number}][/{size}]", "Shop.page")] == ["ANY"]
+    assert rows[("/files[/{parts:path}]", "Shop.files")] == ["ANY"]
+    assert rows[("/feed[/{topic}]", "Shop.ws_feed")] == ["WS"]
     sources = {line[-2]: line[-1] for line in lines[1:]}
     assert sources["Shop.greet"] == f"shop_app.py:{_line('    async def greet(self, name):')}"
     assert (
@@ -157,3 +170,18 @@ def test_routes_piped_into_head_exits_quietly(tmp_path):
     assert head.stdout.split() == ["METHODS", "PATH", "HANDLER", "SOURCE"]
     assert errors == ""
     assert routes.returncode == 1  # as Python's documented SIGPIPE recipe: no traceback
+
+
+def test_the_table_in_the_url_building_guide_is_what_the_command_prints(monkeypatch, capsys):
+    """docs/guides/url-building.md shows `micropie routes examples.routing.app:app`."""
+    import re
+
+    from tests.support import ROOT
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert main(["routes", "examples.routing.app:app"]) == 0
+    page = (ROOT / "docs" / "guides" / "url-building.md").read_text()
+    shown = re.search(r"```text\n(METHODS .*?)```", page, re.S)
+    assert shown is not None
+    assert capsys.readouterr().out == shown.group(1)
