@@ -249,3 +249,28 @@ def test_a_wrong_redis_password_is_a_503_and_one_logged_line(locked_redis, caplo
     assert [answer.status_code for answer in answers] == [503, 503, 503]
     lines = [r.getMessage() for r in caplog.records if "session store" in r.getMessage()]
     assert len(lines) == 1 and "AuthenticationError" in lines[0], lines
+
+
+# -- health checks (docs/guides/deployment.md) ---------------------------------------------------
+
+
+@pytest.mark.redis
+def test_the_documented_health_checks_follow_redis(redis_server, monkeypatch):
+    """``/livez`` answers whatever Redis does; ``/readyz`` answers 503 while Redis is down
+    and 200 once sessions and the broadcast are back."""
+    from starlette.testclient import TestClient
+
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    namespace: dict[str, object] = {"__name__": "health_checks"}
+    exec(compile(_deployment_block("async def readyz"), "health_checks.py", "exec"), namespace)
+    broadcast = namespace["broadcast"]
+    with TestClient(namespace["app"]) as client:
+        assert wait_until(lambda: broadcast.connected, timeout=30)
+        assert client.get("/readyz").text == "ok"
+        redis_server.stop()
+        assert client.get("/livez").text == "ok"
+        ready = client.get("/readyz")
+        assert (ready.status_code, ready.text) == (503, "session store unavailable")
+        redis_server.start()
+        assert wait_until(lambda: client.get("/readyz").status_code == 200, timeout=30)
+        assert client.get("/livez").text == "ok"
