@@ -409,9 +409,18 @@ def _json_value(value: Any) -> Any:
 
 
 async def openapi_endpoint(request: Request) -> Response:
-    """``GET openapi_url``: the app's document as JSON."""
+    """``GET openapi_url``: the app's document as JSON.
+
+    Served below a path prefix (a mount, or ``--root-path`` behind a proxy), the document
+    names that prefix as its server, so that clients such as Swagger UI's "Try it out"
+    call ``/prefix/todos`` rather than ``/todos`` (unless the document has servers).
+    """
     app: App = request.scope["app"]
-    return Response(dumps_json(app.openapi()), media_type=_JSON)
+    document = app.openapi()
+    root_path = request.scope.get("root_path", "")
+    if root_path and "servers" not in document:
+        document = {**document, "servers": [{"url": root_path}]}
+    return Response(dumps_json(document), media_type=_JSON)
 
 
 def docs_endpoint(openapi_url: str) -> Callable[[Request], Awaitable[Response]]:

@@ -346,6 +346,23 @@ def test_docs_page_of_a_mounted_app_points_below_the_mount(client_factory):
     assert client.get("/api/openapi.json").json()["openapi"] == "3.1.0"
 
 
+@pytest.mark.parametrize(("mount", "root_path"), [("/api", ""), ("/api", "/demo"), ("", "/demo")])
+def test_a_document_served_below_a_prefix_names_it_as_its_server(client_factory, mount, root_path):
+    """Mounted, or behind a proxy with ``--root-path``, the served document's server is
+    the prefix, so "Try it out" in Swagger UI calls the handler's real URL; served at
+    the root, the document is ``app.openapi()`` as it is."""
+    api = Api(openapi_url="/openapi.json")
+    outer = Starlette(routes=[Mount(mount, app=api)]) if mount else api
+    client = client_factory(outer, root_path=root_path)
+    # as uvicorn --root-path passes it: the scope's path starts with the root path
+    document = client.get(f"{root_path}{mount}/openapi.json").json()
+    (server,) = document["servers"]
+    assert server == {"url": root_path + mount}
+    path = next(path for path in document["paths"] if "{" not in path and path != "/")
+    assert client.get(server["url"] + path).status_code != 404
+    assert "servers" not in client_factory(api).get("/openapi.json").json()
+
+
 def test_docs_url_needs_openapi_url():
     with pytest.raises(ValueError, match="openapi_url"):
         Api(docs_url="/docs")
