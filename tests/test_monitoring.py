@@ -211,6 +211,22 @@ def test_sentry_404_is_named_by_url_not_a_route(client_factory, sentry):
     assert transaction["transaction_info"] == {"source": "url"}
 
 
+def run_script(script: str, *args: str) -> Any:
+    """Run ``script`` in a Python process of its own (sentry-sdk set up as an app does,
+    with its default integrations); the JSON it prints."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
 # -- as operators run them: default integrations, several workers ----------------------------
 
 SENTRY_SCRIPT = """
@@ -253,17 +269,7 @@ def test_sentry_with_its_default_integrations_reports_each_error_once(dsn):
     """``sentry_sdk.init()`` as documented (default integrations, in a process of its own):
     one event per handler exception, with the request and the route's transaction name;
     without a DSN nothing is sent and the app serves as usual."""
-    import json
-    import subprocess
-    import sys
-
-    from tests.support import ROOT
-
-    done = subprocess.run(
-        [sys.executable, "-c", SENTRY_SCRIPT, dsn],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
-    )  # fmt: skip
-    result = json.loads(done.stdout)
+    result = run_script(SENTRY_SCRIPT, dsn)
     assert result["statuses"] == [200, 500, 500]
     expected = [
         {"error": "boom 7", "transaction": "/boom/{n}", "url": "http://testserver/boom/7"},
@@ -346,17 +352,7 @@ def test_sentry_names_a_mounted_apps_transactions_by_its_template():
     """A micropie app inside Starlette, with sentry-sdk's default (Starlette) integration:
     transactions are the handler templates below the mount; an error is reported once,
     with the request's real URL."""
-    import json
-    import subprocess
-    import sys
-
-    from tests.support import ROOT
-
-    done = subprocess.run(
-        [sys.executable, "-c", MOUNTED_SENTRY_SCRIPT],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
-    )  # fmt: skip
-    result = json.loads(done.stdout)
+    result = run_script(MOUNTED_SENTRY_SCRIPT)
     assert result["statuses"] == [200, 500]
     assert result["transactions"] == ["/items/{item_id}", "/boom/{n}"]
     assert result["errors"] == [["boom 7", "/boom/{n}", "http://testserver/shop/boom/7"]]
@@ -423,17 +419,7 @@ def test_sentry_error_events_carry_the_request_but_not_its_credentials(sessions)
     hook is one event with the request (cookie and authorization filtered by Sentry), and
     neither the session cookie nor the Authorization header reaches it through micropie's
     own frames: the reported traceback starts at the app's code."""
-    import json
-    import subprocess
-    import sys
-
-    from tests.support import ROOT
-
-    done = subprocess.run(
-        [sys.executable, "-c", SECRETS_SENTRY_SCRIPT, sessions],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
-    )  # fmt: skip
-    result = json.loads(done.stdout)
+    result = run_script(SECRETS_SENTRY_SCRIPT, sessions)
     assert result["statuses"] == [500, 500]
     assert result["errors"] == [
         ["boom 7", "http://testserver/boom/7", "[Filtered]", "[Filtered]"],
