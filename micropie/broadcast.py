@@ -353,8 +353,10 @@ class _RedisEngine:
         # Publishing retries once at once: a pooled connection may have died with a restart.
         self._publisher: Any = redis.from_url(url, retry=retry.Retry(backoff.NoBackoff(), 1))
         # The subscription never retries by itself: the listener notices every outage.
+        # TCP keepalive tells it of a peer gone silently (a unix socket has no such option).
+        keepalive = {} if urlsplit(url).scheme == "unix" else {"socket_keepalive": True}
         self._subscriber: Any = redis.from_url(
-            url, retry=retry.Retry(backoff.NoBackoff(), 0), socket_keepalive=True
+            url, retry=retry.Retry(backoff.NoBackoff(), 0), **keepalive
         )
         self._deliver = deliver
         #: The Redis server, as the outage log lines name it (no credentials).

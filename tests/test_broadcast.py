@@ -263,6 +263,36 @@ async def test_one_log_line_per_outage_however_many_broadcasts(redis_server, cap
 
 @pytest.mark.redis
 @pytest.mark.anyio
+async def test_a_unix_socket_url_carries_messages_and_names_it_in_the_log(tmp_path, caplog):
+    """``unix:///path/redis.sock`` (documented next to ``redis://``): messages flow, and
+    an outage is logged with the socket's path."""
+    import shutil
+
+    from tests.support import free_port
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    socket = tmp_path / "redis.sock"
+    server = RedisServer(free_port(), options=("--unixsocket", str(socket)))
+    server.start()
+    try:
+        async with Broadcast(f"unix://{socket}") as broadcast:
+            async with broadcast.subscribe("room") as subscriber:
+                await broadcast.publish("room", {"over": "a unix socket"})
+                assert await receive(subscriber) == {"over": "a unix socket"}
+                server.stop()
+                await eventually(lambda: not broadcast.connected)
+                assert f"lost the connection to Redis at {socket} (" in caplog.text
+                server.start()
+                await eventually(lambda: broadcast.connected)
+                await broadcast.publish("room", "back")
+                assert await receive(subscriber) == "back"
+    finally:
+        server.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
 async def test_subscribing_while_redis_is_down_waits_for_its_return(redis_server, caplog):
     async with Broadcast(redis_server.url) as broadcast:
         redis_server.stop()
