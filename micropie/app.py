@@ -36,7 +36,7 @@ from .body import DEFAULT_LIMITS, Limits, parse_body, release_body
 from .errors import ErrorResponder, ServerErrors, below_dispatch
 from .fast_path import DirectPath, app_call
 from .middleware import HttpMiddleware, WebSocketMiddleware
-from .request import Request, body_and_cookie, current_request, route_path
+from .request import Announced, Request, announced, current_request, route_path
 from .responses import (
     Headers,
     header_list,
@@ -470,7 +470,7 @@ class App:
         """Leave the context; finish uploads and release a kept body, once answered."""
         if request._context_token is not None:
             _leave_context(request)
-        if request.files:
+        if request._files:
             from .uploads import finish_uploads
 
             await finish_uploads(request)
@@ -493,9 +493,9 @@ class App:
         if parent is not None:
             adopt_parent_state(request, parent)
         else:
-            has_body, has_cookie = body_and_cookie(scope)
-            if has_body or has_cookie:
-                await self._read_request_state(request, plan, has_body, has_cookie)
+            state = announced(scope)
+            if state[0] or state[1] is not None:
+                await self._read_request_state(request, plan, state)
             else:
                 request._limits = self._limits
         # Set only now: a timer armed while reading the body would otherwise copy a
@@ -526,18 +526,21 @@ class App:
         await self._finish(request, *split_result(result))
 
     async def _read_request_state(
-        self, request: Request, plan: HandlerPlan | None, has_body: bool, has_cookie: bool
+        self, request: Request, plan: HandlerPlan | None, state: Announced
     ) -> None:
         """Parse the body and load the session (the request has one or the other)."""
+        has_body, cookie, content_type, length = state
         if has_body:
-            limits = self._limits if plan is None else self._limits.with_overrides(plan.limits)
+            limits = self._limits
+            if plan is not None and plan.limits:
+                limits = limits.with_overrides(plan.limits)
             request._limits = limits
-            await parse_body(request, limits)
+            await parse_body(request, limits, content_type, length)
         else:
             request._limits = self._limits
-        if has_cookie:
+        if cookie is not None:
             request._session_cookie_sent = True
-            await self._sessions.open(request, defer_failure=True)
+            await self._sessions.open(request, defer_failure=True, header=cookie)
 
     async def _before_request(self, request: Request) -> tuple[int, Any, Headers] | None:
         for middleware in self.middlewares:

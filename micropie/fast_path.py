@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .errors import ServerErrors, StartWatch
-from .request import STATE_HEADERS, Request, body_and_cookie, current_request, route_path
+from .request import STATE_HEADERS, Request, announced, current_request, route_path
 from .responses import HTML_HEADER, LENGTH_HEADERS, length_header, split_result, whole_answer
 from .routing import HandlerPlan, bind_arguments, not_found, resolve_path
 from .subapps import PARENT_REQUEST_KEY
@@ -60,15 +60,6 @@ class DirectPath:
         """Whether no handler takes ``path`` (the general path would answer 404)."""
         plan, segments = resolve_path(path, self.app._find_handler)
         return plan is None or plan.rejects_extra(segments)
-
-    async def _read_state(self, request: Request, plan: HandlerPlan) -> None:
-        """Read the body and session a request announces (as the general path does)."""
-        app = self.app
-        has_body, has_cookie = body_and_cookie(request.scope)
-        if has_body or has_cookie:
-            await app._read_request_state(request, plan, has_body, has_cookie)
-        else:
-            request._limits = app._limits
 
 
 class _Entry(NamedTuple):
@@ -172,8 +163,12 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
                 # (HTTP/2 may frame a body no header announces, though not a GET's)
                 request._limits = app._limits
             else:
-                quiet = False
-                await direct._read_state(request, plan)
+                quiet = False  # read the body and session announced, as the general path does
+                state = announced(scope)
+                if state[0] or state[1] is not None:
+                    await app._read_request_state(request, plan, state)
+                else:
+                    request._limits = app._limits
             token = current_request.set(request)
             try:
                 if len(segments) == arity:  # segments as they are, nothing else

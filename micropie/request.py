@@ -25,7 +25,8 @@ __all__ = [
     "HeaderDict",
     "Request",
     "WebSocketRequest",
-    "body_and_cookie",
+    "Announced",
+    "announced",
     "current_request",
     "parse_query_string",
     "raw_headers",
@@ -122,24 +123,43 @@ class HeaderDict(dict[str, str]):
         )
 
 
-#: The request headers that announce a body or a session: those :func:`body_and_cookie` reads.
+#: The request headers that announce a body or a session: those :func:`announced` reads.
 STATE_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"cookie"})
+_ANNOUNCING = STATE_HEADERS | {b"content-type"}
+
+#: What :func:`announced` reads from a request's headers, in one pass: whether a body
+#: comes, the ``Cookie`` header (``None``: none), and the raw ``Content-Type`` and
+#: ``Content-Length`` (type ``None``: read them with the general reading instead).
+Announced = tuple[bool, bytes | None, bytes | None, bytes | None]
 
 
-def body_and_cookie(scope: Scope) -> tuple[bool, bool]:
-    """Whether the request announces a body, and whether it sends cookies."""
-    has_body = has_cookie = False
+def announced(scope: Scope) -> Announced:
+    """Whether the request announces a body, its cookies, and its body's raw type and length.
+
+    One pass over the lower-case names ASGI servers send. A type that is missing or sent
+    twice, or a length sent twice, gives the type as ``None``: the body step then reads
+    both headers in any case, repeats joined (as :attr:`Request.headers` shows them).
+    Cookie headers sent more than once are joined by ``; ``.
+    """
+    has_body = repeated = False
+    content_type = length = None
+    cookie: bytes | list[bytes] | None = None
     for name, value in scope["headers"]:
-        if name in STATE_HEADERS:  # one set lookup for each of the other headers
-            if name == b"cookie":
-                has_cookie = True
-            elif name == b"transfer-encoding":
-                has_body = True
-            else:
+        if name in _ANNOUNCING:  # one set lookup for each of the other headers
+            if name == b"content-type":
+                repeated = repeated or content_type is not None
+                content_type = value
+            elif name == b"content-length":
+                repeated = repeated or length is not None
+                length = value
                 has_body = value.strip() not in (b"", b"0")
+            elif name == b"cookie":
+                cookie = value if cookie is None else _repeated(cookie, value)
+            else:
+                has_body = True
     if not has_body and scope.get("http_version") == "2":  # HTTP/2 may frame bodies itself
         has_body = scope["method"] not in ("GET", "HEAD", "OPTIONS")
-    return has_body, has_cookie
+    return has_body, _joined(b"cookie", cookie), None if repeated else content_type, length
 
 
 def route_path(scope: Scope) -> str:

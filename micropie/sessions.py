@@ -537,11 +537,14 @@ class CookieSessionBackend(SessionBackend):
         """Nothing is stored server-side: the manager writes the cookie with :meth:`encode`."""
 
 
-async def _session_cookie(request: Request) -> str | None:
+async def _session_cookie(request: Request, raw: bytes | None = None) -> str | None:
     """The session cookie's value, as ``request.cookies`` has it, without parsing the
     other cookies: a hostile header of millions of them held the event loop for seconds.
+
+    ``raw``: the ``Cookie`` header, when already read (``None``: read it here).
     """
-    raw = raw_headers(request.scope, b"cookie")[0]
+    if raw is None:
+        raw = raw_headers(request.scope, b"cookie")[0]
     if raw is None:
         return None
     header = raw.decode("latin-1")
@@ -697,13 +700,16 @@ class SessionManager:
                 "The session store is unavailable (%s); answering 503 until it is back", reason
             )
 
-    async def open(self, request: Request, *, defer_failure: bool = False) -> None:
+    async def open(
+        self, request: Request, *, defer_failure: bool = False, header: bytes | None = None
+    ) -> None:
         """Load the session named by the request's cookie, if it names a live one.
 
         With ``defer_failure``, a store that fails leaves a session that raises
         :class:`SessionStoreUnavailable` when used, so requests not using it are served.
+        ``header`` is the request's ``Cookie`` header when already read.
         """
-        value = await _session_cookie(request)
+        value = await _session_cookie(request, header)
         if value is None:
             return
         try:

@@ -269,6 +269,37 @@ def test_body_that_keeps_the_app_waiting_is_read_whole() -> None:
     assert json.loads(answer.body) == {"item": "abcdef", "form": {"item": ["abcdef"], "n": ["1"]}}
 
 
+def test_body_in_messages_already_there_is_read_whole() -> None:
+    chunks = [b'{"item": ', b'"abc', b"", b'", "n": 1}']
+
+    async def receive() -> dict[str, Any]:  # every message there at once, none waited for
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    answer = call(
+        Saver(body_timeout=5, max_body_size=30),
+        b"/save",
+        method="POST",
+        headers=[(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+        receive=receive,
+    )
+    assert json.loads(answer.body) == {"item": "abc", "form": {"item": ["abc"], "n": ["1"]}}
+
+
+def test_body_over_the_limit_in_one_message_is_413() -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b'{"item": "' + b"x" * 40 + b'"}'}
+
+    answer = call(
+        Saver(max_body_size=30),
+        b"/save",
+        method="POST",
+        headers=[(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+        receive=receive,
+    )
+    assert answer.status == 413
+
+
 def test_body_that_never_starts_is_408() -> None:
     async def silent() -> dict[str, Any]:
         await asyncio.sleep(3600)

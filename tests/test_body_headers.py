@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 from starlette.exceptions import HTTPException
 
 from micropie.body import _body_headers_joined, body_headers
+from micropie.request import announced
 from micropie.streaming import _dumps_stdlib, dumps_json
 from micropie.typed import json_default
 
 NAMES = [b"content-type", b"content-length", b"host", b"cookie", b"transfer-encoding", b"x-a"]
+COOKIES = [b"a=1", b"session_id=x; b=2", b""]
 VALUES = [
     b"application/json",
     b"Application/JSON ; charset=utf-8",
@@ -63,6 +65,35 @@ def test_names_in_another_case_read_when_the_lower_case_type_is_missing(
     else:  # no lower-case type, or one sent twice: every case read, repeats joined
         expected = _read(_body_headers_joined, mixed)
     assert _read(body_headers, mixed) == expected
+
+
+def _body_and_cookie(scope: dict[str, Any]) -> tuple[bool, bytes | None]:
+    """What the request announces, read header by header: the reading before issue 17's
+    one pass (the last length decides; the lower-case cookie headers, joined)."""
+    has_body = False
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding":
+            has_body = True
+        elif name == b"content-length":
+            has_body = value.strip() not in (b"", b"0")
+    if not has_body and scope.get("http_version") == "2":
+        has_body = scope["method"] not in ("GET", "HEAD", "OPTIONS")
+    cookies = [value for name, value in scope["headers"] if name == b"cookie"]
+    return has_body, b"; ".join(cookies) if cookies else None
+
+
+@given(
+    st.lists(header | st.tuples(st.just(b"cookie"), st.sampled_from(COOKIES)), max_size=6),
+    st.lists(any_case_header | st.just((b"Cookie", b"c=3")), max_size=2),
+    st.sampled_from(["1.1", "2"]),
+    st.sampled_from(["GET", "POST", "OPTIONS"]),
+)
+def test_one_pass_reads_body_and_cookies_as_header_by_header(
+    headers: list[tuple[bytes, bytes]], others: list[tuple[bytes, bytes]], version, method
+):
+    scope = {"headers": headers + others, "http_version": version, "method": method}
+    has_body, cookie, _, _ = announced(scope)
+    assert (has_body, cookie) == _body_and_cookie(scope)  # lower-case names only
 
 
 def _reference(value: Any) -> bytes:

@@ -240,12 +240,43 @@ REQUESTS: list[tuple[str, str, bytes, list[tuple[bytes, bytes]]]] = [
     ("POST", "/echo", b"null", [(b"content-type", b"application/json")]),
     ("GET", "/hello", b"", [(b"content-length", b"0")]),
     ("GET", "/greet/alice", b"", [(b"cookie", b"theme=dark")]),
+    # The body and cookie headers, read in one pass: casing, repeats, no length.
+    ("POST", "/echo", b'{"a": 1}', [(b"Content-Type", b"application/json")]),
+    ("POST", "/echo", b'{"a": 1}', [(b"content-type", b"Application/JSON; charset=utf-8")]),
+    ("POST", "/echo", b'{"a": 1}', [(b"content-type", b"application/json")] * 2),
+    (
+        "POST",
+        "/echo",
+        b'{"a": 1}',
+        [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"8"),
+            (b"content-length", b"8"),
+        ],
+    ),
+    (
+        "POST",
+        "/echo",
+        b'{"a": 1}',
+        [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+    ),
+    ("POST", "/echo", b"[1]", [(b"content-type", b"application/json"), (b"content-length", b"x")]),
+    (
+        "POST",
+        "/submit",
+        b"name=al&age=3",
+        [(b"transfer-encoding", b"chunked"), (b"content-type", FORM)],
+    ),
+    ("GET", "/peek", b"", [(b"cookie", b"a=1; session_id=not-a-session; b=2")]),
+    ("GET", "/peek", b"", [(b"cookie", b"a=1"), (b"cookie", b"session_id=not-a-session")]),
+    ("GET", "/hello", b"", [(b"Cookie", b"session_id=not-a-session")]),
 ]
 
 
 def _scope(method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes):
     path, _, query = target.partition("?")
-    extra = [(b"content-length", str(len(body)).encode())] if body else []
+    framed = any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)
+    extra = [(b"content-length", str(len(body)).encode())] if body and not framed else []
     return {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
         "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
@@ -354,6 +385,11 @@ def test_sessions_alike_on_both_paths():
         for app in (direct, general)
     ]
     assert posted[0] == posted[1] and posted[0][1]["body"] == b"2"
+    split = [  # the session cookie in a second Cookie header, among other cookies
+        _exchange(app, "GET", "/count", b"", [(b"cookie", b"a=1"), (b"cookie", b"b=2; " + cookie)])
+        for app in (direct, general)
+    ]
+    assert split[0] == split[1] and split[0][1]["body"] == b"2"
 
 
 def test_plain_error_answers_are_not_shared_between_requests():
