@@ -59,6 +59,11 @@ _RAW_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 _UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
 _RAW_UNSENDABLE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _BLANKS = " \t"
+# Built once: a ``str | bytes`` union in ``isinstance`` is made anew at every call.
+_BYTES_TYPES = (bytes, bytearray, memoryview)
+_JSON_TYPES = (dict, list)
+_WHOLE_TYPES = (str, *_BYTES_TYPES, *_JSON_TYPES)
+_PLAIN_TYPES = (str, bytes, *_JSON_TYPES)
 _DROPPED = (
     "dropped response header %r: CR or LF, another control character or text beyond "
     "latin-1 in its name or value"
@@ -116,7 +121,10 @@ def sendable_value(name: str, value: str) -> str | None:
     control characters (TAB aside) and within latin-1; anything else is dropped.
     """
     value = value.strip(_BLANKS)
-    if _TOKEN.fullmatch(name) and not _UNSENDABLE.search(value):
+    # A printable ASCII value (the commonest) holds nothing _UNSENDABLE finds: not searched.
+    if _TOKEN.fullmatch(name) and (
+        (value.isascii() and value.isprintable()) or not _UNSENDABLE.search(value)
+    ):
         return value
     logger.warning(_DROPPED, name)
     return None
@@ -154,7 +162,7 @@ def _is_sendable_raw(name: bytes, value: bytes) -> bool:
 
 
 def _is_stream(body: Any) -> bool:
-    if isinstance(body, str | bytes | bytearray | memoryview | dict | list):
+    if isinstance(body, _WHOLE_TYPES):
         return False
     if model_encoder(type(body)) is not None:  # a model is iterable only by accident
         return False
@@ -163,7 +171,7 @@ def _is_stream(body: Any) -> bool:
 
 def is_whole_body(body: Any) -> bool:
     """Whether ``body`` is sent in one piece (not a stream or a Starlette response)."""
-    if body is None or isinstance(body, str | bytes | dict | list):
+    if body is None or isinstance(body, _PLAIN_TYPES):
         return True
     return model_encoder(type(body)) is not None
 
@@ -172,9 +180,9 @@ def _body_bytes(body: Any) -> tuple[bytes, tuple[bytes, bytes]]:
     """Encode a non-streaming body and name its default content type."""
     if isinstance(body, str):
         return body.encode("utf-8"), HTML_HEADER
-    if isinstance(body, bytes | bytearray | memoryview):
+    if isinstance(body, _BYTES_TYPES):
         return bytes(body), _JSON_HEADER if type(body) is JSONBody else HTML_HEADER
-    if isinstance(body, dict | list):
+    if isinstance(body, _JSON_TYPES):
         return dumps_json(body), _JSON_HEADER
     if body is None:
         return b"", HTML_HEADER

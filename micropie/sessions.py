@@ -9,8 +9,11 @@ data is the cookie value and nothing is kept server-side.
 
 from __future__ import annotations
 
+import binascii
 import copy
+import hashlib
 import hmac
+import importlib
 import json
 import logging
 import os
@@ -23,6 +26,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any, TypeVar
 
 import anyio
@@ -86,8 +90,14 @@ def _clone(value: dict[str, Any]) -> dict[str, Any]:
     Redis). Nesting deeper than 32 (e.g. a list holding itself) is handed to ``deepcopy``
     whole.
     """
+    copied: dict[str, Any] = dict(value)
+    for item in copied.values():
+        if type(item) not in _IMMUTABLE:
+            break
+    else:  # a flat session (the commonest): nothing below to copy
+        return copied
     try:
-        copied: dict[str, Any] = {key: _fast_copy(item, 1) for key, item in value.items()}
+        copied = {key: _fast_copy(item, 1) for key, item in value.items()}
     except _TooDeep:
         copied = copy.deepcopy(value)
     return copied
@@ -422,14 +432,77 @@ _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # what json.dumps(...) 
 _DECODED_CACHE_SIZE = 256
 
 
+try:  # CPython's own SHA-1: copying its state costs a third of OpenSSL's
+    _sha1: Any = importlib.import_module("_sha1").sha1
+except ImportError:  # pragma: no cover - a Python built without it
+    _sha1 = hashlib.sha1
+
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
+_SHA1_BLOCK = 64
+
+
+class _KeyedSHA1:
+    """HMAC-SHA1 (RFC 2104) under one key: the padded key's two hash states are computed
+    once and copied per message, instead of deriving them (and looking the hash up by
+    name) on every call as :func:`hmac.digest` does. Gives what ``hmac.digest`` gives."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _SHA1_BLOCK:
+            key = _sha1(key).digest()
+        key = key.ljust(_SHA1_BLOCK, b"\0")
+        self._inner = _sha1(key.translate(_INNER_PAD))
+        self._outer = _sha1(key.translate(_OUTER_PAD))
+
+    def digest(self, message: bytes) -> bytes:
+        """The HMAC-SHA1 of ``message``."""
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        digest: bytes = outer.digest()
+        return digest
+
+
 class _OneShotHMAC:
-    """itsdangerous' HMAC-SHA1 through :func:`hmac.digest` (no HMAC object per call)."""
+    """itsdangerous' HMAC-SHA1 with each key's states prepared once (:class:`_KeyedSHA1`)."""
+
+    def __init__(self) -> None:
+        self._keyed: dict[bytes, _KeyedSHA1] = {}  # the few keys the signer derived
+
+    def keyed(self, key: bytes) -> _KeyedSHA1:
+        """The HMAC-SHA1 of ``key``, prepared once."""
+        keyed = self._keyed.get(key)
+        if keyed is None:
+            keyed = self._keyed[key] = _KeyedSHA1(key)
+        return keyed
 
     def get_signature(self, key: bytes, value: bytes) -> bytes:
-        return hmac.digest(key, value, "sha1")
+        return self.keyed(key).digest(value)
 
     def verify_signature(self, key: bytes, value: bytes, sig: bytes) -> bool:
-        return hmac.compare_digest(sig, hmac.digest(key, value, "sha1"))
+        return hmac.compare_digest(sig, self.keyed(key).digest(value))
+
+
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+#: URL-safe base64 as itsdangerous writes it: ``+/`` as ``-_``, padding stripped.
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _compact_json(data: dict[str, Any]) -> str:
+    """``json.dumps(data, separators=(",", ":"))`` (what itsdangerous writes), with the
+    json module's C encoder built directly: ``dumps`` rebuilds it in Python per call."""
+    if _c_make_encoder is None:  # pragma: no cover - a json module without its C part
+        return _COMPACT_JSON.encode(data)
+    encoder = _c_make_encoder(
+        {}, _COMPACT_JSON.default, encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+    return "".join(encoder(data, 0))
+
+
+def _url_safe_b64(data: bytes) -> bytes:
+    """itsdangerous' ``base64_encode`` of bytes, in three C calls."""
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=")
 
 
 class CookieSessionBackend(SessionBackend):
@@ -454,21 +527,21 @@ class CookieSessionBackend(SessionBackend):
             "itsdangerous", feature="CookieSessionBackend", package="itsdangerous"
         )
         self._bad_data: type[Exception] = itsdangerous.BadData
-        self._b64encode: Any = itsdangerous.encoding.base64_encode
         self._b64decode: Any = itsdangerous.encoding.base64_decode
         deriving = itsdangerous.Signer(secret_key, salt=salt)
         keys = [deriving.derive_key(key) for key in deriving.secret_keys]
+        algorithm = _OneShotHMAC()
         self._signer: Any = itsdangerous.TimestampSigner(
-            keys, salt=salt, key_derivation="none", algorithm=_OneShotHMAC()
+            keys, salt=salt, key_derivation="none", algorithm=algorithm
         )
-        self._signing_key: bytes = keys[-1]  # itsdangerous signs with the newest key
+        self._signing = algorithm.keyed(keys[-1])  # itsdangerous signs with the newest key
         self._stamp: tuple[int, bytes] = (-1, b"")  # the last second signed in, encoded
         self._decoded: dict[str, tuple[dict[str, Any], int]] = {}
 
     def encode(self, data: dict[str, Any]) -> str:
         """Sign ``data`` into a cookie value; raise :class:`SessionCookieTooLarge` if too big."""
         try:
-            payload = _COMPACT_JSON.encode(data).encode()
+            payload = _compact_json(data).encode()
         except (TypeError, ValueError) as exc:
             raise TypeError(f"CookieSessionBackend stores sessions as JSON: {exc}") from exc
         prefix = b""
@@ -476,7 +549,7 @@ class CookieSessionBackend(SessionBackend):
             compressed = zlib.compress(payload)
             if len(compressed) < len(payload) - 1:
                 payload, prefix = compressed, b"."
-        value = self._sign(prefix + self._b64encode(payload)).decode("ascii")
+        value = self._sign(prefix + _url_safe_b64(payload)).decode("ascii")
         size = len(SESSION_COOKIE) + 1 + len(value)
         if size > COOKIE_SIZE_LIMIT:
             raise SessionCookieTooLarge(
@@ -492,14 +565,18 @@ class CookieSessionBackend(SessionBackend):
         now = int(time.time())
         second, stamp = self._stamp
         if second != now:
-            stamp = self._b64encode(now.to_bytes(8, "big").lstrip(b"\0"))
+            stamp = _url_safe_b64(now.to_bytes(8, "big").lstrip(b"\0"))
             self._stamp = (now, stamp)
         signed = value + b"." + stamp
-        signature: bytes = self._b64encode(hmac.digest(self._signing_key, signed, "sha1"))
-        return signed + b"." + signature
+        return signed + b"." + _url_safe_b64(self._signing.digest(signed))
 
     def decode(self, value: str, timeout: int) -> tuple[dict[str, Any], float]:
         """The data in a cookie value and its age in seconds; ``{}`` if tampered or expired."""
+        data, age = self.verified(value, timeout)
+        return _clone(data), age
+
+    def verified(self, value: str, timeout: int) -> tuple[dict[str, Any], float]:
+        """:meth:`decode` without the copy: the data must not be changed (it is kept)."""
         known = self._decoded.get(value)
         if known is None:
             known = self._verify(value)
@@ -509,7 +586,7 @@ class CookieSessionBackend(SessionBackend):
         age = int(time.time()) - signed_at  # whole seconds, as itsdangerous counts
         if not 0 <= age <= timeout:
             return {}, 0.0
-        return _clone(data), float(age)
+        return data, float(age)
 
     def _verify(self, value: str) -> tuple[dict[str, Any], int] | None:
         """Check the signature and read the payload; remember the result when good."""
@@ -562,7 +639,11 @@ def _cookie_value(header: str, name: str) -> str | None:
         end = header.find(";", found)
         if end < 0:
             end = len(header)
-        value = cookie_parser(header[start:end]).get(name, value)  # the last one wins
+        key, equals, text = header[start:end].partition("=")
+        if equals and key.strip() == name:  # (the last one wins)
+            text = text.strip()
+            # cookie_parser unquotes a quoted value as Python's cookies module does
+            value = cookie_parser(header[start:end])[name] if text[:1] == '"' else text
         found = header.find(name, end)
     return value
 
@@ -713,7 +794,7 @@ class SessionManager:
         if value is None:
             return
         try:
-            data, refresh = await self._read(value)
+            data, snapshot, refresh = await self._read(value)
         except SessionStoreUnavailable:
             if not defer_failure:
                 raise
@@ -722,15 +803,18 @@ class SessionManager:
         if data:
             request._session_id = value
             request.session = data
-        request._session_snapshot = _Opened(_clone(data), refresh)
+        request._session_snapshot = _Opened(snapshot, refresh)
 
-    async def _read(self, value: str) -> tuple[dict[str, Any], bool]:
+    async def _read(self, value: str) -> tuple[dict[str, Any], dict[str, Any], bool]:
+        """The session ``value`` names, a copy of it as read (kept unchanged: what the
+        answer compares with), and whether its cookie must be sent again."""
         if self._in_cookie is not None:
-            data, age = self._in_cookie.decode(value, self.timeout)
-            return data, age >= self._resign_after
+            kept, age = self._in_cookie.verified(value, self.timeout)
+            return _clone(kept), kept, age >= self._resign_after
         if not _UUID4.match(value):
-            return {}, False
-        return await self._ask(self.backend.resume, value, self.timeout), True
+            return {}, {}, False
+        data = await self._ask(self.backend.resume, value, self.timeout)
+        return data, _clone(data), True
 
     async def commit(self, request: Request, headers: list[tuple[str, str]]) -> None:
         """Save a changed session and add the ``Set-Cookie`` header it needs."""
