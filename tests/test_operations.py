@@ -286,3 +286,25 @@ def test_the_documented_health_checks_follow_redis(redis_server, monkeypatch):
         redis_server.start()
         assert wait_until(lambda: client.get("/readyz").status_code == 200, timeout=30)
         assert client.get("/livez").text == "ok"
+
+
+# -- behind a proxy: --root-path, --proxy-headers and url_for --------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning")  # run_uvicorn's log file
+def test_urls_behind_a_proxy_take_its_scheme_prefix_and_host(uvicorn_server):
+    """uvicorn ``--proxy-headers --root-path /shop`` behind a proxy that strips ``/shop``:
+    ``url_for`` builds the public URL from ``X-Forwarded-Proto``, the root path and the
+    ``Host`` header (uvicorn ignores ``X-Forwarded-Host``, as the deployment guide says)."""
+    args = ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--root-path", "/shop"]
+    server = uvicorn_server("examples.monitoring.app:app", args=args)
+    headers = {
+        "Host": "shop.example",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": "203.0.113.7",
+        "X-Forwarded-Host": "elsewhere.example",
+    }
+    links = httpx.get(server.url + "/", headers=headers, timeout=30).json()
+    assert links["item"] == "https://shop.example/shop/items/1"
+    assert links["search"] == "https://shop.example/shop/search/pie"
+    assert httpx.get(server.url + "/items/1", headers=headers, timeout=30).status_code == 200
