@@ -593,4 +593,4 @@ async def parse_body(
         request._frozen_body = True
     else:
         fields = parse(body, limits)
-    request.get_json, request._json_object, request._body_params = fields
+    request._get_json, request._json_object, request._body_params = fields

@@ -151,7 +151,7 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
     request.path_params = segments
     started = False
     token = None  # current_request's, until left (on request._context_token once handed on)
-    quiet = True  # no header announcing a body or a cookie: nothing to read or clean up
+    quiet = True  # no header announcing a body or a cookie: nothing to read
     handed = False  # whether App code took the request on (and cleans it up)
     try:
         try:
@@ -215,7 +215,7 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
             _watch(request, started)
             await app._answer_exception(request, exc)
         finally:
-            if not quiet or handed or request._files:
+            if handed or request._files or request._frozen_body:  # what _clean_up cleans
                 await app._clean_up(request)
     except Exception as exc:
         await direct.fallback.answer(scope, receive, send, exc, _watch(request, started).started)
