@@ -2,14 +2,16 @@
 
 A handler that declares a JSON type as its return (``-> User``, ``-> list[User]``,
 ``-> int``, ``-> tuple[int, User]``) answers what its OpenAPI document says: JSON of
-that type. With Pydantic installed the value is validated and serialized through the
+that type. With Pydantic installed, the value is validated and serialized through the
 annotation, as FastAPI's ``response_model`` does: fields the type does not declare are
 left out (a ``UserWithPassword`` returned as ``-> User`` answers without the password),
 dicts and objects with the declared attributes are accepted, and a value the annotation
 does not allow is a server error (500, logged with the errors), never an answer that
 contradicts the document. Without Pydantic, or for annotations holding a type it does
 not handle as micropie documents it (msgspec ``Struct``, ``NamedTuple``, ``TypedDict``),
-the value is encoded as JSON as returned.
+the value is encoded as JSON as returned. A ``dict`` or ``list`` annotation holding no
+model (``-> dict[str, Any]``, ``-> list[int]``) leaves the handler as it is: such a
+value answers JSON already, and checking it would cost every request.
 
 Nothing changes for handlers without a return annotation or annotated ``str``,
 ``bytes``, ``None``, ``Any``, a Starlette ``Response`` or a stream: MicroPie's answers.
@@ -119,7 +121,8 @@ def shape_returns(func: Callable[..., Any]) -> Callable[..., Any]:
         return func
     is_status, _, body = answered_body(return_annotation(func))
     status = described_status(func)
-    encode = _encoder(body, _name(func)) if is_json_annotation(body) else None
+    shaped = is_json_annotation(body) and (_holds_model(body) or not _is_container(body))
+    encode = _encoder(body, _name(func)) if shaped else None
     if encode is None and status is None:
         return func
 
@@ -147,6 +150,21 @@ def shape_returns(func: Callable[..., Any]) -> Callable[..., Any]:
         return reshape(func(*args, **kwargs))
 
     return answer_as_annotated_sync
+
+
+def _is_container(annotation: Any) -> bool:
+    """``dict``/``list`` types, which answer JSON as returned (no cost added to them)."""
+    annotation = strip_annotated(annotation)
+    annotation = optional_inner(annotation) or annotation
+    return (typing.get_origin(annotation) or annotation) in (dict, list)
+
+
+def _holds_model(annotation: Any) -> bool:
+    """Whether a model type (whose undeclared fields are left out) is in ``annotation``."""
+    annotation = strip_annotated(annotation)
+    if model_kind(annotation) is not None:
+        return True
+    return any(_holds_model(arg) for arg in typing.get_args(annotation))
 
 
 def described_status(func: Callable[..., Any]) -> int | None:

@@ -152,8 +152,8 @@ class Statuses(App):
     async def nothing(self) -> User | None:
         return None
 
-    def blocking(self) -> list[int]:
-        return [1, "2"]  # type: ignore[list-item]
+    def blocking(self) -> list[User]:
+        return [SECRET]
 
 
 def test_a_status_tuple_shapes_its_success_body_and_is_documented_as_any_2xx(client_factory):
@@ -180,7 +180,10 @@ def test_none_still_answers_204_and_sync_handlers_are_shaped_too(client_factory)
     client = client_factory(Statuses())
     assert client.get("/nothing").status_code == 204
     answer = client.get("/blocking")
-    assert (answer.headers["content-type"], answer.json()) == ("application/json", [1, 2])
+    assert (answer.headers["content-type"], answer.json()) == (
+        "application/json",
+        [{"id": 1, "name": "A"}],
+    )
 
 
 class Wrong(App):
@@ -212,14 +215,20 @@ class Unannotated(App):
     async def stream(self):
         yield "a"
 
+    async def plain_dict(self) -> dict[str, int]:
+        return {"a": "x"}  # type: ignore[dict-item]
 
-def test_handlers_without_a_json_annotation_keep_micropie_answers(client_factory):
+
+def test_handlers_without_a_shaping_annotation_keep_micropie_answers(client_factory):
     client = client_factory(Unannotated())
     for path in ("/count", "/text", "/anything"):
         answer = client.get(path)
         assert (answer.headers["content-type"], answer.text) == ("text/html; charset=utf-8", "3")
     assert client.get("/stream").text == "a"
-    assert Unannotated()._handlers["count"].func.__name__ == "count"
+    assert client.get("/plain_dict").json() == {"a": "x"}  # a dict/list of no model: as returned
+    for name in ("count", "plain_dict"):  # left as they are: nothing added per request
+        handler = Unannotated()._handlers[name].func
+        assert not hasattr(handler, "__wrapped__") and handler.__name__ == name
 
 
 def test_an_instance_attribute_handler_is_planned_once(client_factory):
