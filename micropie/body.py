@@ -84,23 +84,8 @@ def timed_out() -> HTTPException:
     return HTTPException(408, "408 Request Timeout: Failed to receive body")
 
 
-#: A run of this many digits may be an integer orjson cannot hold exactly (over 64 bits).
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-_DIGIT_RUN = b"0" * 19
-_DIGITS_AS_ZERO = bytes(ord("0") if byte in b"0123456789" else ord(" ") for byte in range(256))
-#: Up to this size a body is searched for long digit runs in a translated copy (faster).
-_TRANSLATE_BYTES = 64 * 1024
-
-
-def _has_long_digits(data: bytes) -> bool:
-    """Whether ``data`` holds a run of 19 or more ASCII digits."""
-    if len(data) <= _TRANSLATE_BYTES:
-        return data.translate(_DIGITS_AS_ZERO).find(_DIGIT_RUN) >= 0  # cheaper than `in`
-    return _LONG_DIGITS.search(data) is not None
-
-
 try:
-    from .json_pieces import PIECE_BYTES, PiecesFailed, loads_in_pieces
+    from .json_pieces import PIECE_BYTES, PiecesFailed, has_long_digits, loads_in_pieces
 except ImportError:  # pragma: no cover - without orjson
     loads_in_pieces = None  # type: ignore[assignment]
     PIECE_BYTES = 0
@@ -116,15 +101,9 @@ try:
         json module instead, so every integer keeps its value (up to Python's
         4,300-digit conversion limit).
         """
-        try:
-            value = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            if not _has_long_digits(data):
-                raise
+        if has_long_digits(data):
             return _loads_exact(data)
-        if _has_long_digits(data):
-            return _loads_exact(data)
-        return value
+        return orjson.loads(data)
 
     def _nests_too_deep(data: Any) -> bool:
         # orjson encodes at most MAX_JSON_DEPTH levels: let it do the walk, in C.
@@ -163,7 +142,11 @@ def _loads_exact(data: bytes) -> Any:
 def _loads_stdlib_text(text: str) -> Any:
     try:
         return json.loads(
-            text, object_pairs_hook=_object, parse_float=_finite, parse_constant=_no_constant
+            text,
+            object_pairs_hook=_object,
+            parse_float=_finite,
+            parse_int=_integer,
+            parse_constant=_no_constant,
         )
     except RecursionError as exc:
         raise ValueError("JSON nested too deeply") from exc
@@ -176,6 +159,12 @@ def _finite(text: str) -> float:
     if math.isinf(number):
         raise ValueError(f"number out of range: {text[:20]}")
     return number
+
+
+def _integer(text: str) -> int:
+    """A JSON integer; a Python-level call, like the object hook, so a long array of
+    numbers parsed in a worker thread lets the event loop run too."""
+    return int(text)
 
 
 def _no_constant(name: str) -> Any:
@@ -509,8 +498,11 @@ def loads_checked(body: bytes) -> Any:
         try:
             return loads_in_pieces(body)
         except PiecesFailed:
-            pass  # the whole parse below gives the right answer (or error)
-    data = loads_json(body)
+            # Parsed whole by the json module: its Python-level hooks let the event loop
+            # run meanwhile, where orjson would hold it for the whole body.
+            data = _loads_exact(body)
+    else:
+        data = loads_json(body)
     if len(body) > MAX_JSON_DEPTH and _too_deep(body, data):
         raise ValueError("JSON nested too deeply")
     return data

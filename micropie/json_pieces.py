@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-__all__ = ["PIECE_BYTES", "PiecesFailed", "loads_in_pieces"]
+__all__ = ["PIECE_BYTES", "PiecesFailed", "TooDeep", "has_long_digits", "loads_in_pieces"]
 
 #: About this many bytes are parsed per ``orjson.loads`` call.
 PIECE_BYTES = 32 * 1024
@@ -32,8 +32,11 @@ _CUT_TRIES = 64
 _WHITESPACE = b" \t\r\n"
 _OPEN = {ord("["): ord("]"), ord("{"): ord("}")}
 _KEY = re.compile(rb'[ \t\r\n]*"(?:[^"\\]|\\.)*"[ \t\r\n]*:')
-#: A run of digits that may be an integer orjson cannot hold exactly.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+#: A run of digits that may be an integer orjson cannot hold exactly (over 64 bits).
+_DIGIT_RUN = b"0" * 19
+_DIGITS_AS_ZERO = bytes(ord("0") if byte in b"0123456789" else ord(" ") for byte in range(256))
+#: Bytes searched for such a run per step (a translated copy of each).
+_SCAN_BYTES = 64 * 1024
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]')
 _OPENERS = frozenset(b"[{")
 _CLOSERS = frozenset(b"]}")
@@ -41,19 +44,45 @@ _COMMA = ord(",")
 T = TypeVar("T")
 
 
+def has_long_digits(text: bytes, start: int = 0, end: int | None = None) -> bool:
+    """Whether ``text[start:end]`` holds a run of 19 or more ASCII digits.
+
+    Searched :data:`_SCAN_BYTES` at a time, so a thread scanning a large body lets
+    another (the event loop) run in between.
+    """
+    end = len(text) if end is None else end
+    overlap = len(_DIGIT_RUN) - 1
+    for position in range(start, end, _SCAN_BYTES):
+        window = text[position : min(end, position + _SCAN_BYTES + overlap)]
+        if _DIGIT_RUN in window.translate(_DIGITS_AS_ZERO):
+            return True
+    return False
+
+
 class PiecesFailed(ValueError):
     """The body could not be parsed in pieces: parse it whole for the real answer."""
+
+
+class TooDeep(ValueError):
+    """A piece nests deeper than orjson encodes: so does the body, whatever else it holds.
+
+    A piece that parsed starts and ends where the whole parse would put them, so its
+    depth is the body's; the whole parse would refuse it too (Bad JSON either way).
+    """
 
 
 def loads_in_pieces(text: bytes) -> Any:
     """``orjson.loads(text)`` in pieces; :class:`PiecesFailed` when that is not possible.
 
-    Also fails for integers orjson cannot hold exactly and for nesting deeper than
-    orjson can encode (254 levels), so the caller's whole parse decides those cases.
+    Also fails for integers orjson cannot hold exactly, so the caller's whole parse
+    decides them; nesting deeper than orjson can encode (254 levels) raises
+    :class:`TooDeep` at once, sparing the whole parse a body it would refuse anyway.
     """
     start, end = _strip(text, 0, len(text))
     try:
         return _value(text, start, end, 0)
+    except TooDeep:
+        raise
     except (ValueError, TypeError, RecursionError) as exc:
         raise PiecesFailed(str(exc)) from None
 
@@ -100,6 +129,8 @@ def _groups(
         group_end = end if cut is None else cut
         try:
             group = parse(text, position, group_end, level)
+        except TooDeep:
+            raise
         except ValueError:
             exact = _exact_cut(text, position, end)
             if exact == cut:
@@ -223,10 +254,14 @@ def _depth(text: bytes, start: int, end: int) -> int:
 
 
 def _parse(text: bytes, start: int, end: int) -> Any:
-    piece = memoryview(text)[start:end]
-    if _LONG_DIGITS.search(piece) is not None:
+    if has_long_digits(text, start, end):
         raise ValueError("an integer orjson may not hold exactly")
-    return orjson.loads(piece)
+    try:
+        return orjson.loads(memoryview(text)[start:end])
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # read from where the whole parse would: as deep
+            raise TooDeep(str(exc)) from None
+        raise
 
 
 def _parse_wrapped(opener: bytes, text: bytes, start: int, end: int, closer: bytes) -> Any:
@@ -238,5 +273,8 @@ def _checked(value: Any, level: int) -> Any:
     wrapped = value
     for _ in range(level):
         wrapped = [wrapped]
-    orjson.dumps(wrapped)  # raises JSONEncodeError (a TypeError) past its depth limit
+    try:
+        orjson.dumps(wrapped)
+    except orjson.JSONEncodeError as exc:  # past its depth limit, the only error it can have
+        raise TooDeep(str(exc)) from None
     return value

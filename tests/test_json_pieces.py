@@ -9,6 +9,7 @@ returns or says it could not (and the caller then parses the body whole).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from micropie import json_pieces
-from micropie.json_pieces import PiecesFailed, loads_in_pieces
+from micropie.json_pieces import PiecesFailed, TooDeep, has_long_digits, loads_in_pieces
 
 SETTINGS = settings(max_examples=400, deadline=None)
 
@@ -107,10 +108,24 @@ def test_malformed_bodies_are_refused(text: bytes) -> None:
 def test_nesting_past_orjsons_limit_is_refused_in_pieces() -> None:
     deep = b"[" * 254 + b"]" * 254
     assert loads_in_pieces(b"[1," + deep[1:-1] + b"]") is not None  # 254 levels
-    with pytest.raises(PiecesFailed):
+    with pytest.raises(TooDeep):  # final: the whole parse would refuse it too
         loads_in_pieces(b"[1," + deep + b"]")  # 255 levels
 
 
 def test_integers_orjson_cannot_hold_are_left_to_the_whole_parse() -> None:
     with pytest.raises(PiecesFailed):
         loads_in_pieces(b"[1, 2, 123456789012345678901234567890, 3]")
+
+
+@given(
+    st.binary(max_size=200),
+    st.integers(min_value=0, max_value=30),
+    st.integers(min_value=0, max_value=3 * 64 * 1024),
+)
+def test_long_digit_runs_are_found_wherever_they_fall(noise: bytes, digits: int, at: int) -> None:
+    """Runs across the boundary of two scanning steps are found; shorter ones are not."""
+    text = b"x" * at + b"7" * digits + noise.replace(b"7", b"x")
+    expected = re.search(rb"[0-9]{19}", text) is not None
+    assert has_long_digits(text) is expected
+    assert has_long_digits(b"1" * 40 + text, 40) is expected  # start honoured
+    assert has_long_digits(text + b"1" * 40, 0, len(text)) is expected  # end honoured
