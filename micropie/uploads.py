@@ -49,6 +49,21 @@ __all__ = [
 
 logger = logging.getLogger("micropie")
 
+
+class _ParserLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """python-multipart's messages, at debug level on micropie's logger.
+
+    The parser logs a warning for each malformed body it meets (with no handler set up,
+    Python prints each one); the client's 400 already says what was wrong, so a
+    client could otherwise flood the server's log.
+    """
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(logging.DEBUG, msg, *args, **kwargs)
+
+
+_PARSER_LOG = _ParserLog(logging.getLogger("micropie.multipart"))
+
 #: Bytes a file may hold in memory before the parser waits for the handler to read.
 FILE_BUFFER_BYTES = 1024 * 1024
 _DEFAULT_FILE_TYPE = "application/octet-stream"
@@ -356,6 +371,7 @@ class _MultipartReader:
             self.parser = multipart.MultipartParser(boundary, self._callbacks())
         except self._parse_errors:
             raise bad_request("Invalid multipart boundary") from None
+        self.parser.logger = _PARSER_LOG
         self.task: asyncio.Task[None] | None = None
 
     def _callbacks(self) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from micropie import App, MultipartFileError
@@ -143,6 +145,31 @@ def test_missing_boundary_is_400(client_factory, tmp_path, upload_dir):
         "400 Bad Request: Missing boundary in multipart/form-data Content-Type",
     )
     assert_still_serves(client, tmp_path)
+
+
+BROKEN_BODIES = [
+    b"garbage without any boundary",
+    multipart(part("file", b"data", b"a.txt"), end=False),
+    b"--" + BOUNDARY.encode() + b"\r\nContent-Disposition: form-data\r\n\r\nx\r\n",
+    b"--" + BOUNDARY.encode() + b"\r\nno colon header\r\n\r\nx\r\n--" + BOUNDARY.encode() + b"--",
+    b"--" + BOUNDARY.encode() + b"X\r\n",
+    b"--"
+    + BOUNDARY.encode()
+    + b"\r\nContent-Disposition: form-data; name=a\r\n\r\nx\r\n--"
+    + BOUNDARY.encode()
+    + b"-x",
+]
+
+
+def test_broken_multipart_bodies_log_no_warnings(client_factory, tmp_path, upload_dir, caplog):
+    """python-multipart warns about each malformed body; a client sending many would
+    flood the server's log (printed even with no logging set up): debug level only."""
+    caplog.set_level(logging.DEBUG)
+    client = client_factory(make_app(upload_dir))
+    for body in BROKEN_BODIES:
+        assert client.post("/upload", content=body, headers=MULTIPART).status_code == 400
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any(r.name == "micropie.multipart" for r in caplog.records)
 
 
 @pytest.mark.parametrize(
