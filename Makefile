@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/uvicorn examples.showcase.app:app --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 10
+	$(BIN)/uvicorn examples.showcase.app:app --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 10 \
+		--http micropie.head_limit:HttpToolsProtocol
 
 # Property tests run derandomized here (the same examples every run); `make fuzz` draws
 # fresh random ones, FUZZ_EXAMPLES per test (default 5000): make fuzz FUZZ_EXAMPLES=50000

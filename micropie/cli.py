@@ -19,7 +19,14 @@ from typing import Any
 from . import __version__
 from .exceptions import MissingDependencyError
 from .routes import HandlerRoute, HandlerWebSocketRoute, path_outline
-from .serving import DEFAULT_HOST, DEFAULT_PORT, GRACEFUL_SHUTDOWN, serve, server_address
+from .serving import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    GRACEFUL_SHUTDOWN,
+    HEAD_LIMITED_HTTP,
+    serve,
+    server_address,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -109,6 +116,13 @@ def add_run_command(commands: Subcommands) -> None:
         help="on SIGTERM/Ctrl+C, cancel requests and streams still open after this long "
         f"(default: {GRACEFUL_SHUTDOWN})",
     )
+    run.add_argument(
+        "--http",
+        metavar="PROTOCOL",
+        help="uvicorn's HTTP protocol: auto, h11, httptools or module:Class (default: "
+        "httptools with a bound on request heads, 431 past 64 KiB and 408 past 10 s: "
+        f"{HEAD_LIMITED_HTTP})",
+    )
     run.set_defaults(handler=run_command)
 
 
@@ -130,6 +144,7 @@ def run_command(args: argparse.Namespace) -> int:
             reload=args.reload,
             workers=args.workers,
             timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+            http=args.http,
         )
     except MissingDependencyError as exc:
         print(f"micropie run: {exc}", file=sys.stderr)

@@ -9,10 +9,16 @@ reaches those children through the ``MICROPIE_DEBUG`` environment variable.
 Shutdown waits at most :data:`GRACEFUL_SHUTDOWN` seconds for open connections (uvicorn
 alone waits for ever, and an event stream or a long download never ends by itself),
 then the lifespan shutdown handlers run.
+
+When httptools is installed, requests are read by :data:`HEAD_LIMITED_HTTP`: uvicorn's
+httptools protocol with bounds on the request head (431 past 64 KiB, 408 when it takes
+over 10 s; :mod:`micropie.head_limit`). ``http="httptools"`` (or ``"h11"``, ``"auto"``)
+chooses uvicorn's own instead.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +31,9 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "GRACEFUL_SHUTDOWN",
+    "HEAD_LIMITED_HTTP",
     "debug_from_environ",
+    "default_http",
     "import_string",
     "serve",
     "server_address",
@@ -36,6 +44,8 @@ DEFAULT_PORT = 8000
 #: Seconds a stopping server waits for open requests and streams before cancelling them
 #: (uvicorn's ``timeout_graceful_shutdown``), so that the shutdown handlers always run.
 GRACEFUL_SHUTDOWN = 10
+#: The HTTP protocol ``micropie run`` and ``App.run()`` use by default (with httptools).
+HEAD_LIMITED_HTTP = "micropie.head_limit:HttpToolsProtocol"
 #: Set to ``1`` to turn on the debug error page of every ``App`` created afterwards.
 DEBUG_ENV = "MICROPIE_DEBUG"
 
@@ -60,6 +70,13 @@ def debug_from_environ() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
+def default_http() -> str:
+    """The HTTP protocol served unless another is asked for: :data:`HEAD_LIMITED_HTTP`
+    when httptools is installed, else ``"auto"`` (uvicorn's h11, which bounds a head's
+    size itself)."""
+    return HEAD_LIMITED_HTTP if importlib.util.find_spec("httptools") else "auto"
+
+
 def needs_import_string(options: Mapping[str, Any]) -> bool:
     """Whether uvicorn will import the app in child processes (reload, several workers)."""
     return bool(options.get("reload")) or (options.get("workers") or 1) > 1
@@ -69,12 +86,15 @@ def serve(app: Any, *, host: str, port: int, debug: bool = False, **options: Any
     """Run uvicorn on ``app`` (an ASGI app, or an import string for reload/workers).
 
     Shutdown waits for open connections at most :data:`GRACEFUL_SHUTDOWN` seconds unless
-    ``timeout_graceful_shutdown`` says otherwise (``None``: for ever).
+    ``timeout_graceful_shutdown`` says otherwise (``None``: for ever). Requests are read
+    by :func:`default_http` unless ``http`` names another protocol.
     """
     uvicorn = require("uvicorn", feature="serving an app", package="uvicorn")
     if debug:
         os.environ[DEBUG_ENV] = "1"
     options.setdefault("timeout_graceful_shutdown", GRACEFUL_SHUTDOWN)
+    if options.get("http") is None:
+        options["http"] = default_http()
     uvicorn.run(app, host=host, port=port, **options)
 
 

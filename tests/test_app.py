@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.testclient import TestClient
 
 from micropie import App
+from micropie.serving import HEAD_LIMITED_HTTP
 
 
 def test_startup_and_shutdown_handlers_sync_and_async():
@@ -308,7 +309,7 @@ def test_run_calls_uvicorn_with_app_and_options(monkeypatch):
     app = App()
     app.run(port=9999, log_level="warning")
     options = {"host": "127.0.0.1", "port": 9999, "log_level": "warning"}
-    assert calls == [(app, {**options, "timeout_graceful_shutdown": 10})]
+    assert calls == [(app, {**options, "timeout_graceful_shutdown": 10, "http": HEAD_LIMITED_HTTP})]
 
 
 def test_run_defaults(monkeypatch):
@@ -320,9 +321,18 @@ def test_run_defaults(monkeypatch):
     calls: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     App().run()
-    assert calls == [{"host": "127.0.0.1", "port": 8000, "timeout_graceful_shutdown": 10}]
+    assert calls == [
+        {
+            "host": "127.0.0.1",
+            "port": 8000,
+            "timeout_graceful_shutdown": 10,
+            "http": HEAD_LIMITED_HTTP,
+        }
+    ]
     App().run(timeout_graceful_shutdown=None)  # uvicorn's own: wait for ever
     assert calls[1]["timeout_graceful_shutdown"] is None
+    App().run(http="h11")  # uvicorn's own protocol, no head bounds of micropie's
+    assert calls[2]["http"] == "h11"
 
 
 def test_run_without_uvicorn_names_the_extra():

@@ -110,6 +110,26 @@ def test_run_with_debug_shows_the_traceback(tmp_path: Path, start: StartServer) 
     assert "ValueError: kaboom" in response.text
 
 
+def big_head_status(server: UvicornServer) -> int:
+    """The status answered to a request with 100 KiB of headers (past the 64 KiB bound)."""
+    headers = {f"x-filler-{n}": "a" * 1000 for n in range(100)}
+    return httpx.get(server.url + "/", headers=headers, timeout=10).status_code
+
+
+def test_run_bounds_request_heads_by_default(tmp_path: Path, start: StartServer) -> None:
+    """Served without a proxy, a 100 KiB head gets 431 (micropie.head_limit's protocol)."""
+    write_app(tmp_path)
+    server = start([MICROPIE, "run", "app:app"])
+    assert big_head_status(server) == 431
+    assert get_text(server.url + "/") == "one"
+
+
+def test_run_with_uvicorns_own_protocol_takes_any_head(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path)
+    server = start([MICROPIE, "run", "app:app", "--http", "httptools"])
+    assert big_head_status(server) == 200
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -164,6 +184,13 @@ def test_version() -> None:
 def test_app_run_takes_the_port_from_the_environment(tmp_path: Path, start: StartServer) -> None:
     write_app(tmp_path)
     server = start([sys.executable, "app.py"])
+    assert get_text(server.url + "/") == "one"
+
+
+def test_app_run_bounds_request_heads_by_default(tmp_path: Path, start: StartServer) -> None:
+    write_app(tmp_path)
+    server = start([sys.executable, "app.py"])
+    assert big_head_status(server) == 431
     assert get_text(server.url + "/") == "one"
 
 
