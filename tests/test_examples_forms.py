@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from examples.forms.app import app
 from tests.conftest import ClientFactory
 
@@ -27,6 +29,15 @@ def test_forms_invalid_post_shows_errors(client_factory: ClientFactory) -> None:
     assert "Unknown topic." in response.text
     assert 'value="&lt;b&gt;"' in response.text
     assert 'value="routing" checked' in response.text
+
+
+@pytest.mark.parametrize("age", ["²", "٣", "9" * 5000, "0", "150", " 5", "-1"])
+def test_forms_age_that_is_no_whole_number_in_range_is_400(
+    client_factory: ClientFactory, age: str
+) -> None:
+    response = client_factory(app).post("/", data={"name": "Ann", "age": age})
+    assert response.status_code == 400
+    assert "Age must be a whole number" in response.text
 
 
 def test_forms_thanks_escapes(client_factory: ClientFactory) -> None:

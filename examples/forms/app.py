@@ -61,7 +61,8 @@ def _validate(name: str, age: str, topics: list[str]) -> list[str]:
     errors = []
     if not name.strip():
         errors.append("Please give your name.")
-    if not age.isdigit() or not 0 < int(age) < 150:
+    # isdigit() alone takes "²" (int() refuses it) and 5,000 digits (over int()'s limit)
+    if not (age.isascii() and age.isdigit() and len(age) <= 3 and 0 < int(age) < 150):
         errors.append("Age must be a whole number between 1 and 149.")
     if any(topic not in TOPICS for topic in topics):
         errors.append("Unknown topic.")
