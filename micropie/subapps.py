@@ -30,7 +30,7 @@ async def hand_off(request: Request, sessions: SessionManager) -> None:
     """Call ``request._subapp`` with the sub-scope, replaying the body, saving the session."""
     sub_scope = _sub_scope(request)
     if request._body == b"" and request.files and not _is_micropie(request._subapp):
-        logger.warning("%r: a parsed multipart body reaches a non-micropie app empty", request)
+        _warn_empty_multipart(request)
     if PARENT_REQUEST_KEY in request.scope:  # handed to us: the outermost app saves the session
         await request._subapp(sub_scope, _replay_body(request), request._send)
         return
@@ -47,6 +47,23 @@ async def hand_off(request: Request, sessions: SessionManager) -> None:
         await request._send(message)
 
     await request._subapp(sub_scope, _replay_body(request), send_with_session)
+
+
+_empty_multipart_warned = False
+
+
+def _warn_empty_multipart(request: Request) -> None:
+    """Say once per process (then at debug level) that a hand-off lost a parsed
+    multipart body: it is the app's set-up, and every client upload would repeat it."""
+    global _empty_multipart_warned
+    level = logging.DEBUG if _empty_multipart_warned else logging.WARNING
+    _empty_multipart_warned = True
+    logger.log(
+        level,
+        "%r: a parsed multipart body reaches a non-micropie app empty "
+        "(said once; later ones at debug level)",
+        request,
+    )
 
 
 def _sub_scope(request: Request) -> Scope:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from starlette.routing import Route
 from starlette.websockets import WebSocketDisconnect
 
 from examples.middleware.rate_limit.app import RateLimiter
-from micropie import App, HttpMiddleware, WebSocketMiddleware
+from micropie import App, HttpMiddleware, WebSocketMiddleware, subapps
 
 # -- before_request / after_request ---------------------------------------------------
 
@@ -630,7 +631,7 @@ def test_add_middleware_after_start_is_refused(client_factory):
         app.add_middleware(GZipMiddleware)
 
 
-def test_subapp_starlette_multipart_is_logged_as_not_forwarded(client_factory, caplog):
+def test_subapp_starlette_multipart_is_logged_as_not_forwarded(client_factory, caplog, monkeypatch):
     async def upload(request: StarletteRequest) -> JSONResponse:
         return JSONResponse({"body": (await request.body()).decode()})
 
@@ -641,6 +642,11 @@ def test_subapp_starlette_multipart_is_logged_as_not_forwarded(client_factory, c
     app.middlewares.append(
         Mounter({"/api": Starlette(routes=[Route("/up", upload, methods=["POST"])])})
     )
-    response = client_factory(app).post("/api/up", files={"f": ("x.txt", b"hello")})
-    assert response.json() == {"body": ""}
-    assert "a parsed multipart body reaches a non-micropie app empty" in caplog.text
+    monkeypatch.setattr(subapps, "_empty_multipart_warned", False)
+    caplog.set_level(logging.DEBUG, "micropie")
+    client = client_factory(app)
+    for _ in range(3):  # each client upload: one warning, not one per request
+        response = client.post("/api/up", files={"f": ("x.txt", b"hello")})
+        assert response.json() == {"body": ""}
+    said = [r for r in caplog.records if "reaches a non-micropie app empty" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
