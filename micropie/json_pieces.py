@@ -260,7 +260,7 @@ def _parse(text: bytes, start: int, end: int) -> Any:
         return orjson.loads(memoryview(text)[start:end])
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc):  # read from where the whole parse would: as deep
-            raise TooDeep(str(exc)) from None
+            raise TooDeep(f"JSON nested too deeply ({exc})") from None
         raise
 
 
@@ -275,6 +275,6 @@ def _checked(value: Any, level: int) -> Any:
         wrapped = [wrapped]
     try:
         orjson.dumps(wrapped)
-    except orjson.JSONEncodeError as exc:  # past its depth limit, the only error it can have
-        raise TooDeep(str(exc)) from None
+    except orjson.JSONEncodeError:  # past its depth limit, the only error it can have
+        raise TooDeep("JSON nested too deeply") from None
     return value
