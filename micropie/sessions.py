@@ -150,12 +150,15 @@ class InMemorySessionBackend(SessionBackend):
 
     Sessions expire after ``timeout`` idle seconds. Entries are kept in the order their
     idle clocks were last restarted, so every call removes at most ``sweep`` expired
-    entries from the front instead of scanning them all.
+    entries from the front instead of scanning them all. At most ``max_sessions`` are
+    kept (``None``: no bound): past it, saving a new one drops the least recently used,
+    so clients that never send their cookie back cannot fill the memory.
     """
 
-    def __init__(self, *, sweep: int = 8) -> None:
+    def __init__(self, *, sweep: int = 8, max_sessions: int | None = 100_000) -> None:
         self._sessions: OrderedDict[str, _Entry] = OrderedDict()
         self._sweep_size = sweep
+        self._max_sessions = max_sessions
 
     async def load(self, session_id: str) -> dict[str, Any]:
         now = time.monotonic()
@@ -178,6 +181,8 @@ class InMemorySessionBackend(SessionBackend):
             return
         self._sessions[session_id] = _Entry(now + timeout, timeout, _clone(data))
         self._sessions.move_to_end(session_id)
+        if self._max_sessions is not None and len(self._sessions) > self._max_sessions:
+            self._sessions.popitem(last=False)  # the least recently used
 
     def _sweep(self, now: float) -> None:
         """Drop up to ``sweep`` expired sessions from the least recently used end."""

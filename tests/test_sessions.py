@@ -346,6 +346,39 @@ async def test_memory_cleanup_is_amortised(clock):
 
 
 @pytest.mark.anyio
+async def test_memory_keeps_at_most_max_sessions_dropping_the_least_recently_used(clock):
+    backend = InMemorySessionBackend(max_sessions=3)
+    for name in "abc":
+        await backend.save(name, {"n": name}, 60)
+    assert await backend.load("a") == {"n": "a"}  # now the most recently used
+    await backend.save("d", {"n": "d"}, 60)
+    assert len(backend._sessions) == 3
+    assert await backend.load("b") == {}  # dropped: used least recently
+    assert [await backend.load(name) for name in "acd"] == [{"n": "a"}, {"n": "c"}, {"n": "d"}]
+    await backend.save("a", {"n": "A"}, 60)  # a change to a kept session drops nothing
+    assert len(backend._sessions) == 3
+
+
+def test_clients_without_cookies_cannot_grow_the_memory_store(client_factory):
+    """Each request without a cookie that writes the session makes a new one."""
+
+    class Visits(App):
+        async def index(self):
+            self.request.session["visits"] = self.request.session.get("visits", 0) + 1
+            return str(self.request.session["visits"])
+
+    backend = InMemorySessionBackend(max_sessions=10)
+    app = Visits(backend)
+    regular = client_factory(app)
+    assert regular.get("/").text == "1"
+    for _ in range(50):  # a client that never sends its cookie back
+        assert client_factory(app).get("/").text == "1"
+        assert regular.get("/").status_code == 200  # keeps its session in use
+    assert len(backend._sessions) == 10
+    assert regular.get("/").text == "52"
+
+
+@pytest.mark.anyio
 async def test_memory_sweep_keeps_live_sessions(clock):
     backend = InMemorySessionBackend()
     await backend.save("old", {"n": 1}, 60)
