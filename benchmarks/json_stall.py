@@ -1,8 +1,9 @@
 """JSON stall benchmark: does one large JSON body hold up every other request?
 
-``python -m benchmarks.json_stall [--rounds 3] [--size 16MiB]``. A fresh one-worker
-uvicorn serves :data:`app`. One client posts a JSON body of many small containers
-(just under the 16 MiB default ``max_body_size``), round after round, while another
+``python -m benchmarks.json_stall [--rounds 3] [--size 16MiB] [--shape objects]``. A
+fresh one-worker uvicorn serves :data:`app`. One client posts a JSON body of many small
+containers (just under the 16 MiB default ``max_body_size``), or with ``--shape`` one of
+the hostile :data:`SHAPES` (deeply nested, integers over 64 bits), round after round, while another
 client sends ``GET /`` on a keep-alive connection every :data:`INTERVAL_MS`. Each GET's
 latency counts from when it was due, so a stalled server is charged for every GET it
 held up, not just the one waiting (no coordinated omission). Reported: the time each
@@ -53,6 +54,43 @@ def json_body(size: int) -> tuple[bytes, int]:
     count = (size - len(b'{"items":[]}')) // (len(ITEM) + 1)
     body = b'{"items":[' + b",".join([ITEM] * count) + b"]}"
     return body, count
+
+
+#: The answer to a body refused as malformed JSON.
+BAD_JSON = (400, b"400 Bad Request: Bad JSON")
+
+
+def nested_body(size: int) -> tuple[bytes, tuple[int, bytes]]:
+    """``size`` opening brackets: nested past any parser's limit (400)."""
+    return b"[" * size, BAD_JSON
+
+
+def nested_objects_body(size: int) -> tuple[bytes, tuple[int, bytes]]:
+    """``{"a":{"a":...1}}`` as deep as ``size`` allows (400)."""
+    depth = (size - 1) // len(b'{"a":}')
+    return b'{"a":' * depth + b"1" + b"}" * depth, BAD_JSON
+
+
+def long_digits_body(size: int) -> tuple[bytes, tuple[int, bytes]]:
+    """``{"items": [1, 1, ..., 111…1]}`` (31 digits): an integer over 64 bits sends the whole body
+    to the exact parse (200)."""
+    count = (size - len(b'{"items":[]}') - 31) // 2
+    body = b'{"items":[' + b"1," * count + b"1" * 31 + b"]}"
+    return body, (200, b'{"items":%d}' % (count + 1))
+
+
+def objects_body(size: int) -> tuple[bytes, tuple[int, bytes]]:
+    body, count = json_body(size)
+    return body, (200, b'{"items":%d}' % count)
+
+
+#: ``--shape`` choices: each builds a body of about ``size`` bytes and its expected answer.
+SHAPES: dict[str, Callable[[int], tuple[bytes, tuple[int, bytes]]]] = {
+    "objects": objects_body,
+    "nested": nested_body,
+    "nested-objects": nested_objects_body,
+    "long-digits": long_digits_body,
+}
 
 
 @dataclass
@@ -106,7 +144,9 @@ def idle_latencies(port: int, count: int = 400) -> list[float]:
     return paced_gets(port, lambda done: done < count)
 
 
-def overlapping_latencies(port: int, body: bytes, items: int) -> tuple[float, list[float]]:
+def overlapping_latencies(
+    port: int, body: bytes, expected: tuple[int, bytes]
+) -> tuple[float, list[float]]:
     """Post ``body`` while GETs run; the POST's seconds and the overlapping GET latencies."""
     done = threading.Event()
     latencies: list[float] = []
@@ -122,29 +162,29 @@ def overlapping_latencies(port: int, body: bytes, items: int) -> tuple[float, li
     try:
         connection.request("POST", "/ingest", body, {"Content-Type": "application/json"})
         response = connection.getresponse()
-        answer = json.loads(response.read())
+        answer = (response.status, response.read())
     finally:
         connection.close()
         seconds = time.perf_counter() - started
         done.set()
         prober.join()
-    if answer != {"items": items}:
-        raise RuntimeError(f"POST /ingest answered {answer}")
+    if answer != expected:
+        raise RuntimeError(f"POST /ingest answered {answer[0]} {answer[1][:200]!r}")
     return seconds, latencies
 
 
-def run(size: int, rounds: int) -> list[StallResult]:
-    body, items = json_body(size)
+def run(size: int, rounds: int, shape: str = "objects") -> list[StallResult]:
+    body, expected = SHAPES[shape](size)
     with serve("benchmarks.json_stall:app", "/") as port:
         idle_latencies(port, 50)  # warm up
         results = [StallResult("idle server", 0.0, idle_latencies(port))]
         overlapping: list[float] = []
         seconds: list[float] = []
         for _ in range(rounds):
-            post_seconds, latencies = overlapping_latencies(port, body, items)
+            post_seconds, latencies = overlapping_latencies(port, body, expected)
             seconds.append(post_seconds)
             overlapping.extend(latencies)
-        label = f"during {len(body) / MiB:.1f} MiB JSON ({items:,} objects) × {rounds}"
+        label = f"during {len(body) / MiB:.1f} MiB JSON ({shape}) × {rounds}"
         results.append(StallResult(label, max(seconds), overlapping))
     return results
 
@@ -169,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.json_stall", description=__doc__)
     parser.add_argument("--size", type=parse_size, default=16 * MiB - 64 * 1024)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="objects")
     args = parser.parse_args(argv)
-    results = run(args.size, args.rounds)
+    results = run(args.size, args.rounds, args.shape)
     print(format_table(results))
     p99 = results[-1].p99
     met = p99 < P99_TARGET_MS

@@ -38,3 +38,15 @@ def test_json_stall_body_is_valid_and_within_the_default_limit(
         "/ingest", content=body, headers={"content-type": "application/json"}
     )
     assert response.json() == {"items": items}
+
+
+@pytest.mark.parametrize("shape", sorted(json_stall.SHAPES))
+def test_json_stall_shapes_get_the_answer_the_benchmark_expects(
+    client_factory: ClientFactory, shape: str
+) -> None:
+    body, (status, text) = json_stall.SHAPES[shape](1 * MiB)
+    assert 1 * MiB - 64 <= len(body) <= 1 * MiB
+    response = client_factory(json_stall.StallBenchmark()).post(
+        "/ingest", content=body, headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, response.content) == (status, text)
