@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 from starlette.routing import BaseRoute
 
+from .body import too_large
 from .converters import (
     ConstraintError,
     Converter,
@@ -461,9 +462,15 @@ def _lookup(name: str, many: bool, request: Request) -> Any:
 
 
 def _extra_fields(plan: HandlerPlan, request: Request) -> dict[str, Any]:
+    """The fields ``**kwargs`` receives; 413 when the body has more than
+    ``max_form_parts`` (a JSON object of a million keys would otherwise be bound, and
+    passed to the handler, on the event loop: seconds in which nobody else is answered)."""
     reserved = plan.reserved
     extra: dict[str, Any] = {}
     json_object = request._json_object
+    limit = None if request._limits is None else request._limits.max_form_parts
+    if limit is not None and len(json_object or request.body_params) > limit:
+        raise too_large()
     body: Iterable[tuple[str, Any]]
     if json_object is not None:
         body = json_object.items()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from micropie import App
+from micropie import App, limits
 
 from .raw import body_receive, call, call_async, http_scope, stalling_receive
 
@@ -284,3 +284,30 @@ def test_http2_body_without_length_headers_is_read():
     scope["http_version"] = "2"
     answer = asyncio.run(call_async(Store(), scope, body_receive(b"item=h2")))
     assert (answer.status, answer.body) == (200, b'{"item":"h2"}')
+
+
+def test_kwargs_take_at_most_max_form_parts_body_fields(client_factory):
+    """A JSON object of a million keys bound to ``**kwargs`` held the event loop for
+    seconds (binding and passing them happen there): past ``max_form_parts`` it is 413."""
+
+    class Extra(App):
+        async def collect(self, **fields):
+            return {"count": len(fields)}
+
+        @limits(max_form_parts=5000)
+        async def many(self, **fields):
+            return {"count": len(fields)}
+
+        async def named(self, k0: int = 0):
+            return {"k0": k0}
+
+    client = client_factory(Extra())
+    fields = {f"k{i}": i for i in range(1000)}
+    assert client.post("/collect", json=fields).json() == {"count": 1000}
+    fields["one_more"] = 1
+    response = client.post("/collect", json=fields)
+    assert (response.status_code, response.text) == TOO_LARGE
+    assert client.post("/many", json=fields).json() == {"count": 1001}
+    assert client.post("/named", json=fields).json() == {"k0": 0}  # no **kwargs, no limit
+    query = {f"q{i}": "1" for i in range(1500)}  # the request head bounds the query
+    assert client.get("/collect", params=query).json() == {"count": 1500}
