@@ -49,6 +49,7 @@ from .routes import AppRouter, attach_route
 from .routing import (
     HandlerPlan,
     bind_arguments,
+    bind_in_thread,
     build_handler_table,
     not_found,
     plan_handler,
@@ -556,6 +557,8 @@ class App:
         if plan.takes_nothing and not segments:
             args: list[Any] = []
             kwargs: dict[str, Any] = {}
+        elif plan.models and request._frozen_body:
+            args, kwargs = await bind_in_thread(plan, segments, request)
         else:
             args, kwargs = bind_arguments(plan, segments, request)
         try:

@@ -28,7 +28,13 @@ from starlette.types import Receive, Scope, Send
 from .errors import ServerErrors, StartWatch
 from .request import STATE_HEADERS, Request, announced, current_request, route_path
 from .responses import HTML_HEADER, LENGTH_HEADERS, length_header, split_result, whole_answer
-from .routing import HandlerPlan, bind_arguments, not_found, resolve_path
+from .routing import (
+    HandlerPlan,
+    bind_arguments,
+    bind_in_thread,
+    not_found,
+    resolve_path,
+)
 from .subapps import PARENT_REQUEST_KEY
 
 if TYPE_CHECKING:
@@ -174,7 +180,10 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
                 if len(segments) == arity:  # segments as they are, nothing else
                     result = await (plan.func(*segments) if segments else plan.func())
                 else:
-                    args, kwargs = bind_arguments(plan, segments, request)
+                    if plan.models and request._frozen_body:
+                        args, kwargs = await bind_in_thread(plan, segments, request)
+                    else:
+                        args, kwargs = bind_arguments(plan, segments, request)
                     result = await plan.func(*args, **kwargs)
             except HTTPException:
                 raise

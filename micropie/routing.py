@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, TypeVar
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 from starlette.routing import BaseRoute
@@ -459,6 +460,18 @@ def _lookup(name: str, many: bool, request: Request) -> Any:
             return values if many else values[0]
     files = request.files
     return files[name] if name in files else _EMPTY
+
+
+async def bind_in_thread(
+    plan: HandlerPlan, segments: Sequence[str], request: Request
+) -> tuple[list[Any], dict[str, Any]]:
+    """:func:`bind_arguments` in a worker thread, so the event loop keeps serving.
+
+    Used when model parameters validate a body large enough to have been parsed in a
+    worker thread (``plan.models and request._frozen_body``): 400,000 small models
+    validated on the event loop held it for seconds.
+    """
+    return await anyio.to_thread.run_sync(bind_arguments, plan, segments, request)
 
 
 def _extra_fields(plan: HandlerPlan, request: Request) -> dict[str, Any]:

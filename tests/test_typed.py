@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import threading
 from typing import Annotated, Literal, NamedTuple, TypedDict
 
 import annotated_types
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException
 from typing_extensions import NotRequired
 
 from micropie import App, RequestValidationError, methods
+from micropie.body import THREAD_PARSE_BYTES
 
 
 @dataclasses.dataclass
@@ -768,3 +770,44 @@ def test_named_tuples_answer_objects_without_orjson_too(client_factory):
         "pair": {"left": 4, "right": "d"},
         "n": 2**70,
     }
+
+
+class Reading(pydantic.BaseModel):
+    """Notes the thread that validates it, and the request it can see there."""
+
+    value: int
+
+    @pydantic.field_validator("value")
+    @classmethod
+    def note_thread(cls, value: int) -> int:
+        from micropie import current_request
+
+        _validated_in.append((threading.get_ident(), current_request.get().method))
+        return value
+
+
+_validated_in: list[tuple[int, str]] = []
+
+
+class Readings(App):
+    async def add(self, readings: list[Reading]):
+        return {"count": len(readings), "loop_thread": threading.get_ident()}
+
+
+@pytest.mark.parametrize("count", [10, 20_000])
+def test_a_large_body_is_validated_off_the_event_loop(client_factory, count):
+    """400,000 small models validated on the event loop held it for seconds; a body
+    large enough to be parsed in a worker thread is validated in one too."""
+    _validated_in.clear()
+    client = client_factory(Readings())
+    body = json.dumps([{"value": n} for n in range(count)]).encode()
+    response = client.post("/add", content=body, headers={"content-type": "application/json"})
+    assert response.json()["count"] == count
+    threads = {thread for thread, _ in _validated_in}
+    off_loop = response.json()["loop_thread"] not in threads
+    assert off_loop is (len(body) > THREAD_PARSE_BYTES)
+    assert {method for _, method in _validated_in} == {"POST"}  # the request is seen there
+    body = body[:-1] + b', {"value": "x"}]'
+    response = client.post("/add", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()[0]["loc"] == ["body", count, "value"]
