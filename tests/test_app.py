@@ -425,3 +425,21 @@ def test_run_passes_app_object_not_import_string(monkeypatch):
     app = MyApp()
     app.run("0.0.0.0", 8080)
     assert seen == [app]
+
+
+def test_run_without_httptools_leaves_the_protocol_to_uvicorn(monkeypatch):
+    """uvicorn's h11 (picked when httptools is missing) bounds a head's size itself."""
+    import importlib.util
+
+    import uvicorn
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "httptools" else real_find_spec(name, *args),
+    )
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    App().run()
+    assert calls[0]["http"] == "auto"
