@@ -52,7 +52,18 @@ DEEP_JSON = '{"a":' * 100_000 + "1" + "}" * 100_000  # deeper than json.loads ca
 
 
 @pytest.mark.parametrize(
-    "ignored", ["   ", "{not json", '{"name": "no text"}', '{"text": " "}', DEEP_JSON]
+    "ignored",
+    [
+        "   ",
+        "{not json",
+        '{"name": "no text"}',
+        '{"text": " "}',
+        DEEP_JSON,
+        '{"text": [1, 2]}',  # text and name must be strings
+        '{"text": "hi", "name": {"a": 1}}',
+        '{"text": "' + "x" * 70_000 + '"}',  # not parsed at all: over 64 KiB
+    ],
+    ids=["blank", "not-json", "no-text", "blank-text", "deep", "list", "dict-name", "huge"],
 )
 def test_empty_or_malformed_messages_are_ignored(ignored: str) -> None:
     with TestClient(Chat()) as client:

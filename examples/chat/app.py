@@ -40,6 +40,8 @@ PAGE = (Path(__file__).parent / "chat.html").read_text(encoding="utf-8")
 CHANNEL = "chat"
 MAX_NAME = 40
 MAX_TEXT = 2000
+#: A JSON message longer than this is ignored unread (room for MAX_TEXT escaped characters).
+MAX_JSON_MESSAGE = 64 * 1024
 #: Close code for a client that fell too far behind: "try again later" (the page reconnects).
 TRY_AGAIN_LATER = 1013
 #: Close code when the server shuts down: "service restart".
@@ -60,9 +62,10 @@ class Chat(App):
     async def ws_chat(self, ws: WebSocket, name: str = "anonymous"):
         """``/chat?name=Ann``: publish this client's messages, relay the room's to it.
 
-        A message is JSON ``{"name": ..., "text": ...}`` (the name is optional) or
-        plain text; everyone receives ``{"type": "message", "name", "text"}``, and
-        ``{"type": "presence", "name", "joined"}`` when someone comes or goes. The
+        A message is JSON ``{"name": ..., "text": ...}`` (the name is optional; strings
+        only, at most 64 KiB) or plain text; everyone receives ``{"type": "message",
+        "name", "text"}``, and ``{"type": "presence", "name", "joined"}`` when someone
+        comes or goes. The
         client's own ``joined`` event is its first: from then on it receives everything.
         """
         name = _clean_name(name)
@@ -116,13 +119,17 @@ def _chat_event(message: str | bytes, default_name: str) -> dict[str, Any] | Non
         return None
     name, text = default_name, message
     if message.startswith("{"):
+        if len(message) > MAX_JSON_MESSAGE:  # parsing megabytes would hold the event loop
+            return None
         try:
             data = json.loads(message)
         except (ValueError, RecursionError):  # malformed, or nested too deep to parse
             return None
         if not isinstance(data, dict):
             return None
-        name, text = str(data.get("name") or default_name), str(data.get("text") or "")
+        name, text = data.get("name") or default_name, data.get("text")
+        if not isinstance(name, str) or not isinstance(text, str):
+            return None
     text = text.strip()[:MAX_TEXT]
     if not text:
         return None
