@@ -51,6 +51,8 @@ def has_long_digits(text: bytes, start: int = 0, end: int | None = None) -> bool
     another (the event loop) run in between.
     """
     end = len(text) if end is None else end
+    if start == 0 and end == len(text) <= _SCAN_BYTES:  # a small body: one step, no slice
+        return _DIGIT_RUN in text.translate(_DIGITS_AS_ZERO)
     overlap = len(_DIGIT_RUN) - 1
     for position in range(start, end, _SCAN_BYTES):
         window = text[position : min(end, position + _SCAN_BYTES + overlap)]
