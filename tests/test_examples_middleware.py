@@ -202,12 +202,18 @@ def test_subapps_under_uvicorn(uvicorn_server) -> None:
 # -- websocket middleware -----------------------------------------------------------------
 
 
-def test_websocket_auth(client_factory: ClientFactory) -> None:
+@pytest.mark.parametrize("token", ["wrong", "%C3%A9", "secret-token%00"])
+def test_websocket_auth_refuses_other_tokens(client_factory: ClientFactory, token: str) -> None:
+    """A non-ASCII token closed 1011 (hmac.compare_digest refuses such text)."""
     client = client_factory(example("websocket_auth").app)
     with pytest.raises(WebSocketDisconnect) as refused:
-        with client.websocket_connect("/echo?token=wrong") as ws:
+        with client.websocket_connect(f"/echo?token={token}") as ws:
             ws.receive_text()
     assert (refused.value.code, refused.value.reason) == (1008, "invalid token")
+
+
+def test_websocket_auth(client_factory: ClientFactory) -> None:
+    client = client_factory(example("websocket_auth").app)
     with client.websocket_connect("/echo?token=secret-token") as ws:
         assert ws.receive_text() == "hello ann"
         ws.send_text("hi")

@@ -24,9 +24,10 @@ TOKENS = {os.environ.get("WS_TOKEN", "secret-token"): "ann"}
 
 class TokenAuth(WebSocketMiddleware):
     async def before_websocket(self, request):
-        given = request.query("token") or ""
+        # compared as bytes: compare_digest raises TypeError for non-ASCII text
+        given = (request.query("token") or "").encode()
         for token, user in TOKENS.items():
-            if hmac.compare_digest(given, token):
+            if hmac.compare_digest(given, token.encode()):
                 request.user = user
                 return None
         return {"code": 1008, "reason": "invalid token"}
