@@ -52,11 +52,11 @@ def has_long_digits(text: bytes, start: int = 0, end: int | None = None) -> bool
     """
     end = len(text) if end is None else end
     if start == 0 and end == len(text) <= _SCAN_BYTES:  # a small body: one step, no slice
-        return _DIGIT_RUN in text.translate(_DIGITS_AS_ZERO)
+        return text.translate(_DIGITS_AS_ZERO).find(_DIGIT_RUN) >= 0  # cheaper than `in`
     overlap = len(_DIGIT_RUN) - 1
     for position in range(start, end, _SCAN_BYTES):
         window = text[position : min(end, position + _SCAN_BYTES + overlap)]
-        if _DIGIT_RUN in window.translate(_DIGITS_AS_ZERO):
+        if window.translate(_DIGITS_AS_ZERO).find(_DIGIT_RUN) >= 0:
             return True
     return False
 
