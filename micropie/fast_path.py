@@ -19,7 +19,8 @@ as the router would have sent it; the answers are the same byte for byte
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
 __all__ = ["DirectPath", "app_call"]
 
 _new = object.__new__
+# Bound once: looking ``set``/``reset`` up on the context variable per request is not
+# specialized on 3.11 (a bound method made and freed each time).
+_set_request = current_request.set
+_reset_request = current_request.reset
 _SHORT = len(LENGTH_HEADERS)  # the body lengths whose header is prebuilt
 
 
@@ -68,14 +73,13 @@ class DirectPath:
         return plan is None or plan.rejects_extra(segments)
 
 
-class _Entry(NamedTuple):
-    """A handler of the direct path and what its segments may be."""
-
-    plan: HandlerPlan
-    #: The most path segments, the handler's name counted.
-    most: int
-    #: How many segments bind as they are to the whole signature (-1: never).
-    arity: int
+#: A handler of the direct path, as a plain tuple: a request unpacks it in one step
+#: (``UNPACK_SEQUENCE`` specializes for exact tuples only, and reading ``plan.route`` or
+#: ``plan.methods`` through a dataclass default goes the slow attribute route on 3.11):
+#: ``(plan, plan.func, plan.route, plan.methods, plan.name, most, arity)`` where
+#: ``most`` is the most path segments, the handler's name counted, and ``arity`` how
+#: many segments bind as they are to the whole signature (-1: never).
+_Entry = tuple[HandlerPlan, Callable[..., Any], Any, "frozenset[str] | None", str, int, int]
 
 
 def _direct_plans(handlers: dict[str, HandlerPlan]) -> dict[str, _Entry]:
@@ -88,7 +92,7 @@ def _direct_plans(handlers: dict[str, HandlerPlan]) -> dict[str, _Entry]:
         if plan.is_async:
             most = sys.maxsize if plan.var_positional is not None else 1 + len(plan.segment_params)
             arity = len(plan.positional) if plan.binds_segments_only else -1
-            plans[name] = _Entry(plan, most, arity)
+            plans[name] = (plan, plan.func, plan.route, plan.methods, plan.name, most, arity)
     if "index" in plans:
         plans[""] = plans["index"]
     return plans
@@ -129,7 +133,7 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
     if entry is None:
         segments = path.strip("/").split("/")  # the handler's name, then its segments
         entry = direct._plans.get(segments[0])
-        if entry is None or len(segments) > entry.most:
+        if entry is None or len(segments) > entry[5]:  # most
             if direct._not_found is not None and direct._takes_none(path):
                 await _send_copy(direct._not_found, send)
             else:
@@ -138,23 +142,26 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
         del segments[0]
     else:
         segments = []
-    plan, _, arity = entry
-    methods = plan.methods  # as plan.refuses(method): CONNECT only where @methods lists it
+    plan, func, route, methods, handler_name, _, arity = entry
     method = scope["method"]
     if (
-        plan.name in direct._instance_attributes  # an instance attribute replaced it
+        handler_name in direct._instance_attributes  # an instance attribute replaced it
+        # as plan.refuses(method): CONNECT only where @methods lists it
         or (method == "CONNECT" if methods is None else method not in methods)
         or PARENT_REQUEST_KEY in scope  # handed over by a parent app
     ):
         await direct.fallback(scope, receive, send)
         return
-    scope["route"] = plan.route
-    scope["endpoint"] = plan.func
+    scope["route"] = route
+    scope["endpoint"] = func
     request = _new(Request)  # as Request(scope, receive, send), without the call
     request.scope = scope
     request._receive = receive
     request._send = send
     request.path_params = segments
+    request._limits = app._limits  # replaced when a body is read
+    request._session = None
+    request._files = None
     started = False
     token = None  # current_request's, until left (on request._context_token once handed on)
     quiet = True  # no header announcing a body or a cookie: nothing to read
@@ -165,26 +172,22 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
                 if name in STATE_HEADERS:
                     quiet = False
                     break
-            if quiet and (method == "GET" or scope.get("http_version") != "2"):
+            if not quiet or (method != "GET" and scope.get("http_version") == "2"):
                 # (HTTP/2 may frame a body no header announces, though not a GET's)
-                request._limits = app._limits
-            else:
                 quiet = False  # read the body and session announced, as the general path does
                 state = announced(scope)
                 if state[0] or state[1] is not None:
                     await app._read_request_state(request, plan, state)
-                else:
-                    request._limits = app._limits
-            token = current_request.set(request)
+            token = _set_request(request)
             try:
                 if len(segments) == arity:  # segments as they are, nothing else
-                    result = await (plan.func(*segments) if segments else plan.func())
+                    result = await (func(*segments) if segments else func())
                 else:
                     if plan.models and request._frozen_body:
                         args, kwargs = await bind_in_thread(plan, segments, request)
                     else:
                         args, kwargs = bind_arguments(plan, segments, request)
-                    result = await plan.func(*args, **kwargs)
+                    result = await func(*args, **kwargs)
             except HTTPException:
                 raise
             except Exception as exc:  # as App._call_handler
@@ -210,7 +213,7 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
                 _watch(request, started)
                 await app._finish(request, *split_result(result))
                 return
-            current_request.reset(token)  # left before sending, as App._finish does
+            _reset_request(token)  # left before sending, as App._finish does
             token = None
             started = True
             await send({"type": "http.response.start", "status": 200, "headers": headers})

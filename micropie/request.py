@@ -201,7 +201,6 @@ class Request:
     # Body reading state (micropie.body) and the limits in force for this request.
     _body_complete: bool = False
     _frozen_body: bool = False
-    _limits: Any = None
     _response_started: bool = False
     # Hook progress: after_request runs once on every answer, also on one refused before
     # the before_request hooks ran (a body too large, a session store down).
@@ -214,17 +213,21 @@ class Request:
     # ``_body_params`` ``None`` also means a JSON object body not yet mirrored.
     _body_params: dict[str, list[str]] | None = None
     _get_json: Any = _ABSENT  # a JSON body may be ``null``
-    _session: dict[str, Any] | None = None
-    _files: dict[str, Any] | None = None
     _body: bytes | None = None
 
     def __init__(self, scope: Scope, receive: Receive = _empty_receive, send: Send = _no_send):
-        # micropie.fast_path.app_call sets these four itself, without calling __init__
+        # micropie.fast_path.app_call sets these itself, without calling __init__
         # (tests/test_fast_path.py checks the two agree): everything else is a class default.
         self.scope = scope
         self._receive = receive
         self._send = send
         self.path_params: list[str] = []
+        # Read on every request, so instance attributes rather than class defaults (3.11
+        # specializes neither reads nor writes of those): the limits in force
+        # (micropie.body), and the session and files dicts, made when first read.
+        self._limits: Any = None
+        self._session: dict[str, Any] | None = None
+        self._files: dict[str, Any] | None = None
 
     @property
     def method(self) -> str:

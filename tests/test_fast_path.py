@@ -541,7 +541,7 @@ def test_the_direct_path_sets_what_request_init_sets():
 
     assert _exchange(Spy(), "GET", "/greet/x", b"", [])[1]["body"] == b"x"
     made = set(vars(Request({"type": "http", "headers": []})))
-    assert seen["attributes"] == made | {"_limits"}
+    assert seen["attributes"] == made
 
 
 def test_the_request_context_is_left_after_each_answer():
