@@ -134,7 +134,7 @@ class App:
         self._user_lifespan = lifespan
         self._user_middleware = list(middleware or [])
         self._middleware_stack: ASGIApp | None = None
-        # The direct path (micropie.fast_path), when no user middleware runs.
+        # The direct path (micropie.fast_path), when no user middleware or explicit route runs.
         self._direct: DirectPath | None = None
         self._websocket_origins = None if websocket_origins is None else list(websocket_origins)
         self._reserved = _reserved_names(self._framework)
@@ -362,7 +362,7 @@ class App:
         app: ASGIApp = self._router
         for cls, args, kwargs in reversed(stack):
             app = cls(app, *args, **kwargs)
-        if not self._user_middleware:
+        if not self._user_middleware and not self._router._explicit:
             fallback = ServerErrors(self._handle_http, handler=error_handler, debug=self._debug)
             self._direct = DirectPath(self, fallback)
         return app

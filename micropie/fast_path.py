@@ -1,15 +1,16 @@
 """The direct path: the common HTTP request answered in one coroutine (issue 17).
 
 An app with no Starlette middleware of its own and no explicit routes (mounts,
-``add_route``) has no use for the router: :func:`app_call`, which is ``App.__call__``,
-answers its HTTP requests itself. A request for an ``async`` handler named by its first
-path segment, with no ``before_request``/``after_request`` hooks to run, is answered
-there, in the app's own coroutine, without the layers the general path crosses: no
-``send`` wrapper (the response start is tracked here), no ``Request.__init__`` call, the
-body and session read only when the request announces them, the handler called with its
-path segments when they are all it takes, and a ``str``, ``dict`` or ``list`` result
-sent with prebuilt headers. A path no handler takes gets the 404 answer built once, when
-no exception handler can see it.
+``add_route``; adding one later drops the direct path) has no use for the router:
+:func:`app_call`, which is ``App.__call__``, answers its HTTP requests itself. A request
+for an ``async`` handler named by its first path segment, with no
+``before_request``/``after_request`` hooks to run, is answered there, in the app's own
+coroutine, without the layers the general path crosses: no ``send`` wrapper (the
+response start is tracked here), no ``Request.__init__`` call, the body and session read
+only when the request announces them, the handler called with its path segments when
+they are all it takes, and a ``str``, ``dict`` or ``list`` result sent with prebuilt
+headers. A path no handler takes gets the 404 answer built once, when no exception
+handler can see it.
 
 Everything else goes to ``App._handle_http`` under :class:`~micropie.errors.ServerErrors`,
 as the router would have sent it; the answers are the same byte for byte
@@ -120,14 +121,13 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
     per request besides the handler's); anything else crosses the middleware stack."""
     scope["app"] = app
     direct = app._direct  # built with the middleware stack, when no user middleware runs
-    if direct is None or scope["type"] != "http" or app._router._explicit:
+    if direct is None or scope["type"] != "http":
         await app._call_stack(scope, receive, send)
         return
     if app.middlewares:  # hooks see every answer: the general path runs them
         await direct.fallback(scope, receive, send)
         return
-    if "router" not in scope:  # as the router would have set it
-        scope["router"] = direct._router
+    scope.setdefault("router", direct._router)  # as the router would have set it
     path = route_path(scope) if scope.get("root_path") else scope["path"]
     entry = direct._bare.get(path)  # "/name": the handler, no segments
     if entry is None:
@@ -162,10 +162,9 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
     request._limits = app._limits  # replaced when a body is read
     request._session = None
     request._files = None
-    started = False
+    started = handed = False  # handed: whether App code took the request on (and cleans up)
     token = None  # current_request's, until left (on request._context_token once handed on)
     quiet = True  # no header announcing a body or a cookie: nothing to read
-    handed = False  # whether App code took the request on (and cleans it up)
     try:
         try:
             for name, _ in scope["headers"]:
@@ -180,8 +179,10 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
                     await app._read_request_state(request, plan, state)
             token = _set_request(request)
             try:
-                if len(segments) == arity:  # segments as they are, nothing else
-                    result = await (func(*segments) if segments else func())
+                if not segments and not arity:
+                    result = await func()
+                elif len(segments) == arity:  # segments as they are, nothing else
+                    result = await (func(segments[0]) if arity == 1 else func(*segments))
                 else:
                     if plan.models and request._frozen_body:
                         args, kwargs = await bind_in_thread(plan, segments, request)

@@ -341,6 +341,7 @@ class AppRouter(Router):
     @routes.setter
     def routes(self, routes: Iterable[BaseRoute]) -> None:
         self._explicit = list(routes)
+        self._owner._direct = None
         self._update_mount_paths()
 
     def handler_routes(self) -> Iterator[BaseRoute]:
@@ -380,6 +381,7 @@ class AppRouter(Router):
 
     def _add(self, route: BaseRoute) -> None:
         self._explicit.append(route)
+        self._owner._direct = None  # explicit routes are matched here: no direct path
         self._update_mount_paths()
 
     def _update_mount_paths(self) -> None:

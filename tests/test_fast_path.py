@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from micropie import App, CookieSessionBackend, HttpMiddleware, UploadedFile, methods
 from micropie.request import Request, current_request
@@ -489,6 +490,60 @@ def test_routes_added_after_the_first_request_are_matched():
     assert _exchange(app, "GET", "/hello", b"", [])[1]["body"] == b"Hello, world!"
     app.add_route("/hello", lambda request: PlainTextResponse("explicit"))
     assert _exchange(app, "GET", "/hello", b"", [])[1]["body"] == b"explicit"
+    assert _exchange(app, "GET", "/greet/x", b"", [])[1]["body"] == b"Hello, x!"
+
+
+def test_a_mount_added_after_the_first_request_is_matched():
+    app, inner = Site(), Site()
+    assert _exchange(app, "GET", "/hello", b"", [])[1]["body"] == b"Hello, world!"
+    app.mount("/hello", inner)
+    assert _exchange(app, "GET", "/hello/greet/x", b"", [])[1]["body"] == b"Hello, x!"
+    assert _exchange(app, "GET", "/index", b"", [])[1]["body"] == b"home"
+
+
+def test_a_route_table_set_after_the_first_request_is_matched():
+    app = Site()
+    assert _exchange(app, "GET", "/hello", b"", [])[1]["body"] == b"Hello, world!"
+    app._router.routes = [Route("/hello", lambda request: PlainTextResponse("set"))]
+    assert _exchange(app, "GET", "/hello", b"", [])[1]["body"] == b"set"
+
+
+class Segments(Site):
+    async def one(self, word):
+        return f"one {word} {self.request.path_params}"
+
+    async def two(self, first: str, second):
+        return [first, second, self.request.path_params]
+
+
+@pytest.mark.parametrize(
+    ("target", "status", "body"),
+    [
+        ("/one/x", 200, b"one x ['x']"),
+        ("//one/x/", 200, b"one x ['x']"),
+        ("/one", 400, b"400 Bad Request: Missing required parameter 'word'"),
+        ("/one//", 400, b"400 Bad Request: Missing required parameter 'word'"),
+        ("/one/x/y", 404, b"404 Not Found"),
+        ("/two/a/b", 200, b'["a","b",["a","b"]]'),
+        ("/two//b", 200, b'["","b",["","b"]]'),
+        ("/two/a", 400, b"400 Bad Request: Missing required parameter 'second'"),
+    ],
+)
+def test_handlers_taking_their_segments_as_they_are_answer_alike(target, status, body):
+    direct, general = _pairs(Segments)
+    mine = _exchange(direct, "GET", target, b"", [])
+    assert mine == _exchange(general, "GET", target, b"", [])
+    assert (mine[0]["status"], mine[1]["body"]) == (status, body)
+
+
+def test_a_router_the_scope_already_names_is_kept():
+    # Mounted in a Starlette app, scope["router"] is the outer router, as Starlette keeps it.
+    direct, general = _pairs(Site)
+    for app in (direct, general):
+        scope = _scope("GET", "/scope_keys", [], b"")
+        scope["router"] = outer = object()
+        assert asyncio.run(_call(app, scope, b""))[1]["body"].count(b'"router":"object"') == 1
+        assert scope["router"] is outer
 
 
 def test_a_session_written_on_a_cookieless_request_is_kept():
