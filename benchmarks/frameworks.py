@@ -63,7 +63,7 @@ class Setup:
     workers: int
     threads: int
     connections: int
-    rounds: int = 3
+    rounds: int = 5
     window: Window = Window(warmup=0.2, length=0.8)
 
     @property
