@@ -51,6 +51,7 @@ from .routing import (
     bind_arguments,
     bind_in_thread,
     build_handler_table,
+    is_routable_value,
     not_found,
     plan_handler,
     resolve_path,
@@ -83,6 +84,10 @@ class App:
 
     #: The class whose attributes are never URLs (it and its bases); ``Server`` sets itself.
     _framework: ClassVar[type[App]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _refuse_handlers_replacing_state(cls)
 
     def __init__(
         self,
@@ -652,6 +657,30 @@ _UNSENDABLE_IN_QUERY = re.compile("[\x00-\x20\x7f\u0100-\U0010ffff]")
 
 def _percent_encode(match: re.Match[str]) -> str:
     return quote(match.group(), safe="")
+
+
+def _refuse_handlers_replacing_state(cls: type[App]) -> None:
+    """Refuse a handler named like state micropie reads: a property of the framework
+    (``request``, ``session``, ``routes`` ...) or a list ``App.__init__`` sets
+    (``middlewares`` ...). A method would silently replace it and break the app at run
+    time; overriding a framework *method* (``run``, ``redirect``) stays allowed."""
+    for name, value in vars(cls).items():
+        if not is_routable_value(value):
+            continue
+        owner = next(
+            (
+                base
+                for base in cls.__mro__[1:]
+                if base.__module__.startswith("micropie.")
+                and (isinstance(vars(base).get(name), property) or name in _INSTANCE_ATTRIBUTES)
+            ),
+            None,
+        )
+        if owner is not None:
+            raise TypeError(
+                f"{cls.__qualname__}.{name} would replace {owner.__name__}.{name}, which "
+                f"micropie itself uses: give the handler another name"
+            )
 
 
 def _reserved_names(framework: type[App]) -> frozenset[str]:

@@ -196,3 +196,49 @@ def test_websocket_to_unroutable_name_closes_1008(client_factory, spied, name):
     assert (closed.value.code, closed.value.reason) == (1008, "No matching WebSocket route")
     assert spied == [] and Victim.calls == []
     assert_still_serves(client)
+
+
+# -- a handler may not take the name of state micropie reads ---------------------------
+
+STATE_NAMES = sorted(
+    name
+    for name in APP_PUBLIC + INSTANCE_PUBLIC
+    if isinstance(getattr(micropie.App, name, None), property)
+    or isinstance(getattr(micropie.App(), name, None), list)
+)
+
+
+def test_state_names_were_computed():
+    assert {"request", "session", "routes", "middlewares", "startup_handlers"} <= set(STATE_NAMES)
+
+
+@pytest.mark.parametrize("name", STATE_NAMES)
+@pytest.mark.parametrize("base", [micropie.App, micropie.Server])
+def test_handler_named_like_framework_state_is_refused_at_class_definition(base, name):
+    """``def request(self)`` would replace ``self.request`` for every handler (each then
+    500s); ``def middlewares(self)`` broke the app at construction with a bare
+    ``TypeError: [] is not a callable object``. The class is refused, saying why."""
+    with pytest.raises(TypeError, match=rf"Mine\.{name} would replace \w+\.{name}.*another name"):
+        type("Mine", (base,), {name: lambda self: "handler"})
+
+
+@pytest.mark.parametrize("name", ["run", "mount", "openapi", "url_path_for"])
+def test_handler_may_still_override_a_framework_method(client_factory, name):
+    """SPEC §1.3: a framework method the subclass overrides is its handler."""
+    app = type("Mine", (micropie.App,), {name: lambda self: "mine"})()
+    assert client_factory(app).get(f"/{name}").text == "mine"
+
+
+def test_state_name_as_a_property_or_value_is_still_allowed(client_factory):
+    class Mine(micropie.App):
+        routes_seen = 0  # a plain value of another name
+
+        @property
+        def session(self):  # a property may replace a property
+            return self.request.session
+
+        async def index(self):
+            self.session["n"] = 1
+            return "ok"
+
+    assert client_factory(Mine()).get("/").text == "ok"
