@@ -10,6 +10,7 @@ data is the cookie value and nothing is kept server-side.
 from __future__ import annotations
 
 import binascii
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -24,7 +25,7 @@ import weakref
 import zlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any, TypeVar
@@ -323,7 +324,8 @@ class RedisSessionBackend(SessionBackend):
                 return _hash_session(key, dict(zip(flat[::2], flat[1::2], strict=True)))
         try:
             async with self.client.pipeline(transaction=True) as pipe:
-                stored, _ = await pipe.hgetall(key).expire(key, timeout).execute()
+                with _commands_left_out():
+                    stored, _ = await pipe.hgetall(key).expire(key, timeout).execute()
         except Exception as exc:
             stored = exc
         return _hash_session(key, stored)
@@ -349,7 +351,8 @@ class RedisSessionBackend(SessionBackend):
             if changed:
                 pipe.hset(key, mapping=changed)
             pipe.expire(key, timeout)
-            await pipe.execute()
+            with _commands_left_out():
+                await pipe.execute()
         if isinstance(data, _StoredSession):
             data._key, data._stored = key, fields
 
@@ -366,6 +369,27 @@ def _redis_client(url: str) -> Any:
         for module in ("redis.asyncio", "redis.asyncio.retry", "redis.backoff")
     )
     return redis.from_url(url, retry=retry.Retry(backoff.NoBackoff(), 1))
+
+
+@contextlib.contextmanager
+def _commands_left_out() -> Iterator[None]:
+    """Take the command out of a failed pipeline's error text, keeping Redis's reason.
+
+    redis-py writes the failing command into the message (``Command # 2 (HSET
+    micropie:session:<id> user ann ...) of pipeline caused error: OOM ...``): logged
+    as the reason of an outage, it put a session id (a credential) and session values
+    in the logs.
+    """
+    try:
+        yield
+    except Exception as exc:
+        text = exc.args[0] if exc.args else None
+        if isinstance(text, str) and text.startswith("Command # "):
+            head, found, reason = text.rpartition(" of pipeline caused error: ")
+            if found:
+                number = head.split(" (", 1)[0]
+                exc.args = (f"{number} of pipeline caused error: {reason}", *exc.args[1:])
+        raise
 
 
 def _script_refusal(exc: Exception) -> str | None:
