@@ -7,9 +7,12 @@ annotation, as FastAPI's ``response_model`` does: fields the type does not decla
 left out (a ``UserWithPassword`` returned as ``-> User`` answers without the password),
 dicts and objects with the declared attributes are accepted, and a value the annotation
 does not allow is a server error (500, logged with the errors), never an answer that
-contradicts the document. Without Pydantic, or for annotations holding a type it does
-not handle as micropie documents it (msgspec ``Struct``, ``NamedTuple``, ``TypedDict``),
-the value is encoded as JSON as returned. A ``dict`` or ``list`` annotation holding no
+contradicts the document. Annotations holding a type Pydantic does not handle as
+micropie documents it (msgspec ``Struct``, ``NamedTuple``, ``TypedDict``), and models
+without Pydantic, are checked and filtered the same way by micropie's own
+:func:`~micropie.typed.checker`; a scalar without Pydantic is encoded as returned. A
+generator handler under a JSON annotation is refused when planned (it streams).
+A ``dict`` or ``list`` annotation holding no
 model (``-> dict[str, Any]``, ``-> list[int]``) leaves the handler as it is: such a
 value answers JSON already, and checking it would cost every request.
 
@@ -33,7 +36,7 @@ from starlette.responses import Response
 
 from .converters import is_class, strip_annotated
 from .streaming import dumps_json
-from .typed import NAMEDTUPLE, TYPEDDICT, model_kind, optional_inner
+from .typed import MSGSPEC, NAMEDTUPLE, TYPEDDICT, checker, model_kind, optional_inner
 
 __all__ = [
     "DESCRIBE_ATTR",
@@ -118,6 +121,7 @@ def shape_returns(func: Callable[..., Any]) -> Callable[..., Any]:
     """``func``, or a wrapper answering its result as its return annotation and
     ``@describe(status=...)`` say."""
     if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        _refuse_json_stream(func)
         return func
     is_status, _, body = answered_body(return_annotation(func))
     status = described_status(func)
@@ -150,6 +154,21 @@ def shape_returns(func: Callable[..., Any]) -> Callable[..., Any]:
         return reshape(func(*args, **kwargs))
 
     return answer_as_annotated_sync
+
+
+def _refuse_json_stream(func: Callable[..., Any]) -> None:
+    """A generator handler streams what it yields; a JSON return annotation on it
+    (``-> list[User]``) would document an answer it never gives, unchecked."""
+    annotation = return_annotation(func)
+    if annotation is _EMPTY or not is_json_annotation(answered_body(annotation)[2]):
+        return
+    name = _name(func).rpartition(".")[2]
+    raise TypeError(
+        f"handler {name!r} is a generator, so its answer is streamed as it yields, but its "
+        f"return annotation {annotation!r} says it answers that JSON value: return the value "
+        f"instead of yielding it (`return [...]`), or annotate the stream "
+        f"(`-> AsyncIterator[str]`)"
+    )
 
 
 def _is_container(annotation: Any) -> bool:
@@ -189,14 +208,30 @@ def _encoded(value: Any, encode: Encoder) -> Any:
 
 def _encoder(annotation: Any, handler: str) -> Encoder:
     """Pydantic's validation and serialization of ``annotation`` when it can have them,
-    else micropie's JSON encoder."""
-    if _outside_pydantic(annotation):
-        return dumps_json
+    else micropie's own check of the models in it, else micropie's JSON encoder."""
+    if not _outside_pydantic(annotation):
+        pydantic_encode = _pydantic_encoder(annotation, handler)
+        if pydantic_encode is not None:
+            return pydantic_encode
+    if not _holds_model(annotation):
+        return dumps_json  # a scalar without Pydantic: answered as returned
+    check = checker(annotation)
+
+    def encode_checked(value: Any) -> bytes:
+        checked, errors = check(value)
+        if errors:
+            raise _not_allowed(handler, annotation, errors)
+        return dumps_json(checked)
+
+    return encode_checked
+
+
+def _pydantic_encoder(annotation: Any, handler: str) -> Encoder | None:
     try:
         pydantic = __import__("pydantic")
         adapter = pydantic.TypeAdapter(annotation)
     except Exception:  # not installed, or a type Pydantic has no schema for (a Struct)
-        return dumps_json
+        return None
     validation_error = pydantic.ValidationError
     validate = functools.partial(adapter.validate_python, from_attributes=True)
     dump = adapter.dump_json
@@ -205,19 +240,22 @@ def _encoder(annotation: Any, handler: str) -> Encoder:
         try:
             return dump(validate(value))  # type: ignore[no-any-return]
         except validation_error as exc:
-            raise ReturnValueError(
-                f"{handler} returned a value its return annotation {annotation!r} does not "
-                f"allow: {exc.errors(include_url=False)}"
-            ) from None
+            raise _not_allowed(handler, annotation, exc.errors(include_url=False)) from None
 
     return encode_as_annotated
 
 
+def _not_allowed(handler: str, annotation: Any, errors: Any) -> ReturnValueError:
+    return ReturnValueError(
+        f"{handler} returned a value its return annotation {annotation!r} does not allow: {errors}"
+    )
+
+
 def _outside_pydantic(annotation: Any) -> bool:
     """Whether ``annotation`` holds a type Pydantic answers otherwise than micropie
-    documents it: a ``NamedTuple`` (an array to Pydantic) or a ``TypedDict`` (refused
-    from ``typing`` before Python 3.12)."""
+    documents it: a ``NamedTuple`` (an array to Pydantic), a ``TypedDict`` (refused
+    from ``typing`` before Python 3.12) or a msgspec ``Struct`` (unknown to Pydantic)."""
     annotation = strip_annotated(annotation)
-    if model_kind(annotation) in (NAMEDTUPLE, TYPEDDICT):
+    if model_kind(annotation) in (NAMEDTUPLE, TYPEDDICT, MSGSPEC):
         return True
     return any(_outside_pydantic(arg) for arg in typing.get_args(annotation))

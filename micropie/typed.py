@@ -39,6 +39,7 @@ __all__ = [
     "BodyModel",
     "ErrorItem",
     "body_model",
+    "checker",
     "is_model",
     "json_default",
     "model_encoder",
@@ -362,7 +363,7 @@ def _msgspec_validator(cls: type) -> Validator:
 
     def validate_msgspec(data: Any, form: bool) -> Any:
         try:
-            return msgspec.convert(data, cls, strict=not form)
+            return msgspec.convert(data, cls, strict=not form, from_attributes=True)
         except msgspec.ValidationError as exc:
             raise _Invalid([_msgspec_error(str(exc))]) from None
 
@@ -412,6 +413,19 @@ _TYPE_NAMES: dict[Any, str] = {
 }
 
 
+def checker(annotation: Any) -> Callable[[Any], tuple[Any, list[ErrorItem]]]:
+    """micropie's own check of a value against ``annotation``: the value converted to it
+    (records built from mappings or from objects' attributes, undeclared fields left out)
+    and the errors, empty when the value fits."""
+    check = _check_for(annotation, {})
+
+    def check_value(value: Any) -> tuple[Any, list[ErrorItem]]:
+        errors: list[ErrorItem] = []
+        return check(value, [], errors), errors
+
+    return check_value
+
+
 def _check_for(annotation: Any, building: dict[type, _Check]) -> _Check:
     """The check for one annotation: nested dataclasses, Optional, lists, §2 scalars,
     and the constraints of ``Annotated`` (Pydantic ``Field``, msgspec ``Meta``)."""
@@ -433,10 +447,15 @@ def _check_for(annotation: Any, building: dict[type, _Check]) -> _Check:
     if _is_mapping(annotation):
         key, value = typing.get_args(annotation)
         return _mapping_check(_check_for(key, building), _check_for(value, building))
+    if typing.get_origin(annotation) in (set, frozenset):
+        args = typing.get_args(annotation)
+        item = _check_for(args[0], building) if args else None
+        return _set_check(typing.get_origin(annotation), item)
     convert = converter_for(annotation)
     if convert is None:
         return _accept
-    return _scalar_check(convert, _TYPE_NAMES.get(annotation, "value"))
+    check = _scalar_check(convert, _TYPE_NAMES.get(annotation, "value"))
+    return _typed_check(annotation, check) if is_class(annotation) else check
 
 
 def _accept(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
@@ -457,6 +476,18 @@ def _scalar_check(convert: Callable[[Any], Any], name: str) -> _Check:
             return None
 
     return check_scalar
+
+
+def _typed_check(cls: type, check: _Check) -> _Check:
+    """``check``, taking a value already of type ``cls`` as it is (a returned ``UUID``
+    or ``datetime``; a ``bool`` is not taken for an ``int``)."""
+
+    def check_typed(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+        if isinstance(value, cls) and (cls is bool or not isinstance(value, bool)):
+            return value
+        return check(value, loc, errors)
+
+    return check_typed
 
 
 def _constrained_check(check: _Check, constrain: Callable[[Any], Any]) -> _Check:
@@ -483,14 +514,26 @@ def _nullable_check(check: _Check) -> _Check:
 
 def _list_check(item: _Check | None) -> _Check:
     def check_list(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):
             errors.append(_error(loc, "Input should be a valid list", "list_type"))
             return None
         if item is None:
-            return value
+            return list(value)
         return [item(v, [*loc, i], errors) for i, v in enumerate(value)]
 
     return check_list
+
+
+def _set_check(kind: type, item: _Check | None) -> _Check:
+    def check_set(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
+        if not isinstance(value, list | tuple | set | frozenset):
+            errors.append(_error(loc, "Input should be a valid set", "set_type"))
+            return None
+        if item is None:
+            return kind(value)
+        return kind(item(v, [*loc, i], errors) for i, v in enumerate(value))
+
+    return check_set
 
 
 def _mapping_check(key: _Check, item: _Check) -> _Check:
@@ -526,6 +569,8 @@ def _record_check(cls: type, building: dict[type, _Check]) -> _Check:
     def check_record(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
         if positional and isinstance(value, list) and len(value) <= len(positional):
             value = dict(zip(positional, value, strict=False))
+        elif not isinstance(value, Mapping) and not isinstance(value, _NOT_RECORDS):
+            value = _attributes(value, checks)  # a returned object: its fields' attributes
         if not isinstance(value, Mapping):
             errors.append(_error(loc, "Input should be an object", "model_type"))
             return None
@@ -545,6 +590,18 @@ def _record_check(cls: type, building: dict[type, _Check]) -> _Check:
     for name, required in record_fields(cls, kind):
         checks.append((name, required, _check_for(_unqualified(hints.get(name, Any)), building)))
     return check_record
+
+
+#: Values never read as a record from their attributes (JSON's own kinds).
+_NOT_RECORDS = (str, bytes, int, float, list, type(None))
+
+
+def _attributes(value: Any, checks: list[tuple[str, bool, _Check]]) -> dict[str, Any]:
+    """The record fields an object has as attributes (a dataclass, model, named tuple or
+    ORM row returned where a record type is declared), as Pydantic's ``from_attributes``."""
+    missing = object()
+    found = ((name, getattr(value, name, missing)) for name, _, _ in checks)
+    return {name: field for name, field in found if field is not missing}
 
 
 def record_fields(cls: type, kind: str | None) -> list[tuple[str, bool]]:
