@@ -229,6 +229,8 @@ def converter_for(annotation: Any) -> Converter | None:
         return _each(None if item is None else converter_for(item), container)
     if typing.get_origin(annotation) is Literal:
         return _choice(typing.get_args(annotation))
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return _union(typing.get_args(annotation))
     if is_class(annotation) and issubclass(annotation, enum.Enum):
         return _member(annotation)
     return _SIMPLE.get(annotation)
@@ -243,6 +245,35 @@ def _optional(convert: Converter, inner: Any) -> Converter:
         return convert(value)
 
     return convert_optional
+
+
+def _union(members: tuple[Any, ...]) -> Converter | None:
+    """``A | B | ...``, as Pydantic's smart mode reads it: a value already of a member's
+    type stays as it is (a text stays text when ``str`` is a member), else the first
+    member that converts it wins (``?x=1.5`` for ``int | float`` is ``1.5``); ``None`` or a
+    blank value is ``None`` when ``None`` is a member."""
+    types_ = tuple(member for member in members if member is not type(None))
+    nullable = len(types_) < len(members)
+    found = [converter_for(member) for member in types_]
+    converters = [convert for convert in found if convert is not None]
+    if len(converters) < len(found):
+        return None  # a member micropie does not convert: the value passes unchanged
+    exact = tuple(member for member in types_ if is_class(member))
+
+    def convert_union(value: Any) -> Any:
+        if value is None or (nullable and value == ""):
+            if nullable:
+                return None
+        elif type(value) in exact:
+            return value
+        for convert in converters:
+            try:
+                return convert(value)
+            except (ValueError, TypeError, OverflowError):
+                continue
+        raise ValueError(f"{value!r} is none of {types_!r}")
+
+    return convert_union
 
 
 def _each(item: Converter | None, container: Callable[[list[Any]], Any] = list) -> Converter:
