@@ -169,6 +169,18 @@ def _is_stream(body: Any) -> bool:
     return hasattr(body, "__aiter__") or isinstance(body, Iterable)
 
 
+def _refuse_body_first(body: tuple[Any, ...]) -> None:
+    """A ``(body, status)`` tuple (Flask's order) would be streamed as its items' text
+    (``"Not found404"`` answered 200): refused, naming micropie's order."""
+    if len(body) in (2, 3) and type(body[1]) is int and 100 <= body[1] <= 599:
+        if isinstance(body[0], str | bytes | dict | list):
+            rest = ", headers" if len(body) == 3 else ""
+            raise TypeError(
+                f"a handler returned (body, {body[1]}{rest}): micropie's answer tuple puts the "
+                f"status first, as MicroPie's does: write `return {body[1]}, body{rest}`"
+            )
+
+
 def is_whole_body(body: Any) -> bool:
     """Whether ``body`` is sent in one piece (not a stream or a Starlette response)."""
     if body is None or isinstance(body, _PLAIN_TYPES):
@@ -190,8 +202,12 @@ def _body_bytes(body: Any) -> tuple[bytes, tuple[bytes, bytes]]:
     if encode is not None:
         return encode(body), _JSON_HEADER
     if inspect.iscoroutine(body):
+        name = str(getattr(body, "__qualname__", "")).rpartition("<locals>.")[2]
         body.close()
-        raise TypeError("a handler returned a coroutine: await it (`return await ...`)")
+        raise TypeError(
+            f"a handler returned a coroutine: await it (`return await ...`), in an "
+            f"`async def` handler (a plain `def` cannot await); it returned {name}() unawaited"
+        )
     return str(body).encode("utf-8"), HTML_HEADER
 
 
@@ -215,6 +231,8 @@ async def send_result(
         return
     raw_headers = _encode_headers(headers) if headers else []
     if _is_stream(body):
+        if type(body) is tuple:
+            _refuse_body_first(body)
         if not _has_content_type(raw_headers):
             raw_headers.append(HTML_HEADER)
         await send_stream(scope, receive, send, status, body, raw_headers)

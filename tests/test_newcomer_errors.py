@@ -83,3 +83,51 @@ def test_a_returned_coroutine_says_to_await_it_with_a_return_annotation_too():
 
     with pytest.raises(TypeError, match=r"returned a coroutine: await it"):
         TestClient(Site()).get("/")
+
+
+def test_a_sync_handler_returning_a_coroutine_is_told_to_be_async_and_which_call():
+    class Site(App):
+        async def _total(self):
+            return 1
+
+        def index(self):
+            return self._total()  # a plain def cannot await it
+
+    with pytest.raises(
+        TypeError, match=r"in an `async def` handler .*it returned Site._total\(\) unawaited"
+    ):
+        TestClient(Site()).get("/")
+
+
+@pytest.mark.parametrize(
+    ("returned", "fix"),
+    [
+        (("Not found", 404), "`return 404, body`"),
+        ((b"gone", 410), "`return 410, body`"),
+        (({"id": 1}, 201, {"x-id": "1"}), "`return 201, body, headers`"),
+    ],
+)
+def test_flasks_body_then_status_tuple_names_micropies_order(returned, fix):
+    """Flask's ``return "Not found", 404`` was streamed as ``Not found404`` with 200."""
+
+    class Site(App):
+        async def index(self):
+            return returned
+
+    with pytest.raises(TypeError, match=r"puts the status first.*" + fix.replace("`", "`")):
+        TestClient(Site()).get("/")
+    answer = TestClient(Site(), raise_server_exceptions=False).get("/")
+    assert answer.status_code == 500
+
+
+def test_a_tuple_of_chunks_still_streams():
+    class Site(App):
+        async def index(self):
+            return ("a", "b", "c")
+
+        async def pair(self):
+            return ("a", "b")
+
+    client = TestClient(Site())
+    assert client.get("/").text == "abc"
+    assert client.get("/pair").text == "ab"
