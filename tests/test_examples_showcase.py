@@ -185,3 +185,12 @@ def _chat_on_every_worker(server) -> None:
             while (event := json.loads(ws.recv(timeout=30)))["type"] != "message":
                 continue
             assert event["text"] == "hello from one worker"
+
+
+def test_showcase_answers_the_favicon_browsers_ask_for() -> None:
+    """Without it every first visit logged a 404 in the browser console and server log."""
+    with TestClient(app) as client:
+        icon = client.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"] == "image/svg+xml"
+    assert icon.content.startswith(b"<svg")

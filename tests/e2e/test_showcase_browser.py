@@ -115,9 +115,9 @@ class Showcase:
         return self.driver.find_elements("css selector", selector)
 
     def console(self) -> list[dict[str, Any]]:
-        """New browser console entries, less the favicon the browser asks every server for."""
+        """New browser console entries (the favicon the browser asks for included)."""
         entries: list[dict[str, Any]] = self.driver.get_log("browser")  # type: ignore[no-untyped-call]
-        return [entry for entry in entries if "favicon.ico" not in entry["message"]]
+        return entries
 
     def diagnostics(self) -> str:
         return diagnostics(self.driver, self.server)
