@@ -157,7 +157,8 @@ class SchemaRegistry:
         required = [name for name in fields if _field_required(cls, kind, name, mode)]
         if required:
             schema["required"] = required
-        doc = inspect.getdoc(cls)
+        own = cls.__dict__.get("__doc__")  # not a base's: dict's for a TypedDict
+        doc = inspect.cleandoc(own) if isinstance(own, str) else None
         if doc and not _is_generated_doc(cls, doc):
             schema["description"] = doc
         return schema

@@ -561,3 +561,29 @@ def test_a_literal_status_in_the_return_annotation_is_documented():
     assert responses["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/User"
     }
+
+
+class Undocumented(TypedDict):
+    a: int
+
+
+class Documented(TypedDict):
+    """What it is."""
+
+    a: int
+
+
+class DocumentedRecords(App):
+    async def plain(self) -> Undocumented:
+        return {"a": 1}
+
+    async def told(self) -> Documented:
+        return {"a": 1}
+
+
+def test_a_record_without_a_docstring_gets_no_description_from_its_base():
+    """A TypedDict's base is ``dict``: its docstring ("dict() -> new empty dictionary ...")
+    was the schema's description in the document and the docs page."""
+    schemas = DocumentedRecords().openapi()["components"]["schemas"]
+    assert "description" not in schemas["Undocumented"]
+    assert schemas["Documented"]["description"] == "What it is."
