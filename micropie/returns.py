@@ -198,11 +198,24 @@ def _name(func: Callable[..., Any]) -> str:
 
 
 def _encoded(value: Any, encode: Encoder) -> Any:
-    """``value`` as JSON; ``None`` (204), responses and streams are answered as they are."""
+    """``value`` as JSON; ``None`` (204) and responses are answered as they are.
+
+    A returned generator is read into a list and checked as one (as Pydantic takes any
+    iterable for a list): streamed, it answered its items' text, unchecked. An async
+    generator cannot be read here: it is refused, naming the fix.
+    """
     if value is None or isinstance(value, Response | JSONBody):
         return value
-    if inspect.isgenerator(value) or inspect.isasyncgen(value) or inspect.iscoroutine(value):
-        return value  # (a coroutine: a forgotten await, which the answer names)
+    if inspect.iscoroutine(value):
+        return value  # a forgotten await, which the answer names
+    if inspect.isasyncgen(value):
+        raise ReturnValueError(
+            "a handler returned an async generator where its return annotation says it "
+            "answers JSON: return the values (`return [...]`), or annotate the stream "
+            "(`-> AsyncIterator[str]`)"
+        )
+    if inspect.isgenerator(value):
+        value = list(value)
     return JSONBody(encode(value))
 
 

@@ -510,3 +510,42 @@ def test_a_generator_annotated_as_a_stream_still_streams(client_factory):
     client = client_factory(Streams())
     assert client.get("/chunks").text == "ab"
     assert client.get("/lines").text == "c"
+
+
+class ReturnsGenerators(App):
+    async def users(self) -> list[User]:
+        return (UserWithPassword(id=i, name="A", password="x") for i in range(2))
+
+    def accounts(self) -> list[Account]:
+        return ({**ACCOUNT, "id": i} for i in range(2))
+
+    async def one(self) -> User:
+        return (User(id=i, name="A") for i in range(2))  # type: ignore[return-value]
+
+    async def later(self) -> list[User]:
+        async def users():
+            yield User(id=1, name="A")
+
+        return users()  # type: ignore[return-value]
+
+
+def test_a_returned_generator_under_a_json_annotation_is_read_and_checked(client_factory):
+    """It answered ``id=0 name='A' password='x'...`` as text/html, unchecked."""
+    client = client_factory(ReturnsGenerators())
+    users = client.get("/users")
+    assert (users.headers["content-type"], users.json()) == (
+        "application/json",
+        [{"id": 0, "name": "A"}, {"id": 1, "name": "A"}],
+    )
+    assert client.get("/accounts").json() == [{"id": 0, "name": "Ada"}, {"id": 1, "name": "Ada"}]
+
+
+def test_a_generator_where_one_model_is_declared_or_an_async_one_is_a_logged_500(
+    client_factory, caplog
+):
+    caplog.set_level(logging.ERROR, logger="micropie")
+    client = client_factory(ReturnsGenerators())
+    assert client.get("/one").status_code == 500
+    assert "ReturnsGenerators.one returned a value its return annotation" in caplog.text
+    assert client.get("/later").status_code == 500
+    assert "returned an async generator where its return annotation says" in caplog.text
