@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import importlib
 import inspect
 import os
 import uuid
@@ -174,13 +175,16 @@ class Templates:
     async def render(self, name: str, /, **context: Any) -> str:
         """Render template ``name`` with ``context``."""
         env = self.env
-        if name not in self._async_templates and self._plain(context):
-            try:
-                rendered: str = env.get_template(name).render(context)
-                return rendered
-            except _NeedsAsync:
-                self._async_templates.add(name)
-        result: str = await self._async_env.get_template(name).render_async(context)
+        try:
+            if name not in self._async_templates and self._plain(context):
+                try:
+                    rendered: str = env.get_template(name).render(context)
+                    return rendered
+                except _NeedsAsync:
+                    self._async_templates.add(name)
+            result: str = await self._async_env.get_template(name).render_async(context)
+        except _not_found() as exc:
+            raise self._not_found(exc) from None
         return result
 
     def render_sync(self, name: str, /, **context: Any) -> str:
@@ -190,12 +194,26 @@ class Templates:
         """
         try:
             rendered: str = self.env.get_template(name).render(context)
+        except _not_found() as exc:
+            raise self._not_found(exc) from None
         except _NeedsAsync:
             raise TypeError(
                 f"template {name!r} calls something asynchronous: "
                 "render it with await self._render_template(...) in an async handler"
             ) from None
         return rendered
+
+    def _not_found(self, exc: Any) -> Exception:
+        """Jinja2's ``TemplateNotFound``, saying where it looked and how to change it."""
+        where = os.path.abspath(os.fspath(self.directory))
+        message = (
+            f"template {exc.name!r} not found in {where}"
+            + (" (relative to the working directory)" if not os.path.isabs(self.directory) else "")
+            + ": create it there, or pass App(templates_dir=...) the directory holding it, "
+            "e.g. Path(__file__).parent / 'templates'"
+        )
+        error: Exception = _not_found()(exc.name, message)
+        return error
 
     def _plain(self, context: dict[str, Any]) -> bool:
         """Whether a synchronous render of ``context`` meets nothing to await."""
@@ -206,6 +224,12 @@ class Templates:
             self._async_filters = any(inspect.iscoroutinefunction(f) for f in functions)
             self._filter_count = count
         return not self._async_filters and _is_plain(context, self._plain_types)
+
+
+def _not_found() -> type[Exception]:
+    """Jinja2's ``TemplateNotFound`` (jinja2 is imported once the environment exists)."""
+    not_found: type[Exception] = importlib.import_module("jinja2").TemplateNotFound
+    return not_found
 
 
 def url_for(name: str, /, **params: Any) -> URL:

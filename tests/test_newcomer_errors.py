@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -131,3 +133,25 @@ def test_a_tuple_of_chunks_still_streams():
     client = TestClient(Site())
     assert client.get("/").text == "abc"
     assert client.get("/pair").text == "ab"
+
+
+def test_a_missing_template_says_where_it_was_looked_for_and_how_to_point_elsewhere(
+    tmp_path, monkeypatch, caplog
+):
+    """Jinja2 said only "'home.html' not found in search path: 'templates'"."""
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.ERROR, logger="micropie")
+
+    class Site(App):
+        async def index(self):
+            return await self._render_template("home.html")
+
+    assert TestClient(Site()).get("/").status_code == 500
+    where = tmp_path / "templates"
+    assert (
+        f"TemplateNotFound: template 'home.html' not found in {where} (relative to" in caplog.text
+    )
+    assert "pass App(templates_dir=...) the directory holding it" in caplog.text
+    caplog.clear()
+    assert TestClient(Site(templates_dir=tmp_path / "pages")).get("/").status_code == 500
+    assert f"not found in {tmp_path / 'pages'}: create it there" in caplog.text
