@@ -51,6 +51,7 @@ from .routing import (
     bind_arguments,
     bind_in_thread,
     build_handler_table,
+    debug_not_found,
     is_routable_value,
     not_found,
     plan_handler,
@@ -494,7 +495,7 @@ class App:
                 scope["endpoint"] = plan.func
         middlewares = self.middlewares
         if plan is None and not middlewares:
-            raise not_found()
+            raise self._no_handler(scope)
         parent = scope.get(PARENT_REQUEST_KEY)
         if parent is not None:
             adopt_parent_state(request, parent)
@@ -522,7 +523,7 @@ class App:
                 plan = self._explicit_handler(request)
                 segments = list(request.path_params)
         if plan is None:
-            raise not_found()
+            raise self._no_handler(scope)
         request.path_params = segments
         methods = plan.methods  # plan.refuses(method), inline: this runs on every request
         method = scope["method"]
@@ -530,6 +531,12 @@ class App:
             raise HTTPException(405, "405 Method Not Allowed", headers={"Allow": plan.allow_header})
         result = await self._call_handler(request, plan, segments)
         await self._finish(request, *split_result(result))
+
+    def _no_handler(self, scope: Scope) -> HTTPException:
+        """The 404 for a path no handler takes; in debug mode it names the handlers."""
+        if not self._debug:
+            return not_found()
+        return debug_not_found(route_path(scope), self._handlers)
 
     async def _read_request_state(
         self, request: Request, plan: HandlerPlan | None, state: Announced

@@ -160,9 +160,12 @@ class ErrorResponder:
     def fixed_answer(self, exc: HTTPException) -> Response | None:
         """The answer to ``exc`` when no exception handler sees it, else ``None``.
 
-        Such an answer is the same for every request, so it can be built once.
+        Such an answer is the same for every request, so it can be built once (not in
+        debug mode, whose 404 names the app's handlers).
         """
-        return None if self._handler_for(exc) is not None else self.http_response(exc)
+        if self.debug or self._handler_for(exc) is not None:
+            return None
+        return self.http_response(exc)
 
     def _plain_answer(self, exc: HTTPException) -> Response:
         """:meth:`http_response`, built once per status and detail for the plain answers.

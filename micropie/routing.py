@@ -7,6 +7,7 @@ methods and limits. Per request, :func:`bind_arguments` only looks values up.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import typing
@@ -42,6 +43,7 @@ __all__ = [
     "build_handler_table",
     "limits",
     "methods",
+    "debug_not_found",
     "not_found",
     "plan_handler",
     "resolve_path",
@@ -513,6 +515,23 @@ def _bind_models(plan: HandlerPlan, request: Request, kwargs: dict[str, Any]) ->
 def not_found() -> HTTPException:
     """The 404 answer for a path no handler takes."""
     return HTTPException(404, "404 Not Found")
+
+
+def debug_not_found(path: str, names: Iterable[str]) -> HTTPException:
+    """The 404 of debug mode: what no handler took, the nearest handler name to the one
+    asked for (a typo), and the app's handlers."""
+    names = sorted(names)
+    asked = path.strip("/").split("/", 1)[0] or "index"
+    urls = ", ".join("/" if name == "index" else f"/{name}" for name in names) or "none"
+    if asked in names:
+        hint = f" /{asked} does not take these segments: look at its parameters."
+    else:
+        close = difflib.get_close_matches(asked, names, n=1)
+        hint = f" Did you mean /{close[0]}?" if close else ""
+        if asked.isidentifier() and not asked.startswith("_"):
+            hint += f" A method `async def {asked}(self): ...` of the app would answer it."
+    detail = f"404 Not Found: no handler takes {path!r}.{hint} The app's handlers: {urls}."
+    return HTTPException(404, detail)
 
 
 def bind_arguments(

@@ -155,3 +155,36 @@ def test_a_missing_template_says_where_it_was_looked_for_and_how_to_point_elsewh
     caplog.clear()
     assert TestClient(Site(templates_dir=tmp_path / "pages")).get("/").status_code == 500
     assert f"not found in {tmp_path / 'pages'}: create it there" in caplog.text
+
+
+class Typos(App):
+    async def indx(self):
+        return "home"
+
+    async def greet(self, name: str = "Guest"):
+        return f"Hello, {name}"
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("/gret", "no handler takes '/gret'. Did you mean /greet? A method `async def gret(self)"),
+        ("/", "no handler takes '/'. Did you mean /indx? A method `async def index(self)"),
+        ("/greet/a/b", "/greet does not take these segments: look at its parameters."),
+        ("/x-y", "no handler takes '/x-y'. The app's handlers: /greet, /indx."),
+    ],
+)
+def test_in_debug_mode_a_404_names_the_nearest_handler_and_all_of_them(path, said):
+    answer = TestClient(Typos(debug=True)).get(path)
+    assert answer.status_code == 404
+    assert answer.text.startswith("404 Not Found: ") and said in answer.text
+    assert answer.text.endswith("The app's handlers: /greet, /indx.")
+    detail = TestClient(Typos(debug=True, json_errors=True)).get(path).json()["detail"]
+    assert said in detail
+
+
+def test_without_debug_a_404_says_nothing_of_the_app():
+    client = TestClient(Typos())
+    for path in ("/gret", "/", "/greet/a/b"):
+        answer = client.get(path)
+        assert (answer.status_code, answer.text) == (404, "404 Not Found")
