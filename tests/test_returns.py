@@ -245,6 +245,18 @@ def test_an_instance_attribute_handler_is_planned_once(client_factory):
     assert app._dynamic_plans["total"] is plan
 
 
+def _run_without_pydantic(script: str, cwd: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (which hides pydantic itself) in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+
+
 def test_without_pydantic_the_value_is_json_as_returned(tmp_path):
     script = textwrap.dedent(
         """
@@ -270,14 +282,7 @@ def test_without_pydantic_the_value_is_json_as_returned(tmp_path):
         print(client.get("/point").text)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
+    result = _run_without_pydantic(script, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["application/json 3", '{"x":1}']
 
@@ -461,14 +466,7 @@ def test_without_pydantic_dataclass_returns_are_filtered_and_checked(tmp_path):
         print(client.get("/bad").status_code)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
+    result = _run_without_pydantic(script, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ['{"x":1} [{"x":2}]', "500"]
     assert "Api.bad returned a value its return annotation" in result.stderr
