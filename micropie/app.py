@@ -58,7 +58,14 @@ from .routing import (
     resolve_path,
 )
 from .routing import route_name as _route_name
-from .serving import debug_from_environ, import_string, needs_import_string, serve, server_address
+from .serving import (
+    debug_from_environ,
+    import_string,
+    needs_import_string,
+    serve,
+    server_address,
+    worker_count,
+)
 from .sessions import (
     SESSION_TIMEOUT,
     STORE_TIMEOUT,
@@ -254,19 +261,24 @@ class App:
 
         ``host`` and ``port`` default to ``$HOST`` and ``$PORT``, then ``127.0.0.1:8000``;
         other keywords go to ``uvicorn.run``. ``debug=True`` shows tracebacks on the error
-        page. ``reload=True`` and ``workers=N`` re-import the app in new processes from
-        the module-level variable that holds it.
+        page. ``reload=True`` and ``workers=N`` (default: ``$WEB_CONCURRENCY``, then 1)
+        re-import the app in new processes from the module-level variable that holds it.
         """
         host, port = server_address(host, port)
+        if options.get("reload"):
+            options.setdefault("workers", 1)  # WEB_CONCURRENCY sizes serving, not reloading
+        else:
+            options["workers"] = worker_count(options.get("workers"))
         debug = bool(options.pop("debug", False))
         target: Any = self
         if needs_import_string(options):
             target = import_string(self, _caller_namespace())
             if target is None:
                 raise RuntimeError(
-                    "app.run(reload=True) and app.run(workers=N) import the app again in new "
-                    "processes, so it must be a module-level variable (app = MyApp() at the "
-                    "top of a module); or run it with: micropie run module:app --reload"
+                    "app.run(reload=True) and app.run(workers=N) (or WEB_CONCURRENCY=N) import "
+                    "the app again in new processes, so it must be a module-level variable "
+                    "(app = MyApp() at the top of a module); or run it with: "
+                    "micropie run module:app --reload"
                 )
         elif debug:
             self._enable_debug()

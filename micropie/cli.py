@@ -26,6 +26,7 @@ from .serving import (
     HEAD_LIMITED_HTTP,
     serve,
     server_address,
+    worker_count,
 )
 
 __all__ = ["build_parser", "main"]
@@ -105,7 +106,9 @@ def add_run_command(commands: Subcommands) -> None:
         "--reload", action="store_true", help="restart when a file under this directory changes"
     )
     processes.add_argument(
-        "--workers", type=positive_int, help="number of worker processes (default: 1)"
+        "--workers",
+        type=positive_int,
+        help="number of worker processes (default: $WEB_CONCURRENCY or 1)",
     )
     run.add_argument("--debug", action="store_true", help="show tracebacks on the error page")
     run.add_argument(
@@ -130,6 +133,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Serve ``args.app`` until interrupted."""
     try:
         host, port = server_address(args.host, args.port)
+        workers = 1 if args.reload else worker_count(args.workers)
     except ValueError as exc:
         print(f"micropie run: {exc}", file=sys.stderr)
         return 2
@@ -142,7 +146,7 @@ def run_command(args: argparse.Namespace) -> int:
             port=port,
             debug=args.debug,
             reload=args.reload,
-            workers=args.workers,
+            workers=workers,
             timeout_graceful_shutdown=args.timeout_graceful_shutdown,
             http=args.http,
         )

@@ -1,8 +1,9 @@
 """Serving an app with uvicorn: what ``App.run()`` and ``micropie run`` share.
 
 The address comes from the arguments, else the ``HOST`` / ``PORT`` environment variables,
-else ``127.0.0.1:8000``. Reloading and several workers make uvicorn import the app afresh
-in child processes, so they need the app as an import string (``"module:attribute"``);
+else ``127.0.0.1:8000``; the number of worker processes from the arguments, else
+``WEB_CONCURRENCY`` (as uvicorn's own command line reads it), else one. Reloading and
+several workers make uvicorn import the app afresh in child processes, so they need the app as an import string (``"module:attribute"``);
 :func:`import_string` finds it for an app held in a module-level variable. ``debug``
 reaches those children through the ``MICROPIE_DEBUG`` environment variable.
 
@@ -32,11 +33,13 @@ __all__ = [
     "DEFAULT_PORT",
     "GRACEFUL_SHUTDOWN",
     "HEAD_LIMITED_HTTP",
+    "WORKERS_ENV",
     "debug_from_environ",
     "default_http",
     "import_string",
     "serve",
     "server_address",
+    "worker_count",
 ]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -46,6 +49,8 @@ DEFAULT_PORT = 8000
 GRACEFUL_SHUTDOWN = 10
 #: The HTTP protocol ``micropie run`` and ``App.run()`` use by default (with httptools).
 HEAD_LIMITED_HTTP = "micropie.head_limit:HttpToolsProtocol"
+#: The number of worker processes a platform asks for (uvicorn's ``--workers`` default).
+WORKERS_ENV = "WEB_CONCURRENCY"
 #: Set to ``1`` to turn on the debug error page of every ``App`` created afterwards.
 DEBUG_ENV = "MICROPIE_DEBUG"
 
@@ -63,6 +68,20 @@ def server_address(
         except ValueError:
             raise ValueError(f"PORT must be a port number, not {text!r}") from None
     return host, port
+
+
+def worker_count(workers: int | None) -> int | None:
+    """``workers``, else ``$WEB_CONCURRENCY`` when set, else ``None`` (one process)."""
+    text = os.environ.get(WORKERS_ENV, "")
+    if workers is not None or not text:
+        return workers
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"{WORKERS_ENV} must be a whole number of at least 1, not {text!r}")
+    return count
 
 
 def debug_from_environ() -> bool:

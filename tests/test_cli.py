@@ -94,6 +94,17 @@ def test_run_with_workers_starts_that_many_processes(tmp_path: Path, start: Star
     assert httpx.get(server.url + "/pid", timeout=5).json()["pid"] != server.pid
 
 
+def test_run_takes_the_worker_count_from_web_concurrency(
+    tmp_path: Path, start: StartServer
+) -> None:
+    """Platforms (Heroku, Render, Dokku ...) size an app by ``WEB_CONCURRENCY``, as
+    uvicorn's own ``--workers`` default does."""
+    write_app(tmp_path)
+    server = start([MICROPIE, "run", "app:app"], env={"WEB_CONCURRENCY": "2"})
+    assert wait_until(lambda: server.log().count("Application startup complete.") == 2, 30)
+    assert httpx.get(server.url + "/pid", timeout=5).json()["pid"] != server.pid
+
+
 def test_run_with_reload_serves_the_edited_code(tmp_path: Path, start: StartServer) -> None:
     write_app(tmp_path, "one")
     server = start([MICROPIE, "run", "app:app", "--reload"])
@@ -158,6 +169,19 @@ def test_a_bad_port_in_the_environment_is_reported(tmp_path: Path) -> None:
     assert "PORT must be a port number, not 'eighty'" in result.stderr
 
 
+def test_a_bad_web_concurrency_is_reported(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [MICROPIE, "run", "app:app"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "WEB_CONCURRENCY": "0"},
+    )
+    assert result.returncode == 2
+    assert "WEB_CONCURRENCY must be a whole number of at least 1, not '0'" in result.stderr
+
+
 def test_a_missing_module_is_reported(tmp_path: Path) -> None:
     port = str(free_port())
     result = subprocess.run(
@@ -185,6 +209,26 @@ def test_app_run_takes_the_port_from_the_environment(tmp_path: Path, start: Star
     write_app(tmp_path)
     server = start([sys.executable, "app.py"])
     assert get_text(server.url + "/") == "one"
+
+
+def test_app_run_takes_the_worker_count_from_web_concurrency(
+    tmp_path: Path, start: StartServer
+) -> None:
+    """``WEB_CONCURRENCY=2 python app.py`` serves two workers (uvicorn refused the app
+    object for several workers and exited 3)."""
+    write_app(tmp_path)
+    server = start([sys.executable, "app.py"], env={"WEB_CONCURRENCY": "2"})
+    assert wait_until(lambda: server.log().count("Application startup complete.") == 2, 30)
+    assert get_text(server.url + "/") == "one"
+
+
+def test_app_run_reload_is_one_process_whatever_web_concurrency_says(
+    tmp_path: Path, start: StartServer
+) -> None:
+    write_app(tmp_path, "one", "reload=True")
+    server = start([sys.executable, "app.py"], env={"WEB_CONCURRENCY": "3"})
+    assert get_text(server.url + "/") == "one"
+    assert "ignored" not in server.log(), server.log()
 
 
 def test_app_run_bounds_request_heads_by_default(tmp_path: Path, start: StartServer) -> None:
