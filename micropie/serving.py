@@ -3,9 +3,10 @@
 The address comes from the arguments, else the ``HOST`` / ``PORT`` environment variables,
 else ``127.0.0.1:8000``; the number of worker processes from the arguments, else
 ``WEB_CONCURRENCY`` (as uvicorn's own command line reads it), else one. Reloading and
-several workers make uvicorn import the app afresh in child processes, so they need the app as an import string (``"module:attribute"``);
-:func:`import_string` finds it for an app held in a module-level variable. ``debug``
-reaches those children through the ``MICROPIE_DEBUG`` environment variable.
+several workers make uvicorn import the app afresh in child processes, so they need the
+app as an import string (``"module:attribute"``); :func:`import_string` finds it for an
+app held in a module-level variable. ``debug`` reaches those children through the
+``MICROPIE_DEBUG`` environment variable.
 
 Shutdown waits at most :data:`GRACEFUL_SHUTDOWN` seconds for open connections (uvicorn
 alone waits for ever, and an event stream or a long download never ends by itself),
