@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
-from tests.support import RedisServer, UvicornServer, free_port, run_uvicorn
+from tests.support import RedisServer, UvicornServer, free_port, run_uvicorn, tls_certificates
 
 ClientFactory = Callable[..., TestClient]
 
@@ -102,3 +102,20 @@ def redis_url() -> Iterator[str]:
 def redis_server() -> Iterator[RedisServer]:
     """A ``redis-server`` of the test's own, which the test may stop and start again."""
     yield from _redis_server()
+
+
+@pytest.fixture
+def tls_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A ``redis-server`` serving TLS only (``rediss://``), with a CA and certificate made
+    for the test; its ``url`` names the CA file, as a client's URL must."""
+    if shutil.which("redis-server") is None or shutil.which("openssl") is None:
+        pytest.skip("redis-server and openssl are needed (apt-get install redis-server openssl)")
+    server = RedisServer(free_port(), tls_dir=tls_certificates(tmp_path_factory.mktemp("tls")))
+    try:
+        server.start()
+    except RuntimeError:
+        pytest.skip("this redis-server was built without TLS")
+    try:
+        yield server
+    finally:
+        server.stop()

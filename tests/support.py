@@ -146,9 +146,12 @@ class RedisServer:
     process: subprocess.Popen[bytes] | None = None
     data_dir: Path | None = None
     options: tuple[str, ...] = ()  # more redis-server options, e.g. ("--rename-command", ...)
+    tls_dir: Path | None = None  # serve TLS only, with the files of tls_certificates()
 
     @property
     def url(self) -> str:
+        if self.tls_dir is not None:  # redis-py verifies the server against this CA
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls_dir / 'ca.crt'}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
@@ -156,6 +159,14 @@ class RedisServer:
         import redis
 
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        if self.tls_dir is not None:
+            command = [
+                "redis-server", "--port", "0", "--tls-port", str(self.port),
+                "--bind", "127.0.0.1", "--tls-auth-clients", "no",
+                "--tls-cert-file", str(self.tls_dir / "server.crt"),
+                "--tls-key-file", str(self.tls_dir / "server.key"),
+                "--tls-ca-cert-file", str(self.tls_dir / "ca.crt"),
+            ]  # fmt: skip
         if self.data_dir is None:
             command += ["--save", "", "--appendonly", "no"]
         else:
@@ -195,6 +206,24 @@ class RedisServer:
         """Let a paused server answer again (``SIGCONT``)."""
         assert self.process is not None
         self.process.send_signal(signal.SIGCONT)
+
+
+def tls_certificates(directory: Path) -> Path:
+    """Write a throwaway CA (``ca.crt``) and a certificate for 127.0.0.1 signed by it
+    (``server.crt``, ``server.key``) into ``directory`` with ``openssl``; the directory."""
+    ca_key, ca_crt = str(directory / "ca.key"), str(directory / "ca.crt")
+    key, csr = str(directory / "server.key"), str(directory / "server.csr")
+    extensions = directory / "san.ext"
+    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    new_key = ["-newkey", "rsa:2048", "-nodes", "-days", "2"]
+    for command in (
+        ["req", "-x509", *new_key, "-subj", "/CN=test-ca", "-keyout", ca_key, "-out", ca_crt],
+        ["req", *new_key, "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", csr],
+        ["x509", "-req", "-days", "2", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+         "-CAcreateserial", "-extfile", str(extensions), "-out", str(directory / "server.crt")],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *command], check=True, capture_output=True, timeout=60)
+    return directory
 
 
 def spread_over_workers(
