@@ -133,7 +133,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Serve ``args.app`` until interrupted."""
     try:
         host, port = server_address(args.host, args.port)
-        workers = 1 if args.reload else worker_count(args.workers)
+        workers = worker_count(args.workers, reload=args.reload)
     except ValueError as exc:
         print(f"micropie run: {exc}", file=sys.stderr)
         return 2

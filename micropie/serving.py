@@ -71,11 +71,17 @@ def server_address(
     return host, port
 
 
-def worker_count(workers: int | None) -> int | None:
-    """``workers``, else ``$WEB_CONCURRENCY`` when set, else ``None`` (one process)."""
+def worker_count(workers: int | None, *, reload: bool = False) -> int | None:
+    """``workers``, else ``$WEB_CONCURRENCY`` when set, else ``None`` (one process).
+
+    Reloading serves one process: then ``$WEB_CONCURRENCY`` gives ``1`` (which keeps
+    uvicorn from reading it and warning that it ignores it).
+    """
     text = os.environ.get(WORKERS_ENV, "")
     if workers is not None or not text:
         return workers
+    if reload:
+        return 1
     try:
         count = int(text)
     except ValueError:
