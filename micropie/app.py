@@ -73,7 +73,6 @@ from .sessions import (
     SessionBackend,
     SessionManager,
     session_unread,
-    warn_if_process_local,
 )
 from .subapps import PARENT_REQUEST_KEY, adopt_parent_state, hand_off
 from .templates import Templates
@@ -265,10 +264,9 @@ class App:
         re-import the app in new processes from the module-level variable that holds it.
         """
         host, port = server_address(host, port)
-        if options.get("reload"):
-            options.setdefault("workers", 1)  # WEB_CONCURRENCY sizes serving, not reloading
-        else:
-            options["workers"] = worker_count(options.get("workers"))
+        workers = worker_count(options.get("workers"), reload=bool(options.get("reload")))
+        if workers is not None:
+            options["workers"] = workers
         debug = bool(options.pop("debug", False))
         target: Any = self
         if needs_import_string(options):
@@ -387,7 +385,6 @@ class App:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Any) -> AsyncIterator[Any]:
-        warn_if_process_local(self.session_backend)
         for handler in self.startup_handlers:
             await _call_maybe_async(handler)
         state = None

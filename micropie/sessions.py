@@ -74,6 +74,10 @@ THREAD_SEARCH_COOKIES = 64 * 1024
 T = TypeVar("T")
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 _EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+#: redis-py names the command of a transaction that failed with its arguments (a session's
+#: key, so its id, and stored values); an outage's log line keeps only why it failed.
+_FAILED_COMMAND = re.compile(r"Command # \d+ \(.*\) of pipeline caused error: ", re.S)
+_ANY_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
 _IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
@@ -160,6 +164,7 @@ class InMemorySessionBackend(SessionBackend):
         self._sessions: OrderedDict[str, _Entry] = OrderedDict()
         self._sweep_size = sweep
         self._max_sessions = max_sessions
+        self._stored_any = False  # the first session stored checks for sibling workers
 
     async def load(self, session_id: str) -> dict[str, Any]:
         now = time.monotonic()
@@ -180,6 +185,9 @@ class InMemorySessionBackend(SessionBackend):
         if not data:
             self._sessions.pop(session_id, None)
             return
+        if not self._stored_any:
+            self._stored_any = True
+            warn_if_process_local(self)
         self._sessions[session_id] = _Entry(now + timeout, timeout, _clone(data))
         self._sessions.move_to_end(session_id)
         if self._max_sessions is not None and len(self._sessions) > self._max_sessions:
@@ -214,7 +222,8 @@ def warn_if_process_local(backend: SessionBackend) -> None:
 
     :class:`InMemorySessionBackend` sessions live in one process: behind
     ``uvicorn --workers N`` or gunicorn, each request may reach a worker that never saw
-    the session. Called at lifespan startup.
+    the session. Called when the backend stores its first session, so that apps that
+    never store one (a chat, an upload form) are not warned about sessions.
     """
     global _warned_process_local
     if _warned_process_local or not isinstance(backend, InMemorySessionBackend):
@@ -229,6 +238,12 @@ def warn_if_process_local(backend: SessionBackend) -> None:
             "(see the Scaling out guide).",
             siblings + 1,
         )
+
+
+def _without_session_ids(message: str) -> str:
+    """A store's error message without the command it names nor any session id: a log
+    line is read (and shipped to Sentry) by more people than may hold a session."""
+    return _ANY_UUID.sub("<session id>", _FAILED_COMMAND.sub("", message))
 
 
 def _sibling_workers() -> int:
@@ -805,7 +820,7 @@ class SessionManager:
             if isinstance(exc, TimeoutError):
                 reason = f"no answer within {self.store_timeout} s"
             else:
-                reason = f"{type(exc).__name__}: {exc}"
+                reason = f"{type(exc).__name__}: {_without_session_ids(str(exc))}"
             logger.error(
                 "The session store is unavailable (%s); answering 503 until it is back", reason
             )

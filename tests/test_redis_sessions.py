@@ -208,10 +208,33 @@ def test_64_concurrent_distinct_key_writes_lose_none(uvicorn_server, redis_url):
 @pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning")  # run_uvicorn's log file
 @pytest.mark.parametrize("workers", [2, 1])
 def test_in_memory_sessions_warn_under_several_workers(uvicorn_server, workers):
+    """Each worker warns once, when it stores its first session (new connections until
+    both have); a single worker never does."""
     server = uvicorn_server("tests.apps.session_keys:app", workers=workers)
     warning = "Sessions are in InMemorySessionBackend, but this process is one of 2 workers"
     if workers == 2:
-        assert wait_until(lambda: server.log().count(warning) == 2, timeout=30), server.log()
+
+        def both_warned() -> bool:
+            httpx.get(server.url + "/put/a", timeout=30)
+            return server.log().count(warning) == 2
+
+        assert wait_until(both_warned, timeout=60), server.log()
+        for _ in range(10):
+            httpx.get(server.url + "/put/b", timeout=30)
+        assert server.log().count(warning) == 2, server.log()
     else:
         httpx.get(server.url + "/put/a")
         assert "InMemorySessionBackend" not in server.log()
+
+
+@pytest.mark.server
+@pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning")  # run_uvicorn's log file
+def test_workers_that_store_no_session_say_nothing_of_sessions(uvicorn_server):
+    """The chat (websockets, no session) on two workers: no warning about sessions."""
+    server = uvicorn_server("examples.chat.app:app", workers=2, args=["--log-level", "info"])
+    assert wait_until(
+        lambda: server.log().count("Application startup complete") == 2, timeout=60
+    ), server.log()
+    for _ in range(6):
+        assert httpx.get(server.url + "/", timeout=30).status_code == 200
+    assert "InMemorySessionBackend" not in server.log()
