@@ -74,10 +74,6 @@ THREAD_SEARCH_COOKIES = 64 * 1024
 T = TypeVar("T")
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 _EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-#: redis-py names the command of a transaction that failed with its arguments (a session's
-#: key, so its id, and stored values); an outage's log line keeps only why it failed.
-_FAILED_COMMAND = re.compile(r"Command # \d+ \(.*\) of pipeline caused error: ", re.S)
-_ANY_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
 _IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
@@ -238,12 +234,6 @@ def warn_if_process_local(backend: SessionBackend) -> None:
             "(see the Scaling out guide).",
             siblings + 1,
         )
-
-
-def _without_session_ids(message: str) -> str:
-    """A store's error message without the command it names nor any session id: a log
-    line is read (and shipped to Sentry) by more people than may hold a session."""
-    return _ANY_UUID.sub("<session id>", _FAILED_COMMAND.sub("", message))
 
 
 def _sibling_workers() -> int:
@@ -820,7 +810,7 @@ class SessionManager:
             if isinstance(exc, TimeoutError):
                 reason = f"no answer within {self.store_timeout} s"
             else:
-                reason = f"{type(exc).__name__}: {_without_session_ids(str(exc))}"
+                reason = f"{type(exc).__name__}: {exc}"
             logger.error(
                 "The session store is unavailable (%s); answering 503 until it is back", reason
             )

@@ -105,3 +105,36 @@ def test_full_redis_answers_503_and_logs_no_session_id_or_value(bounded_redis, c
     assert session_id not in logged
     assert "micropie:session:" not in logged
     assert "private-value" not in logged
+
+
+class Reader(App):
+    async def visit(self):
+        self.session["visits"] = 1
+        return "stored"
+
+    async def read(self):
+        return str(self.session.get("visits"))
+
+    async def plain(self):
+        return "no session"
+
+
+@pytest.mark.parametrize("bounded_redis", [()], indirect=True)
+def test_full_noeviction_redis_still_lets_sessions_be_read(bounded_redis):
+    """A full ``noeviction`` Redis refuses writes, not the read that restarts a session's
+    TTL: a request that only reads its session is served (the guide says so), as is a
+    page without a session."""
+    backend = RedisSessionBackend(bounded_redis.url)
+    app = Reader(backend)
+    app.shutdown_handlers.append(backend.aclose)
+    store = redis.Redis.from_url(bounded_redis.url)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get("/visit").text == "stored"
+            assert client.get("/read").text == "1"
+            store.set("ballast", b"x" * 4 * 1024 * 1024)
+            store.config_set("maxmemory", "1mb")  # noeviction: every write refused now
+            assert client.get("/read").text == "1"
+            assert client.get("/plain").text == "no session"
+    finally:
+        store.close()
