@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sentry_sdk
 from hypothesis import HealthCheck, settings
+from sentry_sdk.transport import Transport
 from starlette.testclient import TestClient
 
 from tests.support import RedisServer, UvicornServer, free_port, run_uvicorn, tls_certificates
@@ -119,3 +121,39 @@ def tls_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis
         yield server
     finally:
         server.stop()
+
+
+class MemoryTransport(Transport):
+    """Keeps what the SDK would send, instead of sending it."""
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.envelopes: list[Any] = []
+
+    def capture_envelope(self, envelope: Any) -> None:
+        self.envelopes.append(envelope)
+
+    def items(self, kind: str) -> list[dict[str, Any]]:
+        return [
+            item.payload.json
+            for envelope in self.envelopes
+            for item in envelope.items
+            if item.type == kind
+        ]
+
+
+@pytest.fixture
+def sentry() -> Iterator[MemoryTransport]:
+    """sentry-sdk set up with performance tracing and :class:`MemoryTransport` (no
+    integrations of its own); the transport, to read what it would have sent."""
+    transport = MemoryTransport()
+    sentry_sdk.init(
+        dsn="https://public@sentry.invalid/1",
+        transport=transport,
+        traces_sample_rate=1.0,
+        default_integrations=False,
+        auto_enabling_integrations=False,
+    )
+    yield transport
+    sentry_sdk.get_client().close()
+    sentry_sdk.get_global_scope().set_client(None)

@@ -226,6 +226,21 @@ def tls_certificates(directory: Path) -> Path:
     return directory
 
 
+def count_on_every_worker(server: UvicornServer, workers: int = 2) -> None:
+    """``GET /count`` of ``tests.apps.session_counter`` on a new connection each time,
+    keeping the cookie, until ``workers`` worker processes have answered: each answer
+    must be the next count (the session followed the visitor from worker to worker)."""
+    cookies, pids, visit = httpx.Cookies(), set(), 0
+    while len(pids) < workers:
+        assert visit < 200, f"{visit} connections all went to workers {pids}"
+        visit += 1
+        response = httpx.get(server.url + "/count", cookies=cookies, timeout=30)
+        cookies.update(response.cookies)
+        count, pid = response.text.split()
+        assert count == str(visit)
+        pids.add(pid)
+
+
 def spread_over_workers(
     server: UvicornServer, open_client: Callable[[], tuple[T, int]], count: int
 ) -> list[T]:

@@ -156,30 +156,26 @@ def test_bad_arguments_exit_2_with_a_message(arguments: list[str], message: str)
     assert message in result.stderr
 
 
-def test_a_bad_port_in_the_environment_is_reported(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PORT", "eighty", "PORT must be a port number, not 'eighty'"),
+        ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be a whole number of at least 1, not '0'"),
+    ],
+)
+def test_a_bad_value_in_the_environment_is_reported(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
     result = subprocess.run(
         [MICROPIE, "run", "app:app"],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=tmp_path,
-        env={**os.environ, "PORT": "eighty"},
+        env={**os.environ, name: value},
     )
     assert result.returncode == 2
-    assert "PORT must be a port number, not 'eighty'" in result.stderr
-
-
-def test_a_bad_web_concurrency_is_reported(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [MICROPIE, "run", "app:app"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={**os.environ, "WEB_CONCURRENCY": "0"},
-    )
-    assert result.returncode == 2
-    assert "WEB_CONCURRENCY must be a whole number of at least 1, not '0'" in result.stderr
+    assert message in result.stderr
 
 
 def test_a_missing_module_is_reported(tmp_path: Path) -> None:

@@ -21,7 +21,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
-from sentry_sdk.transport import Transport
 from starlette_exporter import PrometheusMiddleware, handle_metrics
 
 from micropie import App
@@ -152,40 +151,6 @@ def test_find_route_answers_as_dispatch():
 
 
 # -- Sentry -------------------------------------------------------------------------------------
-
-
-class MemoryTransport(Transport):
-    """Keeps what the SDK would send, instead of sending it."""
-
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        super().__init__(options)
-        self.envelopes: list[Any] = []
-
-    def capture_envelope(self, envelope: Any) -> None:
-        self.envelopes.append(envelope)
-
-    def items(self, kind: str) -> list[dict[str, Any]]:
-        return [
-            item.payload.json
-            for envelope in self.envelopes
-            for item in envelope.items
-            if item.type == kind
-        ]
-
-
-@pytest.fixture
-def sentry() -> Any:
-    transport = MemoryTransport()
-    sentry_sdk.init(
-        dsn="https://public@sentry.invalid/1",
-        transport=transport,
-        traces_sample_rate=1.0,
-        default_integrations=False,
-        auto_enabling_integrations=False,
-    )
-    yield transport
-    sentry_sdk.get_client().close()
-    sentry_sdk.get_global_scope().set_client(None)
 
 
 @pytest.mark.parametrize(

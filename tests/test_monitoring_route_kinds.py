@@ -12,7 +12,6 @@ it, Sentry names the mounted app's own template.
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import pytest
 import sentry_sdk
@@ -29,7 +28,6 @@ from starlette.routing import Route
 from starlette_exporter import PrometheusMiddleware
 
 from micropie import App, methods
-from tests.test_monitoring import MemoryTransport
 
 _prefixes = itertools.count()
 
@@ -146,21 +144,6 @@ def test_opentelemetry_names_a_websocket_by_its_route(client_factory, spans):
         assert ws.receive_text() == "hi"
     (span,) = [span for span in exporter.get_finished_spans() if span.kind.name == "SERVER"]
     assert (span.name, span.attributes.get("http.route")) == ("/echo", "/echo")
-
-
-@pytest.fixture
-def sentry() -> Any:
-    transport = MemoryTransport()
-    sentry_sdk.init(
-        dsn="https://public@sentry.invalid/1",
-        transport=transport,
-        traces_sample_rate=1.0,
-        default_integrations=False,
-        auto_enabling_integrations=False,
-    )
-    yield transport
-    sentry_sdk.get_client().close()
-    sentry_sdk.get_global_scope().set_client(None)
 
 
 @pytest.mark.parametrize(("method", "path", "status", "_", "__", "name"), CASES, ids=IDS)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 
-import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support import spread_over_workers
+from tests.support import count_on_every_worker, spread_over_workers
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
@@ -22,15 +21,7 @@ def test_sessions_over_tls_follow_the_visitor_across_workers(uvicorn_server, tls
         "MICROPIE_TEST_REDIS_URL": tls_redis_server.url,
     }
     server = uvicorn_server("tests.apps.session_counter:app", workers=2, env=env, timeout=60)
-    cookies, pids, visit = httpx.Cookies(), set(), 0
-    while len(pids) < 2:  # a new connection each time, until both workers answered
-        assert visit < 200, f"{visit} connections all went to workers {pids}"
-        visit += 1
-        response = httpx.get(server.url + "/count", cookies=cookies, timeout=30)
-        cookies.update(response.cookies)
-        count, pid = response.text.split()
-        assert count == str(visit)
-        pids.add(pid)
+    count_on_every_worker(server)
     assert "Traceback" not in server.log(), server.log()
 
 

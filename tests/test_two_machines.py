@@ -68,7 +68,7 @@ def test_gunicorn_with_uvicorn_workers_shares_sessions(redis_url):
     import signal
     import sys
 
-    from tests.support import free_port, start_server
+    from tests.support import count_on_every_worker, free_port, start_server
 
     port = free_port()
     command = [
@@ -78,15 +78,7 @@ def test_gunicorn_with_uvicorn_workers_shares_sessions(redis_url):
     env = {"MICROPIE_TEST_SESSION_BACKEND": "redis", "MICROPIE_TEST_REDIS_URL": redis_url}
     server = start_server(command, port, env=env, stop_signal=signal.SIGTERM, timeout=60)
     try:
-        cookies, pids, visit = httpx.Cookies(), set(), 0
-        while len(pids) < 2:  # a new connection each time, until both workers answered
-            assert visit < 200, f"gunicorn sent {visit} connections to one worker: {pids}"
-            visit += 1
-            response = httpx.get(server.url + "/count", cookies=cookies, timeout=30)
-            cookies.update(response.cookies)
-            count, pid = response.text.split()
-            assert count == str(visit)
-            pids.add(pid)
+        count_on_every_worker(server)
     finally:
         server.stop()
     log = server.log()
