@@ -70,3 +70,50 @@ def test_dot_segments_arrive_as_plain_strings(client_factory):
     answer = call(Files(), b"/show/%2e%2e")
     assert (answer.status, answer.text) == (200, "'..'")
     assert client.get("/show/a").text == "'a'"
+
+
+# -- an encoded slash is a separator: no parameter ever holds a "/" (real uvicorn) -----
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    ("raw_path", "status", "answer"),
+    [
+        (b"/one/a%2Fb", 404, None),
+        (b"/one/..%2F..%2Fetc%2Fpasswd", 404, None),
+        (b"/one/%2F", 400, None),  # "/one//": trailing slashes ignored, name missing
+        (b"/one/a%252Fb", 200, {"name": "a%2Fb"}),  # %25 is a literal %, decoded once
+        (b"/many/..%2F..%2Fetc%2Fpasswd", 200, {"parts": ["..", "..", "etc", "passwd"]}),
+        (b"/many/a%2F%2Fb", 200, {"parts": ["a", "", "b"]}),
+        (b"/%2E%2E%2Fone/x", 200, {"index": ["..", "one", "x"]}),
+        (b"/one%2Fx", 200, {"name": "x"}),
+    ],
+)
+def test_encoded_slash_never_reaches_a_parameter(uvicorn_server, raw_path, status, answer):
+    """uvicorn decodes the path before routing, so ``%2F`` splits segments as ``/``
+    does: a file name taken from a segment can never carry a directory."""
+    import json
+
+    from .test_raw_socket import exchange
+
+    server = uvicorn_server("tests.apps.segments_app:app")
+    request = b"GET " + raw_path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    got, body = exchange(server, request)
+    assert got == status
+    if answer is not None:
+        parsed = json.loads(body)
+        assert parsed == answer
+        received = next(iter(parsed.values()))
+        values = received if isinstance(received, list) else [received]
+        assert all("/" not in value for value in values)
+
+
+def test_url_for_refuses_a_slash_in_a_single_segment():
+    from starlette.routing import NoMatchFound
+
+    from tests.apps.segments_app import Segments
+
+    app = Segments()
+    with pytest.raises(NoMatchFound):
+        app.url_path_for("one", name="a/b")
+    assert app.url_path_for("one", name="a%2Fb") == "/one/a%252Fb"
