@@ -76,6 +76,26 @@ def test_rate_limit_window_slides(client_factory: ClientFactory) -> None:
     assert client.get("/").status_code == 200
 
 
+def test_rate_limit_forgets_clients_idle_for_a_window(client_factory: ClientFactory) -> None:
+    """Every new address used to stay in the table for good: a client cycling through
+    addresses (IPv6 gives one millions) grew it without bound."""
+    now = [0.0]
+    limiter = example("rate_limit").RateLimiter(limit=2, window=10.0, clock=lambda: now[0])
+    app = type(example("rate_limit").app)()
+    app.middlewares.append(limiter)
+    client = client_factory(app)
+    for number in range(1000):
+        client.get("/", headers={"x-test": str(number)})
+        limiter.hits[f"2001:db8::{number}"] = limiter.hits.pop("testclient")  # a new address
+        now[0] += 0.1
+    assert len(limiter.hits) <= 101  # only the addresses seen within the last window
+    now[0] += 10.0
+    assert client.get("/").status_code == 200
+    assert list(limiter.hits) == ["testclient"]
+    assert client.get("/").status_code == 200
+    assert client.get("/").status_code == 429  # the limit still holds
+
+
 # -- after hooks rewriting responses ------------------------------------------------------
 
 

@@ -1,7 +1,9 @@
 """Rate limiting: a ``before_request`` hook that answers ``429`` with ``Retry-After``.
 
 A sliding window per client address, kept in this process's memory (use Redis or
-similar when several workers serve the app). Run it with::
+similar when several workers serve the app). Clients idle for a whole window are
+forgotten, so addresses that come and go (IPv6 gives a client millions) cannot grow
+the table without bound. Run it with::
 
     uvicorn examples.middleware.rate_limit.app:app
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 
 from micropie import App, HttpMiddleware
 
@@ -20,15 +23,21 @@ from micropie import App, HttpMiddleware
 class RateLimiter(HttpMiddleware):
     """Allow ``limit`` requests per ``window`` seconds per client address."""
 
-    def __init__(self, limit: int, window: float) -> None:
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limit = limit
         self.window = window
-        self.hits: dict[str, deque[float]] = {}
+        self.clock = clock
+        #: Each client's recent hits, the least recently seen client first.
+        self.hits: OrderedDict[str, deque[float]] = OrderedDict()
 
     async def before_request(self, request):
-        now = time.monotonic()
+        now = self.clock()
+        self._forget_idle(now)
         key = request.client.host if request.client else "unknown"
         hits = self.hits.setdefault(key, deque())
+        self.hits.move_to_end(key)
         while hits and now - hits[0] >= self.window:
             hits.popleft()
         if len(hits) >= self.limit:
@@ -40,6 +49,14 @@ class RateLimiter(HttpMiddleware):
             }
         hits.append(now)
         return None
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop clients whose last hit left the window (the oldest are first)."""
+        while self.hits:
+            oldest = next(iter(self.hits.values()))
+            if oldest and now - oldest[-1] < self.window:
+                return
+            self.hits.popitem(last=False)
 
 
 class Api(App):
