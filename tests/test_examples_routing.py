@@ -33,7 +33,15 @@ def test_routing_binds(client_factory: ClientFactory, path: str, expected: Any) 
 
 @pytest.mark.parametrize(
     ("path", "status"),
-    [("/add/x/1", 400), ("/add/1", 400), ("/add/1/2/3", 404), ("/_secret", 404), ("/helper", 404)],
+    [
+        ("/add/x/1", 400),
+        ("/add/1", 400),
+        ("/add/1/2/3", 404),
+        ("/_secret", 404),
+        ("/helper", 404),
+        ("/add/" + "9" * 4300 + "/1", 400),  # the sum has 4,301 digits: it was a 500
+        ("/add/1/-" + "9" * 19, 400),
+    ],
 )
 def test_routing_errors(client_factory: ClientFactory, path: str, status: int) -> None:
     assert client_factory(app).get(path).status_code == status

@@ -19,6 +19,11 @@ import uuid
 
 from micropie import App, methods
 
+#: ``int`` takes what Python converts, up to 4,300 digits; the sum of two such numbers
+#: can have 4,301, which no JSON encoder writes (Python refuses to print it): bound
+#: numbers a client sends before computing with them.
+MAX_ADDEND = 10**18
+
 
 class Routing(App):
     async def index(self):
@@ -26,6 +31,8 @@ class Routing(App):
 
     async def add(self, a: int, b: int):
         """Positional parameters bind from path segments first, then the query string."""
+        if abs(a) >= MAX_ADDEND or abs(b) >= MAX_ADDEND:  # see MAX_ADDEND
+            return 400, "400 Bad Request: numbers must have at most 18 digits"
         return {"sum": a + b}
 
     async def files(self, *parts: str):
