@@ -75,6 +75,33 @@ def test_empty_or_malformed_messages_are_ignored(ignored: str) -> None:
             assert ann.receive_json() == message("anonymous", "x" * 2000)
 
 
+def test_a_flooding_client_is_throttled_and_told_once() -> None:
+    """One client's messages all go to everyone: past the burst, and faster than the
+    rate, they are dropped and the sender is told once (not once per message)."""
+    from examples.chat import app as chat
+
+    now = [0.0]
+
+    class Frozen(Chat):
+        _clock = staticmethod(lambda: now[0])
+
+    with TestClient(Frozen()) as client:
+        with client.websocket_connect("/chat?name=ann") as ann:
+            assert ann.receive_json() == joined("ann")
+            with client.websocket_connect("/chat?name=bob") as bob:
+                assert bob.receive_json() == joined("bob")
+                assert ann.receive_json() == joined("bob")
+                for number in range(chat.MESSAGE_BURST + 5):
+                    bob.send_text(f"m{number}")
+                for number in range(chat.MESSAGE_BURST):
+                    assert ann.receive_json() == message("bob", f"m{number}")
+                events = [bob.receive_json() for _ in range(chat.MESSAGE_BURST + 1)]
+                assert events.count({"type": "error", "text": chat.SLOW_DOWN}) == 1
+                now[0] += 1.0  # the bucket refills at MESSAGE_RATE a second
+                bob.send_text("again")
+                assert ann.receive_json() == message("bob", "again")
+
+
 @pytest.mark.redis
 def test_messages_that_cannot_be_relayed_are_reported(redis_server: RedisServer) -> None:
     with TestClient(Chat(redis_server.url)) as client:

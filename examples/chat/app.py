@@ -23,6 +23,8 @@ import asyncio
 import contextlib
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +48,37 @@ MAX_JSON_MESSAGE = 64 * 1024
 TRY_AGAIN_LATER = 1013
 #: Close code when the server shuts down: "service restart".
 SERVICE_RESTART = 1012
+#: Messages one connection may send: MESSAGE_BURST at once, then MESSAGE_RATE a second.
+#: Every message goes to everyone: without a bound one client flooding the room made the
+#: server send 400,000 messages for 2,000 of its own to 200 readers, fell them all too far
+#: behind (disconnected) and slowed every other request.
+MESSAGE_RATE = 5.0
+MESSAGE_BURST = 20
+SLOW_DOWN = f"Slow down: at most {MESSAGE_RATE:g} messages a second."
+
+
+class _Throttle:
+    """A token bucket: :meth:`allow` says whether one more message may go out now."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.tokens = float(MESSAGE_BURST)
+        self.last = clock()
+
+    def allow(self) -> bool:
+        now = self.clock()
+        self.tokens = min(MESSAGE_BURST, self.tokens + (now - self.last) * MESSAGE_RATE)
+        self.last = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class Chat(App):
+    #: The clock the per-connection message limit reads (tests set their own).
+    _clock: Callable[[], float] = staticmethod(time.monotonic)
+
     def __init__(self, broadcast_url: str | None = None) -> None:
         super().__init__()
         #: The room's channel: ``REDIS_URL`` when set, else this process's memory.
@@ -67,8 +97,11 @@ class Chat(App):
         "name", "text"}``, and ``{"type": "presence", "name", "joined"}`` when someone
         comes or goes. The
         client's own ``joined`` event is its first: from then on it receives everything.
+        A client sending faster than ``MESSAGE_RATE`` (after a burst of
+        ``MESSAGE_BURST``) has the extra messages dropped and is told once per burst.
         """
         name = _clean_name(name)
+        throttle, told = _Throttle(self._clock), False
         await ws.accept()
         async with self.broadcast.subscribe(CHANNEL) as subscriber:
             relay = asyncio.create_task(_relay(subscriber, ws))
@@ -76,8 +109,14 @@ class Chat(App):
                 await self._publish(ws, {"type": "presence", "name": name, "joined": True})
                 async for message in ws:
                     event = _chat_event(message, default_name=name)
-                    if event is not None:
+                    if event is None:
+                        continue
+                    if throttle.allow():
+                        told = False
                         await self._publish(ws, event)
+                    elif not told:
+                        told = True
+                        await ws.send_json({"type": "error", "text": SLOW_DOWN})
             finally:
                 relay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
