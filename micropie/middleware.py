@@ -8,6 +8,7 @@ wraps the whole app outside them.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC
 from typing import Any
 
@@ -16,12 +17,34 @@ from .request import Request, WebSocketRequest
 __all__ = ["HttpMiddleware", "WebSocketMiddleware"]
 
 
+def _refuse_sync_hooks(cls: type, hooks: tuple[str, ...]) -> None:
+    """A hook written ``def`` instead of ``async def`` made every request a 500 saying
+    only "object NoneType can't be used in 'await' expression": refused when the class
+    is defined. (A decorated hook, ``functools.wraps``-marked, is taken on trust.)"""
+    for name in hooks:
+        hook = cls.__dict__.get(name)
+        if (
+            inspect.isfunction(hook)
+            and not inspect.iscoroutinefunction(hook)
+            and not hasattr(hook, "__wrapped__")
+        ):
+            params = ", ".join(inspect.signature(hook).parameters)
+            raise TypeError(
+                f"{cls.__name__}.{name} must be a coroutine function: write "
+                f"`async def {name}({params})`"
+            )
+
+
 class HttpMiddleware(ABC):  # noqa: B024 - both hooks are optional
     """Hooks run before and after each HTTP handler, in list order.
 
     Override either hook. Returning ``None`` continues; returning a dict answers or
-    overrides as each hook describes.
+    overrides as each hook describes. Both are ``async def``.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _refuse_sync_hooks(cls, ("before_request", "after_request"))
 
     async def before_request(self, request: Request) -> dict[str, Any] | None:
         """Return ``{"status_code", "body", "headers"?}`` to answer at once, else ``None``.
@@ -47,7 +70,11 @@ class HttpMiddleware(ABC):  # noqa: B024 - both hooks are optional
 
 
 class WebSocketMiddleware(ABC):  # noqa: B024 - both hooks are optional
-    """Hooks run before and after each websocket handler, in list order."""
+    """Hooks run before and after each websocket handler, in list order (``async def``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _refuse_sync_hooks(cls, ("before_websocket", "after_websocket"))
 
     async def before_websocket(self, request: WebSocketRequest) -> dict[str, Any] | None:
         """Return ``{"code", "reason"}`` to refuse the connection, else ``None``."""

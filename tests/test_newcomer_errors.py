@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 
 import pytest
 from starlette.testclient import TestClient
 
-from micropie import App, CSRFMiddleware, methods
+from micropie import App, CSRFMiddleware, HttpMiddleware, WebSocketMiddleware, methods
 from micropie.sessions import CookieSessionBackend
 
 
@@ -188,3 +190,60 @@ def test_without_debug_a_404_says_nothing_of_the_app():
     for path in ("/gret", "/", "/greet/a/b"):
         answer = client.get(path)
         assert (answer.status_code, answer.text) == (404, "404 Not Found")
+
+
+@pytest.mark.parametrize(
+    ("base", "hook", "fix"),
+    [
+        (HttpMiddleware, "before_request", "async def before_request(self, request)"),
+        (
+            HttpMiddleware,
+            "after_request",
+            "async def after_request(self, request, status_code, response_body, extra_headers)",
+        ),
+        (WebSocketMiddleware, "before_websocket", "async def before_websocket(self, request)"),
+        (WebSocketMiddleware, "after_websocket", "async def after_websocket(self, request)"),
+    ],
+)
+def test_a_middleware_hook_written_def_names_the_fix(base, hook, fix):
+    """Every request answered 500 with "object NoneType can't be used in 'await' expression"."""
+    source = {
+        "before_request": lambda self, request: None,
+        "after_request": lambda self, request, status_code, response_body, extra_headers: None,
+        "before_websocket": lambda self, request: None,
+        "after_websocket": lambda self, request: None,
+    }[hook]
+
+    def plain(*args):
+        return source(*args)
+
+    plain.__signature__ = inspect.signature(source)  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match=rf"Hooks\.{hook} must be a coroutine function") as raised:
+        type("Hooks", (base,), {hook: plain})
+    assert str(raised.value).endswith(f"write `{fix}`")
+
+
+def test_async_and_decorated_hooks_are_taken():
+    def logged(hook):
+        @functools.wraps(hook)
+        def wrapper(*args):
+            return hook(*args)
+
+        return wrapper
+
+    class Hooks(HttpMiddleware):
+        @logged
+        async def before_request(self, request):
+            request.seen = True
+
+        async def after_request(self, request, status_code, response_body, extra_headers):
+            return {"headers": [("x-seen", str(getattr(request, "seen", False)))]}
+
+    class Site(App):
+        async def index(self):
+            return "hi"
+
+    app = Site()
+    app.middlewares.append(Hooks())
+    answer = TestClient(app).get("/")
+    assert (answer.text, answer.headers["x-seen"]) == ("hi", "True")
