@@ -247,7 +247,7 @@ def _pydantic_encoder(annotation: Any, handler: str) -> Encoder | None:
         return None
     validation_error = pydantic.ValidationError
     validate = functools.partial(adapter.validate_python, from_attributes=True)
-    dump = adapter.dump_json
+    dump = functools.partial(adapter.dump_json, by_alias=True)  # as documented, FastAPI's way
 
     def encode_as_annotated(value: Any) -> bytes:
         try:

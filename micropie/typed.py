@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import functools
 import importlib
 import inspect
 import types
@@ -174,7 +175,9 @@ def _encoder_for(cls: type) -> Encoder | None:
     if kind is None or kind == TYPEDDICT:  # a TypedDict value is a plain dict
         return None
     if kind == PYDANTIC:
-        to_json: Encoder = cls.__pydantic_serializer__.to_json  # type: ignore[attr-defined]
+        serializer = cls.__pydantic_serializer__  # type: ignore[attr-defined]
+        # by alias, as the OpenAPI document names the fields and FastAPI answers them
+        to_json: Encoder = functools.partial(serializer.to_json, by_alias=True)
         return to_json
     if kind == MSGSPEC:
         msgspec_json = importlib.import_module("msgspec.json")
@@ -190,7 +193,7 @@ def json_default(value: Any) -> Any:
     kind = model_kind(type(value))
     if kind == PYDANTIC:
         serializer = type(value).__pydantic_serializer__
-        return serializer.to_python(value, mode="json")
+        return serializer.to_python(value, mode="json", by_alias=True)
     if kind == MSGSPEC:
         return importlib.import_module("msgspec").to_builtins(value)
     if kind == DATACLASS:

@@ -547,3 +547,43 @@ def test_a_generator_where_one_model_is_declared_or_an_async_one_is_a_logged_500
     assert "ReturnsGenerators.one returned a value its return annotation" in caplog.text
     assert client.get("/later").status_code == 500
     assert "returned an async generator where its return annotation says" in caplog.text
+
+
+class Aliased(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(populate_by_name=True)
+    user_name: str = pydantic.Field(alias="userName")
+
+
+class AliasedApi(App):
+    async def declared(self) -> Aliased:
+        return Aliased(user_name="ada")
+
+    async def undeclared(self):
+        return Aliased(user_name="ada")
+
+    async def nested(self):
+        return {"users": [Aliased(user_name="ada")]}
+
+    @methods("POST")
+    async def echo(self, user: Aliased) -> Aliased:
+        return user
+
+
+def test_pydantic_models_answer_their_fields_by_alias_as_documented(client_factory):
+    """As FastAPI (``response_model_by_alias``): the document names ``userName``, and
+    ``user_name`` was answered, so a client could not send back what it received."""
+    app = AliasedApi()
+    document = app.openapi()
+    assert list(document["components"]["schemas"]["Aliased"]["properties"]) == ["userName"]
+    client = client_factory(app)
+    for path in ("/declared", "/undeclared"):
+        assert client.get(path).json() == {"userName": "ada"}
+    assert client.get("/nested").json() == {"users": [{"userName": "ada"}]}
+    echoed = client.post("/echo", json={"userName": "bo"})
+    assert echoed.json() == {"userName": "bo"}
+    jsonschema.validate(echoed.json(), _documented_post(document, "/echo"))
+
+
+def _documented_post(document: dict[str, Any], path: str) -> dict[str, Any]:
+    content = document["paths"][path]["post"]["responses"]["200"]["content"]
+    return {**content["application/json"]["schema"], "components": document["components"]}
