@@ -194,3 +194,15 @@ def test_showcase_answers_the_favicon_browsers_ask_for() -> None:
     assert icon.status_code == 200
     assert icon.headers["content-type"] == "image/svg+xml"
     assert icon.content.startswith(b"<svg")
+
+
+def test_the_json_apis_index_links_stay_under_its_mount() -> None:
+    """It answered ``/todos``, ``/docs`` … under ``/json`` too: each a 404 at the root."""
+    with TestClient(app) as client:
+        links = client.get("/json/").json()
+        assert links == {
+            "todos": "/json/todos",
+            "openapi": "/json/openapi.json",
+            "docs": "/json/docs",
+        }
+        assert all(client.get(link).status_code == 200 for link in links.values())

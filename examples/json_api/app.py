@@ -70,8 +70,9 @@ class TodoAPI(App):
 
     @methods("GET")
     async def index(self) -> dict[str, str]:
-        """Where the API and its documentation are."""
-        return {"todos": "/todos", "openapi": "/openapi.json", "docs": "/docs"}
+        """Where the API and its documentation are (under the app's mount point, if any)."""
+        url_for = self.request.url_for
+        return {name: url_for(name).path for name in ("todos", "openapi", "docs")}
 
     @methods("GET")
     async def todos(self, *, done: bool | None = None) -> list[Todo]:
