@@ -458,7 +458,7 @@ def _check_for(annotation: Any, building: dict[type, _Check]) -> _Check:
     if convert is None:
         return _accept
     check = _scalar_check(convert, _TYPE_NAMES.get(annotation, "value"))
-    return _typed_check(annotation, check) if is_class(annotation) else check
+    return _typed_check(annotation, check) if annotation in _FROM_TEXT else check
 
 
 def _accept(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
@@ -481,12 +481,16 @@ def _scalar_check(convert: Callable[[Any], Any], name: str) -> _Check:
     return check_scalar
 
 
+#: Types whose converters read only text: a value already of the type is taken as it is.
+_FROM_TEXT = frozenset({uuid.UUID, datetime.datetime, datetime.date, datetime.time})
+
+
 def _typed_check(cls: type, check: _Check) -> _Check:
     """``check``, taking a value already of type ``cls`` as it is (a returned ``UUID``
-    or ``datetime``; a ``bool`` is not taken for an ``int``)."""
+    or ``datetime``, which the converter, reading text, would refuse)."""
 
     def check_typed(value: Any, loc: list[str | int], errors: list[ErrorItem]) -> Any:
-        if isinstance(value, cls) and (cls is bool or not isinstance(value, bool)):
+        if isinstance(value, cls):
             return value
         return check(value, loc, errors)
 

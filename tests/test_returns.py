@@ -349,6 +349,12 @@ class Holder:
     secret: str = "hidden"
 
 
+class Stamped(TypedDict):
+    ref: uuid.UUID
+    at: datetime.datetime
+    price: decimal.Decimal
+
+
 ACCOUNT = {"id": 1, "name": "Ada", "secret": "hidden"}
 #: handler name → (return annotation, value returned, JSON answered): undeclared fields
 #: (a secret) are left out, dicts and objects with the fields' attributes are taken.
@@ -375,6 +381,16 @@ RECORDS: dict[str, tuple[Any, Any, Any]] = {
         {"k": {"id": 3, "tags": []}},
     ),
     "maybe_account": (Account | None, ACCOUNT, {"id": 1, "name": "Ada"}),
+    "stamped": (
+        Stamped,
+        {
+            "ref": uuid.UUID(int=1),
+            "at": datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc),
+            "price": decimal.Decimal("1.10"),
+            "secret": "hidden",
+        },
+        {"ref": str(uuid.UUID(int=1)), "at": "2024-05-01T00:00:00+00:00", "price": "1.10"},
+    ),
 }
 
 Records = type(
@@ -413,6 +429,9 @@ class WrongRecords(App):
     async def text(self) -> Account:
         return "not a record"  # type: ignore[return-value]
 
+    async def stamped(self) -> Stamped:
+        return {"ref": "x", "at": datetime.date(2024, 1, 1), "price": decimal.Decimal("NaN")}  # type: ignore[typeddict-item]
+
 
 @pytest.mark.parametrize(
     ("path", "logged"),
@@ -422,6 +441,8 @@ class WrongRecords(App):
         ("/owned", "'loc': ['when'], 'msg': 'Input should be a valid date'"),
         ("/badge", "'loc': ['tags']"),
         ("/text", "'msg': 'Input should be an object'"),
+        ("/stamped", "'loc': ['ref'], 'msg': 'Input should be a valid UUID'"),
+        ("/stamped", "'loc': ['price'], 'msg': 'Input should be a valid decimal'"),
     ],
 )
 def test_a_record_the_annotation_refuses_is_a_logged_500(client_factory, caplog, path, logged):
