@@ -121,21 +121,26 @@ def test_opentelemetry_asgi_middleware_gets_the_route_template(client_factory, s
     app = Greeter()
 
     def span_details(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """As docs/guides/monitoring.md writes it (websocket scopes have no method)."""
         route = find_route(app, scope)
+        method = scope.get("method", "")
         if route is None:
-            return scope.get("method", "HTTP"), {}
-        return f"{scope['method']} {route.path}", {"http.route": route.path}
+            return method or "HTTP", {}
+        return f"{method} {route.path}".lstrip(), {"http.route": route.path}
 
     client = client_factory(
         OpenTelemetryMiddleware(app, default_span_details=span_details, tracer_provider=provider)
     )
     assert client.get("/greet/alice").status_code == 200
     assert client.get("/nowhere").status_code == 404
-    greet, missing = _server_spans(exporter)
+    with client.websocket_connect("/echo/lobby") as ws:  # the page's first version: KeyError
+        assert ws.receive_text() == "lobby"
+    greet, missing, echo = _server_spans(exporter)
     assert greet.name == "GET /greet/{name}"
     assert greet.attributes["http.route"] == "/greet/{name}"
     assert missing.name == "GET"
     assert "http.route" not in missing.attributes
+    assert (echo.name, echo.attributes["http.route"]) == ("/echo/{room}", "/echo/{room}")
 
 
 def test_find_route_answers_as_dispatch():
