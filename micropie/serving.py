@@ -21,6 +21,7 @@ chooses uvicorn's own instead.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     "debug_from_environ",
     "default_http",
     "import_string",
+    "keep_existing_loggers",
     "serve",
     "server_address",
     "worker_count",
@@ -119,9 +121,32 @@ def serve(app: Any, *, host: str, port: int, debug: bool = False, **options: Any
     if debug:
         os.environ[DEBUG_ENV] = "1"
     options.setdefault("timeout_graceful_shutdown", GRACEFUL_SHUTDOWN)
+    if options.get("log_config") is not None:
+        options["log_config"] = keep_existing_loggers(options["log_config"])
     if options.get("http") is None:
         options["http"] = default_http()
     uvicorn.run(app, host=host, port=port, **options)
+
+
+def keep_existing_loggers(log_config: Any) -> Any:
+    """uvicorn's ``log_config`` (a dict, or a ``.json`` / ``.yaml`` / ``.ini`` file) with
+    ``disable_existing_loggers`` false unless it says otherwise.
+
+    ``logging.config.dictConfig`` disables every existing logger the configuration does
+    not name, and ``App.run()`` configures logging after the script imported micropie:
+    its loggers (handler errors, store outages) would say nothing. uvicorn reads ``.ini``
+    files this way already.
+    """
+    if isinstance(log_config, str) and log_config.endswith(".json"):
+        with open(log_config, encoding="utf-8") as file:
+            log_config = json.load(file)
+    elif isinstance(log_config, str) and log_config.endswith((".yaml", ".yml")):
+        yaml = require("yaml", feature="a YAML log_config", package="pyyaml")
+        with open(log_config, encoding="utf-8") as file:
+            log_config = yaml.safe_load(file)
+    if isinstance(log_config, dict):
+        return {"disable_existing_loggers": False, **log_config}
+    return log_config
 
 
 def import_string(app: object, namespace: Mapping[str, Any]) -> str | None:

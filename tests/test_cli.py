@@ -242,6 +242,42 @@ def test_app_run_reload_reimports_the_script(tmp_path: Path, start: StartServer)
     assert wait_until(lambda: _text_or_none(server.url + "/") == "two", 30), server.log()
 
 
+LOG_CONFIG = {
+    "version": 1,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["out"], "level": "INFO"},
+}
+
+
+@pytest.mark.parametrize("kind", ["json", "dict"])
+def test_app_run_with_a_log_config_keeps_micropies_log(
+    tmp_path: Path, start: StartServer, kind: str
+) -> None:
+    """A dictConfig-style log configuration that does not say
+    ``disable_existing_loggers`` (Python's default: true) silenced the ``micropie``
+    logger, created when the script imported micropie: a handler's exception left no
+    trace at all."""
+    import json
+
+    (tmp_path / "log.json").write_text(json.dumps(LOG_CONFIG))
+    config = "log.json" if kind == "json" else LOG_CONFIG
+    write_app(tmp_path, run_arguments=f"log_config={config!r}")
+    server = start([sys.executable, "app.py"])
+    assert httpx.get(server.url + "/boom", timeout=5).status_code == 500
+    assert wait_until(lambda: "ERROR micropie: Handler 'boom' raised" in server.log(), 30)
+    assert "ValueError: kaboom" in server.log()
+
+
+def test_keep_existing_loggers_leaves_an_explicit_choice() -> None:
+    from micropie.serving import keep_existing_loggers
+
+    assert keep_existing_loggers({"version": 1})["disable_existing_loggers"] is False
+    explicit = {"version": 1, "disable_existing_loggers": True}
+    assert keep_existing_loggers(explicit) == explicit
+    assert keep_existing_loggers("logging.ini") == "logging.ini"  # uvicorn keeps them
+
+
 def test_app_run_debug_shows_the_traceback(tmp_path: Path, start: StartServer) -> None:
     write_app(tmp_path, run_arguments="debug=True")
     server = start([sys.executable, "app.py"])
