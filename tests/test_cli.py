@@ -36,6 +36,9 @@ class MyApp(App):
     async def boom(self):
         raise ValueError("kaboom")
 
+    async def where(self):
+        return {{"url": str(self.request.url), "client": self.request.scope["client"][0]}}
+
 
 app = MyApp()
 
@@ -103,6 +106,26 @@ def test_run_takes_the_worker_count_from_web_concurrency(
     server = start([MICROPIE, "run", "app:app"], env={"WEB_CONCURRENCY": "2"})
     assert wait_until(lambda: server.log().count("Application startup complete.") == 2, 30)
     assert httpx.get(server.url + "/pid", timeout=5).json()["pid"] != server.pid
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [("127.0.0.1", ("http", "127.0.0.2")), ("127.0.0.2", ("https", "203.0.113.9"))],
+    ids=["uvicorn's default", "the proxy's address"],
+)
+def test_run_trusts_a_proxy_named_by_forwarded_allow_ips(
+    tmp_path: Path, start: StartServer, trusted: str, expected: tuple[str, str]
+) -> None:
+    """A proxy on another address (here 127.0.0.2) is trusted with X-Forwarded-Proto and
+    X-Forwarded-For once ``FORWARDED_ALLOW_IPS`` names it, as the deployment guide says
+    (uvicorn's default trusts 127.0.0.1 only)."""
+    write_app(tmp_path)
+    server = start([MICROPIE, "run", "app:app"], env={"FORWARDED_ALLOW_IPS": trusted})
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(transport=transport, timeout=10) as client:
+        where = client.get(server.url + "/where", headers=headers).json()
+    assert (where["url"].split(":", 1)[0], where["client"]) == expected
 
 
 def test_run_with_reload_serves_the_edited_code(tmp_path: Path, start: StartServer) -> None:
