@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import re
+import threading
 import time
 import types
 from collections.abc import Awaitable, Callable, Generator
@@ -82,6 +83,14 @@ def too_large() -> HTTPException:
 
 def timed_out() -> HTTPException:
     return HTTPException(408, "408 Request Timeout: Failed to receive body")
+
+
+def busy() -> HTTPException:
+    return HTTPException(
+        503,
+        "503 Service Unavailable: too many large bodies at once, try again",
+        headers={"Retry-After": "1"},
+    )
 
 
 try:
@@ -436,6 +445,36 @@ async def _read_rest(
 #: other requests meanwhile (parsing 16 MiB of small JSON containers takes seconds).
 THREAD_PARSE_BYTES = 64 * 1024
 
+#: Bytes of large bodies (over ``THREAD_PARSE_BYTES``) parsed and kept at once in this
+#: process. Parsed, a JSON body of small containers takes about 25 times its size
+#: (16 MiB of ``{},`` is 430 MiB of dicts) until its request ends, and a client choosing
+#: a long-running handler (a stream) decides when that is: past this budget a large body
+#: is answered 503 (``Retry-After: 1``) instead, so a few such clients cannot exhaust the
+#: memory of the process. One body is always admitted, whatever its size.
+LARGE_BODY_BUDGET = 32 * 1024 * 1024
+
+
+class _LargeBodies:
+    """The bytes of large bodies parsed and kept at once (any thread, any event loop)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.held = 0
+
+    def take(self, size: int) -> None:
+        """Count ``size`` bytes in; :func:`busy` (503) when over :data:`LARGE_BODY_BUDGET`."""
+        with self.lock:
+            if self.held and self.held + size > LARGE_BODY_BUDGET:
+                raise busy()
+            self.held += size
+
+    def give_back(self, size: int) -> None:
+        with self.lock:
+            self.held -= size
+
+
+large_bodies = _LargeBodies()
+
 #: Deepest JSON nesting accepted (levels of arrays and objects): orjson encodes no deeper.
 MAX_JSON_DEPTH = 254
 
@@ -540,8 +579,10 @@ def _mirror(value: Any) -> str:
 
 async def release_body(request: Request) -> None:
     """Free a large parsed body at the end of its request, off the event loop."""
-    if request._frozen_body:
-        request._frozen_body = False
+    size = request._frozen_body
+    if size:
+        request._frozen_body = 0
+        large_bodies.give_back(size)
         values = [request.get_json, request._body_params]
         request.get_json, request._json_object, request.body_params = {}, None, {}
         request._body = None
@@ -579,10 +620,15 @@ async def parse_body(
         _refuse_announced(size, limits, maximum)
     body = await _read_checked_body(request, limits, maximum)
     if len(body) > THREAD_PARSE_BYTES:
-        fields = await anyio.to_thread.run_sync(
-            parse_frozen, functools.partial(_parse_whole, parse, body, limits)
-        )
-        request._frozen_body = True
+        large_bodies.take(len(body))
+        try:
+            fields = await anyio.to_thread.run_sync(
+                parse_frozen, functools.partial(_parse_whole, parse, body, limits)
+            )
+        except BaseException:
+            large_bodies.give_back(len(body))
+            raise
+        request._frozen_body = len(body)  # given back by release_body
     else:
         fields = parse(body, limits)
     request._get_json, request._json_object, request._body_params = fields

@@ -200,7 +200,7 @@ class Request:
     _json_object: dict[str, Any] | None = None
     # Body reading state (micropie.body) and the limits in force for this request.
     _body_complete: bool = False
-    _frozen_body: bool = False
+    _frozen_body: int = 0  # bytes of a large parsed body kept (body.release_body)
     _response_started: bool = False
     # Hook progress: after_request runs once on every answer, also on one refused before
     # the before_request hooks ran (a body too large, a session store down).
