@@ -461,12 +461,13 @@ class _LargeBodies:
         self.lock = threading.Lock()
         self.held = 0
 
-    def take(self, size: int) -> None:
-        """Count ``size`` bytes in; :func:`busy` (503) when over :data:`LARGE_BODY_BUDGET`."""
+    def take(self, size: int) -> bool:
+        """Count ``size`` bytes in, unless that goes over :data:`LARGE_BODY_BUDGET`."""
         with self.lock:
             if self.held and self.held + size > LARGE_BODY_BUDGET:
-                raise busy()
+                return False
             self.held += size
+            return True
 
     def give_back(self, size: int) -> None:
         with self.lock:
@@ -620,7 +621,8 @@ async def parse_body(
         _refuse_announced(size, limits, maximum)
     body = await _read_checked_body(request, limits, maximum)
     if len(body) > THREAD_PARSE_BYTES:
-        large_bodies.take(len(body))
+        if not large_bodies.take(len(body)):
+            raise busy()
         try:
             fields = await anyio.to_thread.run_sync(
                 parse_frozen, functools.partial(_parse_whole, parse, body, limits)

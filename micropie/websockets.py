@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket as StarletteWebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from .body import THREAD_PARSE_BYTES, loads_checked
+from .body import THREAD_PARSE_BYTES, large_bodies, loads_checked
 from .errors import below_dispatch
 from .exceptions import ConnectionClosed
 from .large_bodies import parse_collector_off
@@ -92,6 +92,14 @@ class InvalidMessage(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class TooManyLargeMessages(InvalidMessage):
+    """A large JSON message while this process already parses its share of large bodies
+    (``micropie.body.LARGE_BODY_BUDGET``): not read; uncaught, it closes with 1013, try
+    again later. Parsed, 16 MiB of small JSON containers takes about 430 MiB."""
+
+    code = CLOSE_TRY_AGAIN_LATER
 
 
 class UnexpectedMessageType(InvalidMessage, TypeError):
@@ -172,14 +180,20 @@ class WebSocket:
         ``NaN``); a large message in a worker thread and in pieces, so the event loop
         keeps serving everyone else meanwhile. Raises :class:`InvalidMessage` (a
         ``ValueError``) when it is not JSON, also when it nests too deeply; uncaught,
-        it closes the connection with 1007.
+        it closes the connection with 1007. A large message while the process parses
+        too many large bodies at once raises :class:`TooManyLargeMessages` (1013).
         """
         payload = _payload(await self._receive())
         data = payload.encode("utf-8") if isinstance(payload, str) else payload
         if len(data) <= THREAD_PARSE_BYTES:
             return _loads_message(data)
-        parse = functools.partial(_loads_message, data)
-        return await anyio.to_thread.run_sync(parse_collector_off, parse)
+        if not large_bodies.take(len(data)):
+            raise TooManyLargeMessages("Too many large messages at once, try again")
+        try:
+            parse = functools.partial(_loads_message, data)
+            return await anyio.to_thread.run_sync(parse_collector_off, parse)
+        finally:
+            large_bodies.give_back(len(data))
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""

@@ -240,6 +240,34 @@ def test_receive_json_parses_as_request_bodies_do_small_or_large(client_factory,
     assert (closed.value.code, closed.value.reason) == (1007, "Invalid JSON")
 
 
+def test_large_json_message_past_the_budget_closes_1013_and_gives_nothing_back(
+    client_factory, monkeypatch
+):
+    """A large message while the process's budget of large bodies is spent is refused
+    unread (close 1013, try again later); parsed ones give their share back."""
+    import micropie.body
+
+    budget = micropie.body.large_bodies
+    message = {"items": list(range(50_000))}  # over 64 KiB as text
+    client = client_factory(Strict())
+    with client.websocket_connect("/parse") as ws:
+        ws.send_json(message)
+        assert ws.receive_json() == message
+    assert budget.held == 0
+    monkeypatch.setattr(budget, "held", micropie.body.LARGE_BODY_BUDGET)  # others hold it
+    with client.websocket_connect("/parse") as ws:
+        ws.send_json({"small": True})  # small messages are not counted
+        assert ws.receive_json() == {"small": True}
+        ws.send_json(message)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert (closed.value.code, closed.value.reason) == (
+        1013,
+        "Too many large messages at once, try again",
+    )
+    assert budget.held == micropie.body.LARGE_BODY_BUDGET
+
+
 def test_unusable_message_errors_are_still_value_and_type_errors():
     from micropie.websockets import InvalidMessage, UnexpectedMessageType
 
