@@ -135,6 +135,25 @@ def test_routes_reports_an_app_it_cannot_load(tmp_path, monkeypatch, capsys):
     assert "shop_app:metrics has no route table" in capsys.readouterr().err
 
 
+def test_routes_is_a_preflight_check_for_an_app_that_fails_to_import(tmp_path):
+    """The deployment guide's check before ``--workers``, under which uvicorn restarts a
+    worker whose import fails for ever: ``micropie routes`` imports the app once and
+    exits 1 with the error."""
+    (tmp_path / "broken.py").write_text(
+        "from micropie import App\nraise RuntimeError('DATABASE_URL is not set')\napp = App()\n"
+    )
+    result = subprocess.run(
+        [MICROPIE, "routes", "broken:app"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "RuntimeError: DATABASE_URL is not set" in result.stderr
+
+
 BIG_APP_SOURCE = textwrap.dedent(
     """
     from micropie import App
