@@ -440,7 +440,17 @@ def _resolve(param: Param, request: Request) -> Any:
         return _convert(param, value)
     if param.default is not _EMPTY:
         return param.default
-    raise bad_request(f"Missing required parameter '{param.name}'")
+    raise bad_request(
+        f"Missing required parameter '{param.name}'{_REQUEST_HINTS.get(param.name, '')}"
+    )
+
+
+#: What a 400 adds for a parameter named like the request a Starlette endpoint takes: an
+#: unannotated one is a value the client sends (MicroPie's rule).
+_REQUEST_HINTS = dict.fromkeys(
+    ("request", "req"),
+    " (the request itself is self.request, or a parameter annotated `request: Request`)",
+)
 
 
 def _lookup(name: str, many: bool, request: Request) -> Any:

@@ -9,7 +9,7 @@ import logging
 import pytest
 from starlette.testclient import TestClient
 
-from micropie import App, CSRFMiddleware, HttpMiddleware, WebSocketMiddleware, methods
+from micropie import App, CSRFMiddleware, HttpMiddleware, Request, WebSocketMiddleware, methods
 from micropie.sessions import CookieSessionBackend
 
 
@@ -247,3 +247,24 @@ def test_async_and_decorated_hooks_are_taken():
     app.middlewares.append(Hooks())
     answer = TestClient(app).get("/")
     assert (answer.text, answer.headers["x-seen"]) == ("hi", "True")
+
+
+def test_an_unannotated_request_parameter_says_where_the_request_is():
+    """A Starlette endpoint's ``(request)`` ported as ``index(self, request)`` is a value
+    the client sends (MicroPie's rule): the 400 says how to get the request itself."""
+
+    class Site(App):
+        async def index(self, request):
+            return request.url.path
+
+        async def annotated(self, request: Request):
+            return request.url.path
+
+    client = TestClient(Site())
+    answer = client.get("/")
+    assert (answer.status_code, answer.text) == (
+        400,
+        "400 Bad Request: Missing required parameter 'request' (the request itself is "
+        "self.request, or a parameter annotated `request: Request`)",
+    )
+    assert client.get("/annotated").text == "/annotated"
