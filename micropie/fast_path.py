@@ -64,6 +64,8 @@ class DirectPath:
         self.fallback = fallback
         self._plans = _direct_plans(app._handlers)
         self._bare = {"/" + name: entry for name, entry in self._plans.items()}
+        # "/name" of the handlers taking a segment: "/name/segment" needs no split.
+        self._one = {"/" + name: entry for name, entry in self._plans.items() if name and entry[5] > 1}
         self._instance_attributes = app.__dict__
         self._router = app._router
         self._not_found = app._errors.fixed_answer(not_found())
@@ -131,15 +133,20 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
     path = route_path(scope) if scope.get("root_path") else scope["path"]
     entry = direct._bare.get(path)  # "/name": the handler, no segments
     if entry is None:
-        segments = path.strip("/").split("/")  # the handler's name, then its segments
-        entry = direct._plans.get(segments[0])
-        if entry is None or len(segments) > entry[5]:  # most
-            if direct._not_found is not None and direct._takes_none(path):
-                await _send_copy(direct._not_found, send)
-            else:
-                await direct.fallback(scope, receive, send)
-            return
-        del segments[0]
+        head, _, segment = path.rpartition("/")
+        entry = direct._one.get(head) if segment else None  # "/name/segment"
+        if entry is not None:
+            segments = [segment]
+        else:
+            segments = path.strip("/").split("/")  # the handler's name, then its segments
+            entry = direct._plans.get(segments[0])
+            if entry is None or len(segments) > entry[5]:  # most
+                if direct._not_found is not None and direct._takes_none(path):
+                    await _send_copy(direct._not_found, send)
+                else:
+                    await direct.fallback(scope, receive, send)
+                return
+            del segments[0]
     else:
         segments = []
     plan, func, route, methods, handler_name, _, arity = entry
@@ -228,7 +235,8 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
             _watch(request, started)
             await app._answer_exception(request, exc)
         finally:
-            if handed or request._files or request._frozen_body:  # what _clean_up cleans
+            # what _clean_up cleans (a body is frozen only when read above: not quiet)
+            if handed or request._files or not quiet and request._frozen_body:
                 await app._clean_up(request)
     except Exception as exc:
         await direct.fallback.answer(scope, receive, send, exc, _watch(request, started).started)
