@@ -64,8 +64,11 @@ class DirectPath:
         self.fallback = fallback
         self._plans = _direct_plans(app._handlers)
         self._bare = {"/" + name: entry for name, entry in self._plans.items()}
-        # "/name" of the handlers taking a segment: "/name/segment" needs no split.
-        self._one = {"/" + name: entry for name, entry in self._plans.items() if name and entry[5] > 1}
+        # "/name" of the handlers taking a segment: "/name/segment" is found without a split
+        # ("" is left out: "//name" names the handler "name", not index).
+        self._one = {
+            "/" + name: entry for name, entry in self._plans.items() if name and entry[5] > 1
+        }
         self._instance_attributes = app.__dict__
         self._router = app._router
         self._not_found = app._errors.fixed_answer(not_found())

@@ -536,6 +536,40 @@ def test_handlers_taking_their_segments_as_they_are_answer_alike(target, status,
     assert (mine[0]["status"], mine[1]["body"]) == (status, body)
 
 
+class Indexed(Segments):
+    async def index(self, *parts):
+        return f"index {list(parts)}"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/greet/alice",
+        "/greet/alice/",
+        "//greet/alice",
+        "/greet//alice",
+        "/greet/alice/Hi",
+        "/hello/x",
+        "/one/x",
+        "/two/a",
+        "/index/x",
+        "/index",
+        "//hello",
+        "//one",
+        "/x",
+        "/x/y",
+        "/missing/x",
+    ],
+)
+@pytest.mark.parametrize("make_app", [Segments, Indexed])
+def test_one_segment_paths_answer_alike(make_app, target):
+    # "/name/segment" finds the handler without splitting the path: the same one, with
+    # the same segments, as the general path's split (or the same 404).
+    direct, general = _pairs(make_app)
+    mine = _exchange(direct, "GET", target, b"", [])
+    assert mine == _exchange(general, "GET", target, b"", [])
+
+
 def test_a_router_the_scope_already_names_is_kept():
     # Mounted in a Starlette app, scope["router"] is the outer router, as Starlette keeps it.
     direct, general = _pairs(Site)
