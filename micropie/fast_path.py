@@ -35,7 +35,7 @@ from .routing import (
     bind_arguments,
     bind_in_thread,
     not_found,
-    resolve_path,
+    resolve_parts,
 )
 from .subapps import PARENT_REQUEST_KEY
 
@@ -73,9 +73,10 @@ class DirectPath:
         self._router = app._router
         self._not_found = app._errors.fixed_answer(not_found())
 
-    def _takes_none(self, path: str) -> bool:
-        """Whether no handler takes ``path`` (the general path would answer 404)."""
-        plan, segments = resolve_path(path, self.app._find_handler)
+    def _takes_none(self, parts: list[str]) -> bool:
+        """Whether no handler takes the path split into ``parts`` (the general path would
+        answer 404)."""
+        plan, segments = resolve_parts(parts, self.app._find_handler)
         return plan is None or plan.rejects_extra(segments)
 
 
@@ -144,7 +145,7 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
             segments = path.strip("/").split("/")  # the handler's name, then its segments
             entry = direct._plans.get(segments[0])
             if entry is None or len(segments) > entry[5]:  # most
-                if direct._not_found is not None and direct._takes_none(path):
+                if direct._not_found is not None and direct._takes_none(segments):
                     await _send_copy(direct._not_found, send)
                 else:
                     await direct.fallback(scope, receive, send)

@@ -46,6 +46,7 @@ __all__ = [
     "debug_not_found",
     "not_found",
     "plan_handler",
+    "resolve_parts",
     "resolve_path",
     "without_socket_param",
 ]
@@ -368,10 +369,16 @@ def resolve_path(
     The first segment names the handler (``/`` is ``index``); when it names none,
     ``index`` takes every segment if it accepts path parameters.
     """
-    stripped = path.strip("/")
-    if not stripped:
+    return resolve_parts(path.strip("/").split("/"), find)
+
+
+def resolve_parts(
+    parts: list[str], find: Callable[[str], HandlerPlan | None]
+) -> tuple[HandlerPlan | None, list[str]]:
+    """:func:`resolve_path` for the path stripped of its outer slashes and split at the
+    others (``path.strip("/").split("/")``)."""
+    if not parts[0]:  # the path was "/" (the first part is empty only then)
         return find("index"), []
-    parts = stripped.split("/")
     plan = find(parts[0])
     if plan is not None:
         return plan, parts[1:]

@@ -541,6 +541,11 @@ class Indexed(Segments):
         return f"index {list(parts)}"
 
 
+class SyncIndex(Segments):
+    def index(self):  # not on the direct path: "/" goes through the general one
+        return "sync index"
+
+
 @pytest.mark.parametrize(
     "target",
     [
@@ -559,9 +564,11 @@ class Indexed(Segments):
         "/x",
         "/x/y",
         "/missing/x",
+        "/",
+        "///",
     ],
 )
-@pytest.mark.parametrize("make_app", [Segments, Indexed])
+@pytest.mark.parametrize("make_app", [Segments, Indexed, SyncIndex])
 def test_one_segment_paths_answer_alike(make_app, target):
     # "/name/segment" finds the handler without splitting the path: the same one, with
     # the same segments, as the general path's split (or the same 404).
