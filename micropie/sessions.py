@@ -173,9 +173,13 @@ class InMemorySessionBackend(SessionBackend):
             return {}
         entry.deadline = now + entry.timeout
         self._sessions.move_to_end(session_id)
-        return _clone(entry.data)
+        session = _MemorySession(_clone(entry.data))
+        session._id, session._base = session_id, entry.data
+        return session
 
     async def save(self, session_id: str, data: dict[str, Any], timeout: int) -> None:
+        """Store ``data``; when another request saved this session since ``data`` was
+        loaded, only the keys this one changed or removed are written over it."""
         now = time.monotonic()
         self._sweep(now)
         if not data:
@@ -184,8 +188,16 @@ class InMemorySessionBackend(SessionBackend):
         if not self._stored_any:
             self._stored_any = True
             warn_if_process_local(self)
-        self._sessions[session_id] = _Entry(now + timeout, timeout, _clone(data))
+        stored = base = _clone(data)
+        if isinstance(data, _MemorySession) and data._id == session_id:
+            entry = self._sessions.get(session_id)
+            current = {} if entry is None else entry.data
+            if current is not data._base:  # saved or deleted by another request since
+                stored = _merged(current, data._base, data)  # only what this one changed
+        self._sessions[session_id] = _Entry(now + timeout, timeout, stored)
         self._sessions.move_to_end(session_id)
+        if isinstance(data, _MemorySession):
+            data._id, data._base = session_id, base
         if self._max_sessions is not None and len(self._sessions) > self._max_sessions:
             self._sessions.popitem(last=False)  # the least recently used
 
@@ -199,6 +211,25 @@ class InMemorySessionBackend(SessionBackend):
             if entry.deadline > now:
                 return
             del sessions[session_id]
+
+
+class _MemorySession(dict[str, Any]):
+    """Session data as loaded from memory, with ``_base``: what it held when loaded or
+    last saved. While ``_base`` is the stored dict itself (stored dicts are never changed
+    in place: each save stores a new one), no other request has saved since."""
+
+    __slots__ = ("_base", "_id")
+
+    _id: str
+    _base: dict[str, Any]
+
+
+def _merged(current: dict[str, Any], base: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """``current`` with the keys ``data`` changed or removed since it was ``base``."""
+    merged = {key: value for key, value in current.items() if key in data or key not in base}
+    changed = {key: value for key, value in data.items() if key not in base or base[key] != value}
+    merged.update(_clone(changed))
+    return merged
 
 
 class _StoredSession(dict[str, Any]):

@@ -379,6 +379,71 @@ def test_clients_without_cookies_cannot_grow_the_memory_store(client_factory):
 
 
 @pytest.mark.anyio
+async def test_memory_save_writes_only_what_the_request_changed_over_a_newer_save():
+    """Two requests of one session loaded the same data; the later save keeps the
+    earlier one's keys, as RedisSessionBackend does (it wrote the whole dict over them)."""
+    backend = InMemorySessionBackend()
+    await backend.save("s", {"user": "ann", "theme": "dark", "old": 1}, 60)
+    first, second = await backend.load("s"), await backend.load("s")
+    first["cart"] = [1]
+    del first["old"]
+    await backend.save("s", first, 60)
+    second["theme"] = "light"  # a different key
+    second["cart"] = [2]  # the same key: the last write wins
+    await backend.save("s", second, 60)
+    assert await backend.load("s") == {"user": "ann", "theme": "light", "cart": [2]}
+    second["seen"] = True  # saved again: diffed against its own last save
+    del second["theme"]
+    await backend.save("s", second, 60)
+    assert await backend.load("s") == {"user": "ann", "cart": [2], "seen": True}
+    slow = await backend.load("s")
+    await backend.save("s", {}, 60)  # another request logged out: the session is deleted
+    slow["cart"] = [3]
+    await backend.save("s", slow, 60)
+    assert await backend.load("s") == {"cart": [3]}  # not logged in again
+
+
+def test_parallel_requests_of_one_session_keep_each_others_keys(client_factory):
+    """A browser's parallel requests (two fetch calls, two tabs) each change their own
+    key of the default in-memory session: both changes are kept (one was lost)."""
+    import threading
+
+    import anyio
+
+    waiting, go_on = threading.Event(), threading.Event()
+
+    class Shop(App):
+        async def login(self):
+            self.request.session["user"] = "ann"
+            return "in"
+
+        async def cart(self):
+            self.request.session["cart"] = [1, 2]
+            waiting.set()
+            await anyio.to_thread.run_sync(go_on.wait)  # saved after /theme's answer
+            return "cart"
+
+        async def theme(self):
+            self.request.session["theme"] = "dark"
+            return "theme"
+
+        async def show(self):
+            return dict(self.request.session)
+
+    client = client_factory(Shop())
+    client.get("/login")
+    answers: list[str] = []
+    slow = threading.Thread(target=lambda: answers.append(client.get("/cart").text))
+    slow.start()
+    assert waiting.wait(timeout=30)
+    assert client.get("/theme").text == "theme"
+    go_on.set()
+    slow.join(timeout=30)
+    assert answers == ["cart"]
+    assert client.get("/show").json() == {"user": "ann", "cart": [1, 2], "theme": "dark"}
+
+
+@pytest.mark.anyio
 async def test_memory_sweep_keeps_live_sessions(clock):
     backend = InMemorySessionBackend()
     await backend.save("old", {"n": 1}, 60)
