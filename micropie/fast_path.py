@@ -125,6 +125,9 @@ async def _send_copy(response: Response, send: Send) -> None:
 async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None:
     """``App.__call__``: the direct path answers here, in the app's own coroutine (one
     per request besides the handler's); anything else crosses the middleware stack."""
+    # Its coroutine holds every local: at most 512 bytes, CPython's small-object
+    # allocator makes it; one local more than that (8 bytes) and each request costs a
+    # malloc and a free (tests/test_fast_path.py checks the size).
     scope["app"] = app
     direct = app._direct  # built with the middleware stack, when no user middleware runs
     if direct is None or scope["type"] != "http":
@@ -137,10 +140,10 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
     path = route_path(scope) if scope.get("root_path") else scope["path"]
     entry = direct._bare.get(path)  # "/name": the handler, no segments
     if entry is None:
-        head, _, segment = path.rpartition("/")
-        entry = direct._one.get(head) if segment else None  # "/name/segment"
+        parts = path.rpartition("/")  # ("/name", "/", segment)
+        entry = direct._one.get(parts[0]) if parts[2] else None
         if entry is not None:
-            segments = [segment]
+            segments = [parts[2]]
         else:
             segments = path.strip("/").split("/")  # the handler's name, then its segments
             entry = direct._plans.get(segments[0])
@@ -214,12 +217,12 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
             elif type(result) is str:  # the commonest answer, as whole_answer gives it
                 content = result.encode()
                 size = len(content)
-                length = LENGTH_HEADERS[size] if size < _SHORT else length_header(size)
-                headers = [HTML_HEADER, length]
+                headers = [
+                    HTML_HEADER,
+                    LENGTH_HEADERS[size] if size < _SHORT else length_header(size),
+                ]
             else:
-                whole = whole_answer(result)
-                if whole is not None:
-                    content, headers = whole
+                content, headers = whole_answer(result)
             if headers is None:
                 request._context_token, token, handed = token, None, True
                 _watch(request, started)

@@ -87,9 +87,13 @@ def length_header(size: int) -> tuple[bytes, bytes]:
     return _CONTENT_LENGTH, str(size).encode("latin-1")
 
 
-def whole_answer(result: Any) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+#: :func:`whole_answer`'s answer for a result it does not answer itself.
+_NOT_WHOLE: tuple[bytes, None] = (b"", None)
+
+
+def whole_answer(result: Any) -> tuple[bytes, list[tuple[bytes, bytes]] | None]:
     """Body and raw headers for a ``str`` (HTML), ``dict`` or ``list`` (JSON) result
-    answered ``200`` with no headers of its own; ``None`` for any other result."""
+    answered ``200`` with no headers of its own; headers ``None`` for any other result."""
     kind = type(result)
     if kind is str:
         content = result.encode()
@@ -98,7 +102,7 @@ def whole_answer(result: Any) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
         content = dumps_json(result)
         header = _JSON_HEADER
     else:
-        return None
+        return _NOT_WHOLE
     size = len(content)
     if size < len(LENGTH_HEADERS):
         return content, [header, LENGTH_HEADERS[size]]
