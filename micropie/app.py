@@ -162,6 +162,11 @@ class App:
         self._router = AppRouter(self, self._lifespan, self._errors.wrap_mounted)
         self._openapi_info = dict(openapi_info or {})
         self._serve_openapi(openapi_url, docs_url)
+        # The instance dict, read by __dict__ above, is a "split" dict sharing its keys
+        # with the class: CPython 3.11 specializes reads like self._direct for it but
+        # its guard then fails on every read (each falls back to a generic lookup, ~300
+        # instructions per request over app_call's four). A plain dict keeps them cheap.
+        self.__dict__ = dict(self.__dict__)
 
     # -- public API -----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -677,3 +678,46 @@ def test_the_direct_path_coroutine_is_a_small_object():
         assert sys.getsizeof(coroutine) <= 512
     finally:
         coroutine.close()
+
+
+_SPECIALIZED = """
+import asyncio, dis, sys
+sys.path.insert(0, "tests")
+from test_fast_path import Site, _call, _scope
+from micropie.fast_path import app_call
+
+app = Site()
+read = [i.offset for i in dis.get_instructions(app_call) if i.argval == "_direct"][0]
+
+def read_kind():
+    return [i.opname for i in dis.get_instructions(app_call, adaptive=True) if i.offset == read][0]
+
+async def serve(count):
+    kinds = set()
+    for _ in range(count):
+        await _call(app, _scope("GET", "/hello", [], b""), b"")
+        kinds.add(read_kind())
+    return kinds
+
+asyncio.run(serve(100))  # warmed up: specialized
+print(sorted(asyncio.run(serve(200))))
+"""
+
+
+@pytest.mark.skipif(
+    sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11),
+    reason="CPython 3.11's specialized attribute reads",
+)
+def test_the_app_attributes_the_direct_path_reads_stay_specialized():
+    # app_call reads app._direct on every request. With the instance dict CPython 3.11
+    # made shared-key ("split"), that specialized read failed every time: undone after 53
+    # failures, redone 32 requests later, and so on (a generic lookup per read). Checked
+    # in a fresh interpreter: other tests' apps share app_call's specializations.
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", _SPECIALIZED], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "['LOAD_ATTR_WITH_HINT']"
