@@ -10,7 +10,6 @@ reachable as :attr:`Request.starlette`.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from functools import cached_property
 from typing import Any, TypeVar, overload
 
 from starlette.datastructures import URL, Address
@@ -174,6 +173,28 @@ def route_path(scope: Scope) -> str:
     return path
 
 
+def _header_dict(scope: Scope) -> HeaderDict:
+    """The headers of ``scope`` as :attr:`Request.headers` shows them."""
+    headers = HeaderDict()
+    repeats: dict[str, list[str]] | None = None  # joined once at the end (linear time)
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        previous = dict.get(headers, name)  # the name is lower case: a plain lookup
+        if previous is None:
+            headers[name] = value
+        elif repeats is None:
+            repeats = {name: [previous, value]}
+        elif name in repeats:
+            repeats[name].append(value)
+        else:
+            repeats[name] = [previous, value]
+    if repeats is not None:
+        for name, values in repeats.items():
+            headers[name] = ("; " if name == "cookie" else ", ").join(values)
+    return headers
+
+
 class Request:
     """One HTTP request, with MicroPie's attribute meanings.
 
@@ -214,6 +235,14 @@ class Request:
     _body_params: dict[str, list[str]] | None = None
     _get_json: Any = _ABSENT  # a JSON body may be ``null``
     _body: bytes | None = None
+    # Read once, when first asked for. Properties rather than cached_property: that one
+    # stores into the instance __dict__, which CPython 3.11 then makes a shared-key dict
+    # whose specialized attribute reads fail (every later request.x a generic lookup),
+    # and it takes a lock on each first read.
+    _headers: HeaderDict | None = None
+    _cookies: dict[str, str] | None = None
+    _url: URL | None = None
+    _starlette: StarletteRequest | None = None
 
     def __init__(self, scope: Scope, receive: Receive = _empty_receive, send: Send = _no_send):
         # micropie.fast_path.app_call sets these itself, without calling __init__
@@ -235,30 +264,20 @@ class Request:
         method: str = self.scope.get("method", "GET")
         return method
 
-    @cached_property
+    @property
     def headers(self) -> HeaderDict:
         """Request headers by lower-case name, looked up in any case (``get("User-Agent")``).
 
-        Repeated headers are joined by ``, `` (cookies by ``; ``).
+        Repeated headers are joined by ``, `` (cookies by ``; ``); assignable.
         """
-        headers = HeaderDict()
-        repeats: dict[str, list[str]] | None = None  # joined once at the end (linear time)
-        for raw_name, raw_value in self.scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            previous = dict.get(headers, name)  # the name is lower case: a plain lookup
-            if previous is None:
-                headers[name] = value
-            elif repeats is None:
-                repeats = {name: [previous, value]}
-            elif name in repeats:
-                repeats[name].append(value)
-            else:
-                repeats[name] = [previous, value]
-        if repeats is not None:
-            for name, values in repeats.items():
-                headers[name] = ("; " if name == "cookie" else ", ").join(values)
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = _header_dict(self.scope)
         return headers
+
+    @headers.setter
+    def headers(self, headers: HeaderDict) -> None:
+        self._headers = headers
 
     @property
     def get_json(self) -> Any:
@@ -314,11 +333,18 @@ class Request:
     def body_params(self, params: dict[str, list[str]]) -> None:
         self._body_params = params
 
-    @cached_property
+    @property
     def cookies(self) -> dict[str, str]:
-        """Cookies sent with the request."""
-        header = raw_headers(self.scope, b"cookie")[0]
-        return cookie_parser(header.decode("latin-1")) if header else {}
+        """Cookies sent with the request; assignable."""
+        cookies = self._cookies
+        if cookies is None:
+            header = raw_headers(self.scope, b"cookie")[0]
+            cookies = self._cookies = cookie_parser(header.decode("latin-1")) if header else {}
+        return cookies
+
+    @cookies.setter
+    def cookies(self, cookies: dict[str, str]) -> None:
+        self._cookies = cookies
 
     @property
     def query_params(self) -> dict[str, list[str]]:
@@ -332,10 +358,17 @@ class Request:
     def query_params(self, params: dict[str, list[str]]) -> None:
         self._query_params = params
 
-    @cached_property
+    @property
     def url(self) -> URL:
-        """The full request URL."""
-        return URL(scope=self.scope)
+        """The full request URL; assignable."""
+        url = self._url
+        if url is None:
+            url = self._url = URL(scope=self.scope)
+        return url
+
+    @url.setter
+    def url(self, url: URL) -> None:
+        self._url = url
 
     @property
     def root_path(self) -> str:
@@ -367,13 +400,19 @@ class Request:
         client = self.scope.get("client")
         return None if client is None else Address(*client)
 
-    @cached_property
+    @property
     def starlette(self) -> StarletteRequest:
-        """The underlying :class:`starlette.requests.Request`."""
-        request = StarletteRequest(self.scope, self._receive, self._send)
-        if self._body is not None:
-            request._body = self._body
+        """The underlying :class:`starlette.requests.Request`; assignable."""
+        request = self._starlette
+        if request is None:
+            request = self._starlette = StarletteRequest(self.scope, self._receive, self._send)
+            if self._body is not None:
+                request._body = self._body
         return request
+
+    @starlette.setter
+    def starlette(self, request: StarletteRequest) -> None:
+        self._starlette = request
 
     async def body(self) -> bytes:
         """The raw request body (read once, within the app's size and time limits)."""

@@ -137,6 +137,9 @@ class Site(App):
     async def fields(self, name: str, *, tags: list[str] | None = None, **extra):
         return {"name": name, "tags": tags, "extra": extra, "query": self.request.query_params}
 
+    async def agent(self):
+        return self.request.headers.get("user-agent", "")
+
     async def state(self):
         request = self.request  # the dicts a request makes only when they are read
         return {
@@ -687,7 +690,9 @@ from test_fast_path import Site, _call, _scope
 from micropie.fast_path import app_call
 
 app = Site()
-read = [i.offset for i in dis.get_instructions(app_call) if i.argval == "_direct"][0]
+target, attribute = sys.argv[1], sys.argv[2]
+reads = dis.get_instructions(app_call)
+read = [i.offset for i in reads if i.argval == attribute and i.opname == "LOAD_ATTR"][0]
 
 def read_kind():
     return [i.opname for i in dis.get_instructions(app_call, adaptive=True) if i.offset == read][0]
@@ -695,7 +700,7 @@ def read_kind():
 async def serve(count):
     kinds = set()
     for _ in range(count):
-        await _call(app, _scope("GET", "/hello", [], b""), b"")
+        await _call(app, _scope("GET", target, [(b"user-agent", b"test")], b""), b"")
         kinds.add(read_kind())
     return kinds
 
@@ -708,16 +713,24 @@ print(sorted(asyncio.run(serve(200))))
     sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11),
     reason="CPython 3.11's specialized attribute reads",
 )
-def test_the_app_attributes_the_direct_path_reads_stay_specialized():
-    # app_call reads app._direct on every request. With the instance dict CPython 3.11
-    # made shared-key ("split"), that specialized read failed every time: undone after 53
-    # failures, redone 32 requests later, and so on (a generic lookup per read). Checked
-    # in a fresh interpreter: other tests' apps share app_call's specializations.
+@pytest.mark.parametrize(
+    ("target", "attribute", "kind"),
+    [
+        ("/hello", "_direct", "LOAD_ATTR_WITH_HINT"),  # the app's dict
+        ("/agent", "_session", "LOAD_ATTR_INSTANCE_VALUE"),  # after request.headers
+    ],
+)
+def test_attributes_the_direct_path_reads_stay_specialized(target, attribute, kind):
+    # app_call reads app._direct and request._session on every request. Once an
+    # instance's __dict__ is read or written (cached_property writes it), CPython 3.11
+    # keeps it as a shared-key ("split") dict, and specialized reads of its attributes
+    # failed every time: undone after 53 failures, redone 32 requests later, and so on
+    # (a generic lookup per read). Checked in a fresh interpreter: other tests' apps
+    # share app_call's specializations.
     import subprocess
 
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
-        [sys.executable, "-c", _SPECIALIZED], cwd=root, capture_output=True, text=True, timeout=120
-    )
+    command = [sys.executable, "-c", _SPECIALIZED, target, attribute]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[-2] == "['LOAD_ATTR_WITH_HINT']"
+    assert done.stdout.split("\n")[-2] == str([kind])

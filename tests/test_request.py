@@ -289,6 +289,27 @@ def test_request_dicts_are_its_own_and_assignable():
     assert (first.session, first.get_json, first.files) == ({"user": "alice"}, None, {})
 
 
+def test_headers_cookies_url_and_starlette_read_once_and_assignable():
+    scope = {
+        "type": "http", "method": "GET", "path": "/p", "query_string": b"", "scheme": "http",
+        "server": ("h", 80), "headers": [(b"host", b"h"), (b"cookie", b"a=1")],
+    }  # fmt: skip
+    request = Request(scope)
+    for name in ("headers", "cookies", "url", "starlette"):
+        assert getattr(request, name) is getattr(request, name)  # made once
+    assert (request.headers["host"], request.cookies, str(request.url)) == (
+        "h",
+        {"a": "1"},
+        "http://h/p",
+    )
+    assert request.starlette.scope is scope
+    other = StarletteRequest(dict(scope))
+    request.headers = micropie.request.HeaderDict(host="elsewhere")
+    request.cookies, request.url, request.starlette = {}, URL("http://x/"), other
+    assert (request.headers.get("Host"), request.cookies) == ("elsewhere", {})
+    assert (str(request.url), request.starlette) == ("http://x/", other)
+
+
 def test_json_null_body_is_none(client_factory):
     class MyApp(App):
         async def look(self):
