@@ -41,9 +41,22 @@ def _pings_while_parsing(server_url: str, body: bytes) -> tuple[httpx.Response, 
     return response, counts["at_answer"] - counts["at_body_end"]
 
 
-def test_a_huge_deeply_nested_json_body_leaves_others_served(uvicorn_server):
+def test_a_huge_body_nested_too_deep_at_its_end_leaves_others_served(uvicorn_server):
+    # The nesting is found only after 32 MiB of numbers: the parse is long, so pings
+    # answered meanwhile show it did not hold the event loop.
     server = uvicorn_server("tests.apps.json_probe_app:app")
-    response, pings = _pings_while_parsing(server.url, b"[" * PARSE_LIMIT)
+    tail = b"[" * 300
+    body = b"[" + b"0," * ((PARSE_LIMIT // 4 - 1 - len(tail)) // 2) + tail
+    response, pings = _pings_while_parsing(server.url, body)
     assert (response.status_code, response.text) == BAD_JSON
     assert pings >= 1
+    assert httpx.get(server.url + "/ping").text == "pong"
+
+
+def test_a_huge_body_nested_too_deep_from_its_start_is_refused(uvicorn_server):
+    # Refused within its first bytes: the window between body and answer can be too
+    # short for any ping, so only the answer and the server's next one are checked.
+    server = uvicorn_server("tests.apps.json_probe_app:app")
+    response, _ = _pings_while_parsing(server.url, b"[" * PARSE_LIMIT)
+    assert (response.status_code, response.text) == BAD_JSON
     assert httpx.get(server.url + "/ping").text == "pong"
