@@ -204,8 +204,9 @@ class UploadedFile:
         only once the whole part has arrived: a broken upload leaves the directory as
         it was. A file already there is replaced atomically (a symlink is replaced,
         never followed); with ``overwrite=False`` it is kept and the upload takes the
-        first free name ``stem-1.ext``, ``stem-2.ext``, ... Never writes outside a
-        directory given. Returns the path written.
+        first free name ``stem-1.ext``, ``stem-2.ext``, ..., as it does whenever a
+        directory has the name. Never writes outside a directory given. Returns the
+        path written.
         """
         target = Path(path)
         if await anyio.Path(target).is_dir():
@@ -294,10 +295,13 @@ class _StagedFile:
         os.fchmod(self.handle.fileno(), _FILE_MODE)
         os.fsync(self.handle.fileno())
         self.handle.close()
+        final = None
         if overwrite:
-            os.replace(self.temp, self.target)
-            final = self.target
-        else:
+            # a directory of that name is never replaced: the file takes a free name
+            with contextlib.suppress(IsADirectoryError):
+                os.replace(self.temp, self.target)
+                final = self.target
+        if final is None:
             final = _link_to_free_name(self.temp, self.target)
             self.temp.unlink()
         self.committed = True

@@ -492,6 +492,28 @@ def test_save_without_overwrite_takes_the_name_when_free(
     assert listing(tmp_path) == {"fresh.txt": b"data"}
 
 
+@pytest.mark.parametrize("route", ["/replace", "/keep"])
+@pytest.mark.parametrize("inside", [["keep.txt"], []], ids=["full", "empty"])
+def test_save_never_replaces_a_directory_of_that_name(
+    client_factory: ClientFactory, tmp_path: Path, route: str, inside: list[str]
+) -> None:
+    """A client naming its file after a subdirectory of the upload directory (it
+    answered 500 with the default ``overwrite=True``): the file takes a free name."""
+    subdirectory = tmp_path / "reports"
+    subdirectory.mkdir()
+    for name in inside:
+        (subdirectory / name).write_bytes(b"kept")
+    (tmp_path / "reports-1").mkdir()  # a directory is never a free name either
+    body, headers = multipart_file("reports", b"data")
+    response = client_factory(SaveModes(tmp_path)).post(route, content=body, headers=headers)
+    assert (response.status_code, response.text) == (200, "reports-2")
+    assert (tmp_path / "reports-2").read_bytes() == b"data"
+    assert {p.name: p.read_bytes() for p in subdirectory.iterdir()} == dict.fromkeys(
+        inside, b"kept"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports", "reports-1", "reports-2"]
+
+
 def chunked_call(app: App, path: bytes, body: bytes) -> Any:
     """POST ``body`` straight to ``app`` in 64 KiB chunks, so the handler runs meanwhile."""
     chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
