@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from examples.mount_in_starlette.app import app
+from examples.mount_in_starlette.app import MAX_CART, app
 from tests.conftest import ClientFactory
 
 
@@ -26,3 +26,23 @@ def test_mount_session_and_redirect(client_factory: ClientFactory) -> None:
     assert response.headers["location"] == "/shop/cart"
     assert client.get("/shop/cart").json() == {"cart": ["Pumpkin pie"], "mounted_at": "/shop"}
     assert client.get("/shop/buy/3").status_code == 405
+
+
+def test_buying_an_unknown_pie_stores_nothing(client_factory: ClientFactory) -> None:
+    """An id the shop does not sell was kept in the session and the cart answered 500
+    from then on, for that visitor."""
+    client = client_factory(app)
+    client.post("/shop/buy/1")
+    for item in ("999", "-1", "0"):
+        response = client.post(f"/shop/buy/{item}", follow_redirects=False)
+        assert (response.status_code, response.text) == (404, "No such pie")
+    assert client.get("/shop/cart").json()["cart"] == ["Apple pie"]
+
+
+def test_the_cart_is_bounded(client_factory: ClientFactory) -> None:
+    client = client_factory(app)
+    for _ in range(MAX_CART):
+        assert client.post("/shop/buy/2", follow_redirects=False).status_code == 302
+    response = client.post("/shop/buy/2", follow_redirects=False)
+    assert response.status_code == 409
+    assert client.get("/shop/cart").json()["cart"] == ["Cherry pie"] * MAX_CART

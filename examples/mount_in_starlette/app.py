@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 from micropie import App, methods
 
 PRODUCTS = {1: "Apple pie", 2: "Cherry pie", 3: "Pumpkin pie"}
+MAX_CART = 20
 
 
 class Shop(App):
@@ -41,12 +42,18 @@ class Shop(App):
 
     @methods("POST")
     async def buy(self, item_id: int):
+        # The session keeps only what was checked: an unknown id stored there would
+        # break the cart page for this visitor, and an unbounded cart fills the store.
+        if item_id not in PRODUCTS:
+            return 404, "No such pie"
         cart = self.request.session.setdefault("cart", [])
+        if len(cart) >= MAX_CART:
+            return 409, f"Your cart is full ({MAX_CART} pies)"
         cart.append(item_id)
         return self._redirect(self._root() + "/cart")
 
     async def cart(self):
-        names = [PRODUCTS[i] for i in self.request.session.get("cart", [])]
+        names = [PRODUCTS[i] for i in self.request.session.get("cart", []) if i in PRODUCTS]
         return {"cart": names, "mounted_at": self._root()}
 
     def _root(self) -> str:
