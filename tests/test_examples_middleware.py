@@ -205,6 +205,19 @@ def test_subapps_paths_body_and_session(client_factory: ClientFactory) -> None:
     assert client.get("/api/nope").status_code == 404
 
 
+def test_subapps_comments_kept_in_the_session_are_bounded(client_factory: ClientFactory) -> None:
+    """Each comment went into the session whole and for good: a client posting 1 MiB
+    ones grew its session (in the showcase's shared store) by 1 MiB a request."""
+    subapps = example("subapps")
+    client = client_factory(subapps.app)
+    too_long = client.post("/blog/comment/1", data={"text": "x" * (subapps.MAX_COMMENT_CHARS + 1)})
+    assert too_long.status_code == 400
+    for number in range(subapps.MAX_COMMENTS + 5):
+        response = client.post("/blog/comment/1", data={"text": f"c{number}"})
+    kept = response.json()["comments"]
+    assert kept == [[1, f"c{n}"] for n in range(5, subapps.MAX_COMMENTS + 5)]
+
+
 # tests/support.py run_uvicorn leaves its log file open (ResourceWarning when collected).
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

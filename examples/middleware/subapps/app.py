@@ -19,6 +19,10 @@ from starlette.routing import Route
 
 from micropie import App, HttpMiddleware
 
+#: The session keeps this visitor's latest comments, each this long at most.
+MAX_COMMENTS = 10
+MAX_COMMENT_CHARS = 500
+
 
 class Mounts(HttpMiddleware):
     """Hand ``/<prefix>/...`` to the ASGI app registered for that prefix."""
@@ -45,7 +49,11 @@ class Blog(App):
         return {"post": post_id, "url": str(self.request.url)}
 
     async def comment(self, post_id: int, text: str):
-        self.session.setdefault("comments", []).append([post_id, text])
+        # Whatever a client sends into the session stays in the store: bound it.
+        if len(text) > MAX_COMMENT_CHARS:
+            return 400, f"A comment has at most {MAX_COMMENT_CHARS} characters"
+        comments = self.session.get("comments", [])[-(MAX_COMMENTS - 1) :]
+        self.session["comments"] = [*comments, [post_id, text]]
         return {"post": post_id, "comments": self.session["comments"]}
 
 
