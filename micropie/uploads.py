@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import re
+import secrets
 import tempfile
 import types
 import typing
@@ -70,6 +71,7 @@ _DEFAULT_FILE_TYPE = "application/octet-stream"
 _MAX_FILENAME_BYTES = 255
 _FILE_MODE = 0o644
 _MAX_NAME_TRIES = 10_000
+_NUMBERED_NAMES = 100  # stem-1 ... stem-99, then stem-<8 random hex digits>
 _LEADING_DOTS = re.compile(r"^[\s.]+")
 
 
@@ -204,9 +206,9 @@ class UploadedFile:
         only once the whole part has arrived: a broken upload leaves the directory as
         it was. A file already there is replaced atomically (a symlink is replaced,
         never followed); with ``overwrite=False`` it is kept and the upload takes the
-        first free name ``stem-1.ext``, ``stem-2.ext``, ..., as it does whenever a
-        directory has the name. Never writes outside a directory given. Returns the
-        path written.
+        first free name ``stem-1.ext``, ``stem-2.ext``, ... (past ``stem-99.ext``, a
+        random one such as ``stem-3f9a0c1e.ext``), as it does whenever a directory has
+        the name. Never writes outside a directory given. Returns the path written.
         """
         target = Path(path)
         if await anyio.Path(target).is_dir():
@@ -334,7 +336,10 @@ def _candidate_names(target: Path) -> Iterator[Path]:
     if not stem:  # no extension, or a dot file such as ".env"
         stem, dot, suffix = name, "", ""
     for number in range(1, _MAX_NAME_TRIES):
-        tail = f"-{number}{dot}{suffix}"
+        # past stem-99, random: a client sending one name again and again neither runs
+        # out of names (500) nor makes each save try every number before (10,000 links)
+        mark = number if number < _NUMBERED_NAMES else secrets.token_hex(4)
+        tail = f"-{mark}{dot}{suffix}"
         room = _MAX_FILENAME_BYTES - len(tail.encode("utf-8"))
         short_stem = stem.encode("utf-8")[: max(room, 1)].decode("utf-8", "ignore")
         yield target.with_name(short_stem + tail)

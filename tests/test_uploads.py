@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -490,6 +491,27 @@ def test_save_without_overwrite_takes_the_name_when_free(
     response = client_factory(SaveModes(tmp_path)).post("/keep", content=body, headers=headers)
     assert response.text == "fresh.txt"
     assert listing(tmp_path) == {"fresh.txt": b"data"}
+
+
+def test_save_without_overwrite_never_runs_out_of_names(
+    client_factory: ClientFactory, tmp_path: Path
+) -> None:
+    """A client sending one name again and again: past ``-99`` the free name is random
+    (the 10,001st upload of a name answered 500, each one before trying every number)."""
+    taken = {"a.txt": b"0", **{f"a-{number}.txt": b"%d" % number for number in range(1, 100)}}
+    for name, data in taken.items():
+        (tmp_path / name).write_bytes(data)
+    client = client_factory(SaveModes(tmp_path))
+    saved = set()
+    for number in range(3):
+        body, headers = multipart_file("a.txt", b"new %d" % number)
+        response = client.post("/keep", content=body, headers=headers)
+        assert re.fullmatch(r"a-[0-9a-f]{8}\.txt", response.text)
+        saved.add(response.text)
+        assert (tmp_path / response.text).read_bytes() == b"new %d" % number
+    after = listing(tmp_path)
+    assert (set(after), len(saved)) == (set(taken) | saved, 3)
+    assert {name: after[name] for name in taken} == taken
 
 
 @pytest.mark.parametrize("route", ["/replace", "/keep"])
