@@ -139,6 +139,11 @@ class SessionBackend(ABC):
         return await self.load(session_id)
 
 
+#: The share of ``InMemorySessionBackend(max_sessions=...)`` kept for sessions whose
+#: client came back since they were stored; the rest holds the sessions not used since.
+RETURNING_SHARE = 0.8
+
+
 @dataclass
 class _Entry:
     deadline: float
@@ -152,27 +157,45 @@ class InMemorySessionBackend(SessionBackend):
     Sessions expire after ``timeout`` idle seconds. Entries are kept in the order their
     idle clocks were last restarted, so every call removes at most ``sweep`` expired
     entries from the front instead of scanning them all. At most ``max_sessions`` are
-    kept (``None``: no bound): past it, saving a new one drops the least recently used,
-    so clients that never send their cookie back cannot fill the memory.
+    kept (``None``: no bound), so clients that never send their cookie back cannot fill
+    the memory. Past the bound, saving a new session drops the least recently used of
+    those *never used again* since they were stored; sessions whose client came back
+    (up to :data:`RETURNING_SHARE` of the bound) are dropped only when there is none:
+    a flood of clients that keep no cookies cannot push every visitor's session out.
     """
 
     def __init__(self, *, sweep: int = 8, max_sessions: int | None = 100_000) -> None:
-        self._sessions: OrderedDict[str, _Entry] = OrderedDict()
+        self._sessions: OrderedDict[str, _Entry] = OrderedDict()  # their clients came back
+        self._fresh: OrderedDict[str, _Entry] = OrderedDict()  # not used since stored
         self._sweep_size = sweep
         self._max_sessions = max_sessions
+        self._max_returning = None if max_sessions is None else int(max_sessions * RETURNING_SHARE)
         self._stored_any = False  # the first session stored checks for sibling workers
+
+    def _held(self) -> int:
+        """The number of sessions held (expired ones not swept yet included)."""
+        return len(self._sessions) + len(self._fresh)
 
     async def load(self, session_id: str) -> dict[str, Any]:
         now = time.monotonic()
         self._sweep(now)
-        entry = self._sessions.get(session_id)
+        sessions = self._sessions
+        entry = sessions.get(session_id)
+        fresh = entry is None
         if entry is None:
-            return {}
+            entry = self._fresh.get(session_id)
+            if entry is None:
+                return {}
         if entry.deadline <= now:
-            del self._sessions[session_id]
+            del (self._fresh if fresh else sessions)[session_id]
             return {}
         entry.deadline = now + entry.timeout
-        self._sessions.move_to_end(session_id)
+        if fresh:  # its client came back: kept before the sessions not used since
+            del self._fresh[session_id]
+            sessions[session_id] = entry
+            self._demote_returning()
+        else:
+            sessions.move_to_end(session_id)
         session = _MemorySession(_clone(entry.data))
         session._id, session._base = session_id, entry.data
         return session
@@ -182,35 +205,43 @@ class InMemorySessionBackend(SessionBackend):
         loaded, only the keys this one changed or removed are written over it."""
         now = time.monotonic()
         self._sweep(now)
+        sessions = self._sessions if session_id in self._sessions else self._fresh
         if not data:
-            self._sessions.pop(session_id, None)
+            sessions.pop(session_id, None)
             return
         if not self._stored_any:
             self._stored_any = True
             warn_if_process_local(self)
         stored = base = _clone(data)
         if isinstance(data, _MemorySession) and data._id == session_id:
-            entry = self._sessions.get(session_id)
+            entry = sessions.get(session_id)
             current = {} if entry is None else entry.data
             if current is not data._base:  # saved or deleted by another request since
                 stored = _merged(current, data._base, data)  # only what this one changed
-        self._sessions[session_id] = _Entry(now + timeout, timeout, stored)
-        self._sessions.move_to_end(session_id)
+        sessions[session_id] = _Entry(now + timeout, timeout, stored)
+        sessions.move_to_end(session_id)
         if isinstance(data, _MemorySession):
             data._id, data._base = session_id, base
-        if self._max_sessions is not None and len(self._sessions) > self._max_sessions:
-            self._sessions.popitem(last=False)  # the least recently used
+        if self._max_sessions is not None and self._held() > self._max_sessions:
+            # the least recently used of the fresh ones, else of those that came back
+            (self._fresh or self._sessions).popitem(last=False)
+
+    def _demote_returning(self) -> None:
+        """Past its share, the least recently used returning session joins the fresh."""
+        if self._max_returning is not None and len(self._sessions) > self._max_returning:
+            session_id, entry = self._sessions.popitem(last=False)
+            self._fresh[session_id] = entry
 
     def _sweep(self, now: float) -> None:
-        """Drop up to ``sweep`` expired sessions from the least recently used end."""
-        sessions = self._sessions
-        for _ in range(self._sweep_size):
-            if not sessions:
-                return
-            session_id, entry = next(iter(sessions.items()))
-            if entry.deadline > now:
-                return
-            del sessions[session_id]
+        """Drop up to ``sweep`` expired sessions from the least recently used ends."""
+        left = self._sweep_size
+        for sessions in (self._fresh, self._sessions):
+            while left and sessions:
+                session_id, entry = next(iter(sessions.items()))
+                if entry.deadline > now:
+                    break
+                del sessions[session_id]
+                left -= 1
 
 
 class _MemorySession(dict[str, Any]):

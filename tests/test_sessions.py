@@ -203,7 +203,7 @@ def test_emptied_session_is_deleted_and_cookie_expired(client_factory):
     header = session_cookie(response)
     assert header is not None and header.startswith("session_id=;")
     assert "Max-Age=0" in attributes(header)
-    assert len(backend._sessions) == 0
+    assert backend._held() == 0
     assert "session_id" not in client.cookies
     revived = client_factory(SessionApp(backend), cookies={"session_id": session_id})
     assert revived.get("/count").text == "1"
@@ -328,7 +328,7 @@ async def test_memory_idle_expiry(clock):
     assert await backend.load("a") == {"n": 1}
     clock.now += 61
     assert await backend.load("a") == {}
-    assert len(backend._sessions) == 0
+    assert backend._held() == 0
 
 
 @pytest.mark.anyio
@@ -338,10 +338,10 @@ async def test_memory_cleanup_is_amortised(clock):
         await backend.save(f"s{n}", {"n": n}, 60)
     clock.now += 61
     await backend.save("fresh", {"n": 0}, 60)
-    assert len(backend._sessions) == 100 - 8 + 1
+    assert backend._held() == 100 - 8 + 1
     for _ in range(12):
         await backend.load("missing")
-    assert len(backend._sessions) == 1
+    assert backend._held() == 1
     assert await backend.load("fresh") == {"n": 0}
 
 
@@ -352,11 +352,11 @@ async def test_memory_keeps_at_most_max_sessions_dropping_the_least_recently_use
         await backend.save(name, {"n": name}, 60)
     assert await backend.load("a") == {"n": "a"}  # now the most recently used
     await backend.save("d", {"n": "d"}, 60)
-    assert len(backend._sessions) == 3
+    assert backend._held() == 3
     assert await backend.load("b") == {}  # dropped: used least recently
     assert [await backend.load(name) for name in "acd"] == [{"n": "a"}, {"n": "c"}, {"n": "d"}]
     await backend.save("a", {"n": "A"}, 60)  # a change to a kept session drops nothing
-    assert len(backend._sessions) == 3
+    assert backend._held() == 3
 
 
 def test_clients_without_cookies_cannot_grow_the_memory_store(client_factory):
@@ -374,8 +374,62 @@ def test_clients_without_cookies_cannot_grow_the_memory_store(client_factory):
     for _ in range(50):  # a client that never sends its cookie back
         assert client_factory(app).get("/").text == "1"
         assert regular.get("/").status_code == 200  # keeps its session in use
-    assert len(backend._sessions) == 10
+    assert backend._held() == 10
     assert regular.get("/").text == "52"
+
+
+def test_a_cookieless_flood_keeps_the_sessions_of_returning_visitors(client_factory):
+    """A burst of clients that never send their cookie back (a crawler, a script) on a
+    page that starts a session (one with a CSRF token) pushed every other session out
+    of the default store once ``max_sessions`` of them came: at ~1,000 such requests a
+    second, 100 s logged every visitor out. Only sessions not used since they were
+    stored make room now."""
+
+    class Visits(App):
+        async def index(self):
+            self.request.session["visits"] = self.request.session.get("visits", 0) + 1
+            return str(self.request.session["visits"])
+
+    backend = InMemorySessionBackend(max_sessions=10)
+    app = Visits(backend)
+    regulars = [client_factory(app) for _ in range(3)]
+    for regular in regulars:
+        assert [regular.get("/").text for _ in range(2)] == ["1", "2"]
+    for _ in range(100):  # none of the regulars in between
+        assert client_factory(app).get("/").text == "1"
+    assert backend._held() == 10
+    assert [regular.get("/").text for regular in regulars] == ["3", "3", "3"]
+
+
+@pytest.mark.anyio
+async def test_memory_drops_sessions_not_used_since_stored_first(clock):
+    backend = InMemorySessionBackend(max_sessions=5)  # 4 of them for returning sessions
+    for name in "abcdef":
+        await backend.save(name, {"n": name}, 60)
+        assert await backend.load(name) == {"n": name}  # came back
+    # "a" and "b", the returning sessions used least recently, were moved among those
+    # not used since when "e" and "f" came back; the new ones pushed them out of there
+    for number in range(3):
+        await backend.save(f"new{number}", {"n": number}, 60)  # each drops the oldest fresh
+    assert backend._held() == 5
+    kept = {name: await backend.load(name) != {} for name in "abcdef"}
+    assert kept == {"a": False, "b": False, "c": True, "d": True, "e": True, "f": True}
+    assert await backend.load("new2") == {"n": 2}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("max_sessions", [1, 2])
+async def test_memory_tiny_bounds_still_hold(clock, max_sessions):
+    backend = InMemorySessionBackend(max_sessions=max_sessions)
+    for name in "abcd":
+        await backend.save(name, {"n": name}, 60)
+        assert await backend.load(name) == {"n": name}
+        assert await backend.load(name) == {"n": name}
+        assert backend._held() <= max_sessions
+    assert await backend.load("d") == {"n": "d"}
+    clock.now += 61
+    assert await backend.load("d") == {}
+    assert backend._held() == 0
 
 
 @pytest.mark.anyio
@@ -451,7 +505,7 @@ async def test_memory_sweep_keeps_live_sessions(clock):
     await backend.save("young", {"n": 2}, 60)
     clock.now += 31
     await backend.load("missing")
-    assert len(backend._sessions) == 1
+    assert backend._held() == 1
     assert await backend.load("young") == {"n": 2}
 
 
