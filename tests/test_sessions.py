@@ -359,13 +359,16 @@ async def test_memory_keeps_at_most_max_sessions_dropping_the_least_recently_use
     assert backend._held() == 3
 
 
+class Visits(App):
+    """Counts the visits of each session (one is started by a client's first request)."""
+
+    async def index(self):
+        self.request.session["visits"] = self.request.session.get("visits", 0) + 1
+        return str(self.request.session["visits"])
+
+
 def test_clients_without_cookies_cannot_grow_the_memory_store(client_factory):
     """Each request without a cookie that writes the session makes a new one."""
-
-    class Visits(App):
-        async def index(self):
-            self.request.session["visits"] = self.request.session.get("visits", 0) + 1
-            return str(self.request.session["visits"])
 
     backend = InMemorySessionBackend(max_sessions=10)
     app = Visits(backend)
@@ -384,11 +387,6 @@ def test_a_cookieless_flood_keeps_the_sessions_of_returning_visitors(client_fact
     of the default store once ``max_sessions`` of them came: at ~1,000 such requests a
     second, 100 s logged every visitor out. Only sessions not used since they were
     stored make room now."""
-
-    class Visits(App):
-        async def index(self):
-            self.request.session["visits"] = self.request.session.get("visits", 0) + 1
-            return str(self.request.session["visits"])
 
     backend = InMemorySessionBackend(max_sessions=10)
     app = Visits(backend)
