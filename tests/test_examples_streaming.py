@@ -43,3 +43,10 @@ def test_streaming_count_refuses_delays_sleep_cannot_take(
         400,
         "400 Bad Request: Invalid value for parameter 'delay'",
     )
+
+
+@pytest.mark.parametrize("path", ["/count?to=2&delay=0", "/report?rows=2"])
+def test_streams_take_no_body(client_factory: ClientFactory, path: str) -> None:
+    """A large body would be kept for as long as the stream lasts (see examples/sse)."""
+    response = client_factory(app).post(path, data={"pad": "x"})
+    assert (response.status_code, response.text) == (413, "413 Payload Too Large")

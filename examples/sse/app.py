@@ -6,6 +6,11 @@ Run with ``uvicorn examples.sse.app:app`` and open http://127.0.0.1:8000/.
 sends keep-alive pings); ``/feed`` shows the plain form: an async generator of
 :func:`micropie.sse_event` strings returned with ``Content-Type: text/event-stream``.
 
+The streams take no body (``@limits(max_body_size=0)``): a large JSON or form body is
+parsed and kept until its request ends, and a stream may last as long as its client
+wants, so two clients posting 15 MiB to one held the process's budget of large bodies
+(503 for every other) for as long as they stayed.
+
 ``/news`` streams what is posted to ``/publish`` through a :class:`micropie.Broadcast`:
 in this process by default, through Redis when ``REDIS_URL`` is set, so that every
 worker's readers see every item::
@@ -25,6 +30,7 @@ from micropie import (
     BroadcastUnavailable,
     EventSourceResponse,
     HTTPException,
+    limits,
     methods,
     sse_event,
 )
@@ -84,6 +90,7 @@ class Events(App):
     async def index(self):
         return PAGE
 
+    @limits(max_body_size=0)
     async def clock(self, count: int = 0, interval: float = 1.0):
         """A ``tick`` event every ``interval`` seconds (``count`` of them, 0 = forever)."""
         _check_interval(interval)
@@ -98,6 +105,7 @@ class Events(App):
 
         return EventSourceResponse(ticks(), ping=15)
 
+    @limits(max_body_size=0)
     async def feed(self, interval: float = 2.0):
         """The plain form: ``text/event-stream`` and ``sse_event`` strings."""
         _check_interval(interval)
@@ -110,6 +118,7 @@ class Events(App):
 
         return 200, items(), [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
 
+    @limits(max_body_size=0)
     async def news(self):
         """Every item published from now on, as ``{"text": ...}`` data events.
 

@@ -15,7 +15,7 @@ import csv
 import io
 import logging
 
-from micropie import App, HTTPException
+from micropie import App, HTTPException, limits
 
 logger = logging.getLogger("examples.streaming")
 
@@ -30,6 +30,7 @@ class Streaming(App):
             "<a href='report'>a CSV report</a></p>"
         )
 
+    @limits(max_body_size=0)  # a stream takes no body (see examples/sse)
     async def count(self, to: int = 10, delay: float = 0.2):
         """An async generator: one line per number, ``delay`` seconds apart."""
         if not 0 <= delay <= MAX_DELAY:  # also refuses nan and inf, which sleep cannot take
@@ -45,6 +46,7 @@ class Streaming(App):
 
         return 200, lines(), [("Content-Type", "text/plain; charset=utf-8")]
 
+    @limits(max_body_size=0)
     def report(self, rows: int = 1000):
         """A plain generator runs in the thread pool: blocking work is fine here."""
         return 200, _csv_rows(rows), [("Content-Type", "text/csv; charset=utf-8")]
