@@ -50,12 +50,13 @@ try:  # orjson is optional (extra "all"); fall back to the standard library.
     import orjson
 
     _orjson_dumps = orjson.dumps
-    _NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
+    _UTC_Z = orjson.OPT_UTC_Z  # "...T12:00:00Z", as Pydantic, msgspec and json_default
+    _NON_STR_KEYS = orjson.OPT_NON_STR_KEYS | _UTC_Z
 
     def dumps_json(value: Any) -> bytes:
         """Serialise ``value`` as compact UTF-8 JSON (orjson when installed)."""
         try:
-            return _orjson_dumps(value, json_default)
+            return _orjson_dumps(value, json_default, _UTC_Z)
         except TypeError:  # a key that is no str (OPT_NON_STR_KEYS costs every dict a check)
             return _dumps_any_keys(value)
 

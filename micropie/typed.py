@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import enum
 import functools
 import importlib
 import inspect
@@ -201,12 +202,21 @@ def json_default(value: Any) -> Any:
     if kind == NAMEDTUPLE:
         return value._asdict()
     if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
+        return iso_text(value)
     if isinstance(value, uuid.UUID | decimal.Decimal):  # a Decimal as text, as Pydantic
         return str(value)
     if isinstance(value, set | frozenset):
         return list(value)
+    if isinstance(value, enum.Enum):  # orjson writes its value; json only a str/int one's
+        return value.value
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def iso_text(value: datetime.date | datetime.time) -> str:
+    """``value`` in ISO 8601, a zero UTC offset written ``Z`` as Pydantic, msgspec and
+    FastAPI's typed answers write it (``isoformat`` writes ``+00:00``)."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 # -- models built from the request body --------------------------------------------------

@@ -8,6 +8,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import json
 import logging
 import subprocess
 import sys
@@ -389,7 +390,7 @@ RECORDS: dict[str, tuple[Any, Any, Any]] = {
             "price": decimal.Decimal("1.10"),
             "secret": "hidden",
         },
-        {"ref": str(uuid.UUID(int=1)), "at": "2024-05-01T00:00:00+00:00", "price": "1.10"},
+        {"ref": str(uuid.UUID(int=1)), "at": "2024-05-01T00:00:00Z", "price": "1.10"},
     ),
 }
 
@@ -608,3 +609,114 @@ def test_pydantic_models_answer_their_fields_by_alias_as_documented(client_facto
 def _documented_post(document: dict[str, Any], path: str) -> dict[str, Any]:
     content = document["paths"][path]["post"]["responses"]["200"]["content"]
     return {**content["application/json"]["schema"], "components": document["components"]}
+
+
+UTC_MOMENT = datetime.datetime(2024, 5, 1, 12, 0, 0, 250, tzinfo=datetime.timezone.utc)
+UTC_CLOCK = datetime.time(10, 30, tzinfo=datetime.timezone.utc)
+
+
+class Stamp(pydantic.BaseModel):
+    at: datetime.datetime
+    clock: datetime.time
+
+
+@dataclasses.dataclass
+class StampRecord:
+    at: datetime.datetime
+    clock: datetime.time
+
+
+class StampDict(TypedDict):
+    at: datetime.datetime
+    clock: datetime.time
+
+
+class StampStruct(msgspec.Struct):
+    at: datetime.datetime
+    clock: datetime.time
+
+
+def _stamps(self: App, kind: str) -> Any:
+    """The same two UTC values in each shape a handler may return."""
+    fields = {"at": UTC_MOMENT, "clock": UTC_CLOCK}
+    shapes = {
+        "model": Stamp(**fields),
+        "record": StampRecord(**fields),
+        "typeddict": StampDict(at=UTC_MOMENT, clock=UTC_CLOCK),
+        "struct": StampStruct(**fields),
+        "plain": fields,
+        "nested": {"stamp": StampRecord(**fields)},
+    }
+    return shapes[kind]
+
+
+class Stamps(App):
+    async def untyped(self, kind: str) -> Any:
+        return _stamps(self, kind)
+
+    async def model(self) -> Stamp:
+        return _stamps(self, "model")  # type: ignore[no-any-return]
+
+    async def record(self) -> StampRecord:
+        return _stamps(self, "record")  # type: ignore[no-any-return]
+
+    async def typeddict(self) -> StampDict:
+        return _stamps(self, "typeddict")  # type: ignore[no-any-return]
+
+    async def struct(self) -> StampStruct:
+        return _stamps(self, "struct")  # type: ignore[no-any-return]
+
+    async def mapping(self) -> dict[str, datetime.datetime]:
+        return {"at": UTC_MOMENT}
+
+
+PYDANTIC_STAMP = json.loads(Stamp(at=UTC_MOMENT, clock=UTC_CLOCK).model_dump_json())
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/untyped/model", "/untyped/record", "/untyped/typeddict", "/untyped/struct",
+     "/untyped/plain", "/model", "/record", "/typeddict", "/struct"],
+)  # fmt: skip
+def test_utc_datetimes_answer_with_z_whatever_the_shape_as_pydantic_writes_them(
+    client_factory, path
+):
+    assert PYDANTIC_STAMP == {"at": "2024-05-01T12:00:00.000250Z", "clock": "10:30:00Z"}
+    client = client_factory(Stamps())
+    assert client.get(path).json() == PYDANTIC_STAMP
+    assert client.get("/untyped/nested").json() == {"stamp": PYDANTIC_STAMP}
+    assert client.get("/mapping").json() == {"at": PYDANTIC_STAMP["at"]}
+
+
+def test_utc_datetimes_answer_with_z_and_enums_their_value_without_orjson_too(tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.modules["orjson"] = None
+        import datetime, enum
+        from starlette.testclient import TestClient
+        from micropie import App
+
+        Colour = enum.Enum("Colour", {"RED": "red"})
+        utc, other = datetime.timezone.utc, datetime.timezone(datetime.timedelta(hours=-2))
+
+        class Api(App):
+            async def stamps(self):
+                return {"at": datetime.datetime(2024, 5, 1, tzinfo=utc),
+                        "clock": datetime.time(10, 30, tzinfo=utc),
+                        "west": datetime.datetime(2024, 5, 1, tzinfo=other),
+                        "naive": datetime.datetime(2024, 5, 1),
+                        "colour": Colour.RED}
+
+        print(TestClient(Api()).get("/stamps").text)
+        """
+    )
+    result = _run_without_pydantic(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "at": "2024-05-01T00:00:00Z",
+        "clock": "10:30:00Z",
+        "west": "2024-05-01T00:00:00-02:00",
+        "naive": "2024-05-01T00:00:00",
+        "colour": "red",  # orjson writes an Enum's value; so does micropie without it
+    }
