@@ -363,12 +363,11 @@ class App:
             raise ValueError("docs_url needs openapi_url: the page shows that document")
         if openapi_url is None:
             return
-        from .openapi import docs_endpoint, openapi_endpoint
+        from .openapi import docs_routes, openapi_endpoint
 
         self.add_route(openapi_url, openapi_endpoint, ["GET"], "openapi", include_in_schema=False)
-        if docs_url is not None:
-            page = docs_endpoint(openapi_url)
-            self.add_route(docs_url, page, ["GET"], "docs", include_in_schema=False)
+        for path, endpoint, name in docs_routes(openapi_url, docs_url):
+            self.add_route(path, endpoint, ["GET"], name, include_in_schema=False)
 
     def _build_middleware_stack(self) -> ASGIApp:
         # HTTPException and exception handlers are answered by self._errors inside the

@@ -9,23 +9,29 @@ answers, and a summary and description from its docstring. :func:`describe` adds
 what a signature cannot say.
 
 :func:`swagger_ui_html` is the interactive page behind ``App(docs_url=...)``; it loads
-Swagger UI from a CDN, as FastAPI's does, or from URLs you host yourself.
+Swagger UI from the app itself when the ``swagger-ui-py`` package is installed (extra
+``swagger-ui``: the page works offline), else from a CDN as FastAPI's does, or from
+URLs you host yourself.
 """
 
 from __future__ import annotations
 
 import html
+import importlib.metadata
+import importlib.util
 import inspect
 import json
 import re
 import typing
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from .converters import BOOL_DESCRIPTION, strip_annotated
 from .returns import DESCRIBE_ATTR, answered_body, is_json_annotation, return_annotation
@@ -42,6 +48,10 @@ __all__ = ["OPENAPI_VERSION", "describe", "openapi_document", "swagger_ui_html"]
 OPENAPI_VERSION = "3.1.0"
 SWAGGER_UI_JS = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"
 SWAGGER_UI_CSS = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"
+#: The files of Swagger UI the docs page loads, served below ``docs_url`` when installed.
+SWAGGER_UI_FILES = {"js": "swagger-ui-bundle.js", "css": "swagger-ui.css"}
+#: The first swagger-ui-py release known to ship Swagger UI 5 (which reads OpenAPI 3.1).
+_SWAGGER_UI_PY_MIN = (25, 7)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -423,16 +433,69 @@ async def openapi_endpoint(request: Request) -> Response:
     return Response(dumps_json(document), media_type=_JSON)
 
 
-def docs_endpoint(openapi_url: str) -> Callable[[Request], Awaitable[Response]]:
-    """The endpoint of ``GET docs_url``: Swagger UI on the document at ``openapi_url``."""
+def local_swagger_ui() -> Path | None:
+    """The folder of Swagger UI 5's files that the installed ``swagger-ui-py`` package
+    ships (``pip install "micropie[swagger-ui]"``), or ``None`` when there is none."""
+    try:
+        version = importlib.metadata.version("swagger-ui-py")
+        spec = importlib.util.find_spec("swagger_ui")
+    except (importlib.metadata.PackageNotFoundError, ImportError, ValueError):
+        return None
+    release = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    if spec is None or spec.origin is None or release < _SWAGGER_UI_PY_MIN:
+        return None
+    folder = Path(spec.origin).parent / "static"
+    names = SWAGGER_UI_FILES.values()
+    return folder if all((folder / name).is_file() for name in names) else None
+
+
+def docs_endpoint(
+    openapi_url: str, assets_url: str | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of ``GET docs_url``: Swagger UI on the document at ``openapi_url``,
+    its files loaded from ``assets_url`` (the app's own copy) when given, else a CDN."""
 
     async def docs(request: Request) -> Response:
         app: App = request.scope["app"]
         title = f"{app._openapi_info.get('title', type(app).__name__)} - API docs"
-        url = request.scope.get("root_path", "") + openapi_url
-        return HTMLResponse(swagger_ui_html(url, title))
+        root_path = request.scope.get("root_path", "")
+        if assets_url is None:
+            return HTMLResponse(swagger_ui_html(root_path + openapi_url, title))
+        base = root_path + assets_url
+        js_url, css_url = (f"{base}/{SWAGGER_UI_FILES[kind]}" for kind in ("js", "css"))
+        page = swagger_ui_html(root_path + openapi_url, title, js_url, css_url)
+        return HTMLResponse(page)
 
     return docs
+
+
+def _asset_endpoint(files: StaticFiles, name: str) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of one of Swagger UI's files below ``docs_url`` (with ETag and
+    Last-Modified, answering 304 to a browser that has it)."""
+
+    async def asset(request: Request) -> Response:
+        return await files.get_response(name, request.scope)
+
+    return asset
+
+
+def docs_routes(
+    openapi_url: str, docs_url: str | None
+) -> list[tuple[str, Callable[[Request], Awaitable[Response]], str]]:
+    """The (path, endpoint, name) of the docs page, and of Swagger UI's files below it
+    (``docs_js``, ``docs_css``) when the installed ``swagger-ui-py`` ships them."""
+    if docs_url is None:
+        return []
+    folder = local_swagger_ui()
+    if folder is None:
+        return [(docs_url, docs_endpoint(openapi_url), "docs")]
+    base = docs_url.rstrip("/")
+    static = StaticFiles(directory=folder)
+    files = [
+        (f"{base}/{name}", _asset_endpoint(static, name), f"docs_{kind}")
+        for kind, name in SWAGGER_UI_FILES.items()
+    ]
+    return [(docs_url, docs_endpoint(openapi_url, base), "docs"), *files]
 
 
 def swagger_ui_html(
@@ -441,7 +504,8 @@ def swagger_ui_html(
     """An HTML page running Swagger UI on the document at ``openapi_url``.
 
     The page loads Swagger UI's script and style from ``js_url`` and ``css_url`` (a CDN
-    by default; pass URLs you serve yourself where browsers cannot reach one).
+    by default; pass URLs you serve yourself where browsers cannot reach one, as
+    ``App(docs_url=...)`` does when ``swagger-ui-py`` is installed).
     """
     config = json.dumps({"url": openapi_url, "dom_id": "#swagger-ui"}).replace("</", "<\\/")
     return (

@@ -49,7 +49,8 @@ EXTRA_MODULES = {
     "typed": {"pydantic", "msgspec"},
     "redis": {"redis"},
     "wsgi": {"a2wsgi"},
-    "all": {"pydantic", "msgspec", "redis", "a2wsgi", "orjson"},
+    "swagger-ui": {"swagger_ui"},
+    "all": {"pydantic", "msgspec", "redis", "a2wsgi", "swagger_ui", "orjson"},
 }
 #: Packages a page may install that bring an extra's modules with them (FastAPI: Pydantic).
 BRINGS_EXTRA = {"fastapi": "typed"}

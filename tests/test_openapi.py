@@ -10,6 +10,7 @@ import pkgutil
 import re
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, TypedDict
 
 import msgspec
@@ -21,8 +22,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount
 
 import examples
-from micropie import App, Request, UploadedFile, describe, methods
+from micropie import App, Request, UploadedFile, describe, methods, openapi
 from micropie.converters import BOOL_DESCRIPTION
+from micropie.openapi import local_swagger_ui
 
 
 class Colour(enum.Enum):
@@ -342,8 +344,52 @@ def test_docs_page_of_a_mounted_app_points_below_the_mount(client_factory):
         routes=[Mount("/api", app=Api(openapi_url="/openapi.json", docs_url="/docs"))]
     )
     client = client_factory(outer)
-    assert '"url": "/api/openapi.json"' in client.get("/api/docs").text
+    page = client.get("/api/docs").text
+    assert '"url": "/api/openapi.json"' in page
     assert client.get("/api/openapi.json").json()["openapi"] == "3.1.0"
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', page):  # served below the mount
+        assert asset.startswith("/api/docs/") and client.get(asset).status_code == 200
+
+
+SWAGGER_UI = Path(importlib.import_module("swagger_ui").__file__ or "").parent / "static"
+
+
+@pytest.mark.parametrize("docs_url", ["/docs", "/api-docs/"])
+def test_with_swagger_ui_py_installed_the_app_serves_swagger_ui_itself(client_factory, docs_url):
+    """No CDN: the page loads Swagger UI 5 from below ``docs_url``, files the
+    swagger-ui-py package ships (extra ``swagger-ui``), named routes of their own."""
+    assert local_swagger_ui() == SWAGGER_UI
+    app = Api(openapi_url="/openapi.json", docs_url=docs_url)
+    client = client_factory(app)
+    page = client.get(docs_url).text
+    base = docs_url.rstrip("/")
+    js, css = f"{base}/swagger-ui-bundle.js", f"{base}/swagger-ui.css"
+    assert f'<script src="{js}">' in page and f'<link rel="stylesheet" href="{css}">' in page
+    assert "cdn" not in page
+    for url, name, media in [(js, "docs_js", "text/javascript"), (css, "docs_css", "text/css")]:
+        answer = client.get(url)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith(media)
+        assert answer.content == (SWAGGER_UI / url.rpartition("/")[2]).read_bytes()
+        assert client.get(url, headers={"if-none-match": answer.headers["etag"]}).status_code == 304
+        assert app.url_path_for(name) == url
+    paths = app.openapi()["paths"]
+    assert not [path for path in paths if path.startswith(base)]
+
+
+def test_without_swagger_ui_py_the_page_loads_swagger_ui_from_the_cdn(client_factory, monkeypatch):
+    monkeypatch.setattr(openapi, "local_swagger_ui", lambda: None)
+    client = client_factory(Api(openapi_url="/openapi.json", docs_url="/docs"))
+    page = client.get("/docs").text
+    assert f'<script src="{openapi.SWAGGER_UI_JS}">' in page
+    assert openapi.SWAGGER_UI_CSS in page and "cdn.jsdelivr.net/npm/swagger-ui-dist@5/" in page
+    assert client.get("/docs/swagger-ui.css").status_code == 404
+
+
+@pytest.mark.parametrize("version", ["4.25.0", "25.6.1", "not-a-version"])
+def test_a_swagger_ui_py_too_old_for_openapi_3_1_is_not_used(monkeypatch, version):
+    """Swagger UI 4 cannot read OpenAPI 3.1; releases before 25.7 are left for the CDN."""
+    monkeypatch.setattr(openapi.importlib.metadata, "version", lambda name: version)
+    assert local_swagger_ui() is None
 
 
 @pytest.mark.parametrize(("mount", "root_path"), [("/api", ""), ("/api", "/demo"), ("", "/demo")])

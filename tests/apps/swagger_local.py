@@ -1,8 +1,11 @@
-"""Typed APIs whose ``/docs`` page runs Swagger UI from a local copy, for the browser test.
+"""Typed APIs whose ``/docs`` page runs Swagger UI without a CDN, for the browser test.
 
-The page micropie serves loads Swagger UI from a CDN that test machines cannot reach; the
-same page, built by :func:`micropie.openapi.swagger_ui_html`, loads the copy that the
-``swagger-ui-py`` package ships (Swagger UI 5, which reads OpenAPI 3.1).
+With the ``swagger-ui-py`` package installed (extra ``swagger-ui``; the dev extra has
+it) micropie serves Swagger UI's files below ``docs_url`` itself: ``todo_app`` and
+``typed_app`` are the apps as they are, ``mounted_app`` serves the to-do API below
+``/api``. ``self_hosted_app`` builds the page with
+:func:`micropie.openapi.swagger_ui_html` on files it mounts itself, as the typed guide
+shows for a copy of one's own.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import swagger_ui
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from examples.json_api.app import TodoAPI
@@ -39,5 +44,7 @@ def with_local_docs(app: App) -> App:
     return app
 
 
-todo_app = with_local_docs(TodoAPI(docs_url=None))
-typed_app = with_local_docs(TypedApi(openapi_url="/openapi.json", json_errors=True))
+todo_app = TodoAPI()
+typed_app = TypedApi(openapi_url="/openapi.json", docs_url="/docs", json_errors=True)
+mounted_app = Starlette(routes=[Mount("/api", app=TodoAPI())])
+self_hosted_app = with_local_docs(TodoAPI(docs_url=None))

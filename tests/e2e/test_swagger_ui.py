@@ -1,5 +1,7 @@
-"""The ``/docs`` page in a real browser: Swagger UI 5 renders the typed APIs' documents
-(OpenAPI 3.1) with every operation, and "Try it out" calls the app and shows its answer."""
+"""The ``/docs`` page in a real browser, with no CDN to reach: Swagger UI 5, served by
+the app from the installed swagger-ui-py package, renders the typed APIs' documents
+(OpenAPI 3.1) with every operation, at the root or below a mount, and "Try it out"
+calls the app and shows its answer."""
 
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ pytest.importorskip("swagger_ui", reason="swagger-ui-py (dev extra) ships Swagge
 CSS = "css selector"
 
 
-def _documented_operations(server: UvicornServer) -> set[tuple[str, str]]:
-    document = httpx2.get(f"{server.url}/openapi.json", timeout=30).json()
+def _documented_operations(server: UvicornServer, prefix: str = "") -> set[tuple[str, str]]:
+    document = httpx2.get(f"{server.url}{prefix}/openapi.json", timeout=30).json()
     return {(method.upper(), path) for path, item in document["paths"].items() for method in item}
 
 
@@ -35,24 +37,35 @@ def _rendered_operations(driver: Chrome) -> set[tuple[str, str]]:
     return found
 
 
-def _open_docs(driver: Chrome, server: UvicornServer) -> None:
+def _open_docs(driver: Chrome, server: UvicornServer, prefix: str = "") -> None:
     from selenium.webdriver.support import expected_conditions as ec
 
-    driver.get(f"{server.url}/docs")
+    driver.get(f"{server.url}{prefix}/docs")
     located = ec.presence_of_element_located((CSS, ".opblock"))
     wait_until(driver, located, "Swagger UI to render an operation", server)
     errors = driver.find_elements(CSS, ".errors-wrapper, .loading-container .errors")
     assert not [e.text for e in errors if e.text.strip()], diagnostics(driver, server)
+    loaded = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert all(url.startswith(server.url) for url in loaded), loaded  # nothing from a CDN
 
 
-@pytest.mark.parametrize("target", ["tests.apps.swagger_local:todo_app",
-                                    "tests.apps.swagger_local:typed_app"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("target", "prefix"),
+    [
+        ("tests.apps.swagger_local:todo_app", ""),
+        ("tests.apps.swagger_local:typed_app", ""),
+        ("tests.apps.swagger_local:mounted_app", "/api"),
+        ("tests.apps.swagger_local:self_hosted_app", ""),
+    ],
+)
 def test_swagger_ui_renders_every_documented_operation(
-    browser: Chrome, uvicorn_server: Callable[..., UvicornServer], target: str
+    browser: Chrome, uvicorn_server: Callable[..., UvicornServer], target: str, prefix: str
 ) -> None:
     server = uvicorn_server(target)
-    _open_docs(browser, server)
-    expected = _documented_operations(server)
+    _open_docs(browser, server, prefix)
+    expected = _documented_operations(server, prefix)
     assert _rendered_operations(browser) == expected, diagnostics(browser, server)
     models = browser.find_elements(CSS, ".models .json-schema-2020-12")  # 3.1: JSON Schema
     assert models, diagnostics(browser, server)
