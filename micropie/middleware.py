@@ -20,19 +20,26 @@ __all__ = ["HttpMiddleware", "WebSocketMiddleware"]
 def _refuse_sync_hooks(cls: type, hooks: tuple[str, ...]) -> None:
     """A hook written ``def`` instead of ``async def`` made every request a 500 saying
     only "object NoneType can't be used in 'await' expression": refused when the class
-    is defined. (A decorated hook, ``functools.wraps``-marked, is taken on trust.)"""
+    is defined. A decorator's ``def`` wrapper, which returns the hook's coroutine, is
+    taken: one marked by ``functools.wraps``, or one passing on ``*args``."""
     for name in hooks:
         hook = cls.__dict__.get(name)
         if (
-            inspect.isfunction(hook)
-            and not inspect.iscoroutinefunction(hook)
-            and not hasattr(hook, "__wrapped__")
+            not inspect.isfunction(hook)
+            or inspect.iscoroutinefunction(hook)
+            or hasattr(hook, "__wrapped__")
         ):
-            params = ", ".join(inspect.signature(hook).parameters)
-            raise TypeError(
-                f"{cls.__name__}.{name} must be a coroutine function: write "
-                f"`async def {name}({params})`"
-            )
+            continue
+        signature = inspect.signature(hook)
+        kinds = {param.kind for param in signature.parameters.values()}
+        if inspect.Parameter.VAR_POSITIONAL in kinds:
+            continue
+        params = ", ".join(signature.parameters)
+        raise TypeError(
+            f"{cls.__name__}.{name} must be a coroutine function: write "
+            f"`async def {name}({params})` (a decorator's `def` wrapper returning the "
+            f"hook's coroutine: mark it with `@functools.wraps(hook)`)"
+        )
 
 
 class HttpMiddleware(ABC):  # noqa: B024 - both hooks are optional

@@ -220,16 +220,38 @@ def test_a_middleware_hook_written_def_names_the_fix(base, hook, fix):
     plain.__signature__ = inspect.signature(source)  # type: ignore[attr-defined]
     with pytest.raises(TypeError, match=rf"Hooks\.{hook} must be a coroutine function") as raised:
         type("Hooks", (base,), {hook: plain})
-    assert str(raised.value).endswith(f"write `{fix}`")
+    message = str(raised.value)
+    assert f"write `{fix}`" in message and "@functools.wraps(hook)" in message
 
 
-def test_async_and_decorated_hooks_are_taken():
-    def logged(hook):
-        @functools.wraps(hook)
-        def wrapper(*args):
-            return hook(*args)
+def _logged_wrapped(hook):
+    @functools.wraps(hook)
+    def wrapper(*args):
+        return hook(*args)
 
-        return wrapper
+    return wrapper
+
+
+def _logged_unwrapped(hook):
+    """A decorator as often written: a ``def`` wrapper, no ``functools.wraps``."""
+
+    def wrapper(*args, **kwargs):
+        return hook(*args, **kwargs)
+
+    return wrapper
+
+
+def _logged_async(hook):
+    async def wrapper(*args, **kwargs):
+        return await hook(*args, **kwargs)
+
+    return wrapper
+
+
+@pytest.mark.parametrize("logged", [_logged_wrapped, _logged_unwrapped, _logged_async])
+def test_async_and_decorated_hooks_are_taken(logged):
+    """A decorator's wrapper returns the hook's coroutine, awaited as the hook's own
+    (the unmarked ``def`` one was refused as a hook written ``def``)."""
 
     class Hooks(HttpMiddleware):
         @logged
