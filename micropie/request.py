@@ -10,7 +10,7 @@ reachable as :attr:`Request.starlette`.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from starlette.datastructures import URL, Address
 from starlette.requests import Request as StarletteRequest
@@ -243,6 +243,13 @@ class Request:
     _cookies: dict[str, str] | None = None
     _url: URL | None = None
     _starlette: StarletteRequest | None = None
+
+    if TYPE_CHECKING:
+        # Attributes of the app's own (``request.user = ...`` in a hook, read as
+        # ``self.request.user`` in a handler) type-check in user code under mypy --strict
+        # and pyright; at run time they are ordinary instance attributes.
+        def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __init__(self, scope: Scope, receive: Receive = _empty_receive, send: Send = _no_send):
         # micropie.fast_path.app_call sets these itself, without calling __init__

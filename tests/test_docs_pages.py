@@ -160,6 +160,27 @@ def test_named_extras_are_read_from_install_lines():
     assert not missing_modules("guides/typed.md") & {"pydantic", "msgspec"}
 
 
+#: Extras for working on micropie itself, installed editable (as ``make venv`` does).
+CONTRIBUTOR_EXTRAS = {"dev", "bench", "docs"}
+_EDITABLE = re.compile(r"pip install -e \S*?\.(?:\[([\w,-]+)\])?")
+
+
+def test_a_reader_installs_micropie_as_type_checkers_can_read_it():
+    """``pip install -e`` gives an import hook that mypy and pyright cannot follow
+    ("micropie" not found): the README, the pages and the examples install micropie
+    regularly, except the contributor sets."""
+    texts = [ROOT / "README.md", *DOCS.rglob("*.md"), *(ROOT / "examples").rglob("*.py")]
+    editable = {
+        f"{path.relative_to(ROOT)}: {match[0]}"
+        for path in texts
+        for match in _EDITABLE.finditer(path.read_text())
+        if not set((match[1] or "").split(",")) <= CONTRIBUTOR_EXTRAS
+    }
+    assert not editable, sorted(editable)
+    readme = (ROOT / "README.md").read_text()
+    assert 'pip install ".[standard,testing]"' in readme
+
+
 def test_every_page_with_code_is_run_or_compiled():
     pages = _python_pages()
     assert {"index.md", "guides/routing.md", "guides/typed.md"} <= set(pages)

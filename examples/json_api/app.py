@@ -1,7 +1,7 @@
 """A typed JSON API: a to-do list kept in memory, with models in and out.
 
 Run with ``uvicorn examples.json_api.app:app`` or ``python examples/json_api/app.py``
-(needs the ``standard`` and ``typed`` extras: ``pip install -e ".[standard,typed]"``), then open
+(needs the ``standard`` and ``typed`` extras: ``pip install ".[standard,typed]"``), then open
 http://localhost:8000/docs (Swagger UI from a CDN, or served by the app itself with the
 ``swagger-ui`` extra too).
 

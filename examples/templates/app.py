@@ -1,7 +1,7 @@
 """Jinja2 templates: ``await self._render_template(name, **context)``.
 
 Run with ``uvicorn examples.templates.app:app`` or ``python examples/templates/app.py``
-(needs jinja2: the ``standard`` extra, ``pip install -e ".[standard]"``).
+(needs jinja2: the ``standard`` extra, ``pip install ".[standard]"``).
 
 Templates live in ``examples/templates/templates/``; the directory is resolved relative
 to this file, so the app works from any working directory. Autoescaping is on for

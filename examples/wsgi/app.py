@@ -1,6 +1,6 @@
 """Hosting the HTTP side of a micropie app on a WSGI server.
 
-``app.wsgi_app`` (needs the ``wsgi`` extra: ``pip install -e ".[wsgi]"``) adapts the
+``app.wsgi_app`` (needs the ``wsgi`` extra: ``pip install ".[wsgi]"``) adapts the
 ASGI app to WSGI through a2wsgi, for hosts that only speak WSGI (shared hosting,
 mod_wsgi, gunicorn's sync workers)::
 
