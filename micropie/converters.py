@@ -29,6 +29,7 @@ __all__ = [
     "converter_for",
     "is_class",
     "is_list_annotation",
+    "repeated_item",
     "strip_annotated",
 ]
 
@@ -199,9 +200,26 @@ def _collection(annotation: Any) -> tuple[Callable[[list[Any]], Any], Any] | Non
     if container is None:
         return None
     args = typing.get_args(annotation)
-    if origin is tuple and args and (len(args) != 2 or args[1] is not Ellipsis):
-        return None  # a fixed-length tuple is no repeated field
+    if _fixed_tuple_items(annotation):
+        return None  # each position has its own type
     return container, (args[0] if args else None)
+
+
+def repeated_item(annotation: Any) -> Any:
+    """The item type of a repeated field's annotation (``list[T]``, ``set[T]``,
+    ``frozenset[T]``, ``tuple[T, ...]``: ``T``, ``str`` when not given), else ``None``."""
+    collection = _collection(strip_annotated(annotation))
+    if collection is None:
+        return None
+    return str if collection[1] is None else collection[1]
+
+
+def _fixed_tuple_items(annotation: Any) -> tuple[Any, ...]:
+    """The item types of a fixed-length tuple (``tuple[int, str]``), else ``()``."""
+    if typing.get_origin(annotation) is not tuple:
+        return ()
+    args = typing.get_args(annotation)
+    return () if len(args) == 2 and args[1] is Ellipsis else args
 
 
 def is_list_annotation(annotation: Any) -> bool:
@@ -210,7 +228,8 @@ def is_list_annotation(annotation: Any) -> bool:
     annotation = strip_annotated(annotation)
     inner = _optional_inner(annotation)
     target = annotation if inner is None else inner
-    return _collection(strip_annotated(target)) is not None
+    target = strip_annotated(target)
+    return _collection(target) is not None or bool(_fixed_tuple_items(target))
 
 
 def converter_for(annotation: Any) -> Converter | None:
@@ -227,6 +246,9 @@ def converter_for(annotation: Any) -> Converter | None:
     if collection is not None:
         container, item = collection
         return _each(None if item is None else converter_for(item), container)
+    items = _fixed_tuple_items(annotation)
+    if items:
+        return _positions(items)
     if typing.get_origin(annotation) is Literal:
         return _choice(typing.get_args(annotation))
     if typing.get_origin(annotation) in (Union, types.UnionType):
@@ -283,6 +305,25 @@ def _each(item: Converter | None, container: Callable[[list[Any]], Any] = list) 
         return converted if container is list else container(converted)
 
     return convert_list
+
+
+def _positions(items: tuple[Any, ...]) -> Converter:
+    """A fixed-length tuple from repeated values (``?p=1&p=2`` for ``tuple[int, int]``):
+    exactly one value per position, each converted as its position says. One text value
+    is split at commas (``/pair/1,2``: OpenAPI's form of an array in a path segment)."""
+    converters = [converter_for(item) for item in items]
+    count = len(items)
+
+    def convert_tuple(value: Any) -> tuple[Any, ...]:
+        values = value if isinstance(value, list) else [value]
+        if count > 1 and len(values) == 1 and isinstance(values[0], str):
+            values = values[0].split(",")
+        if len(values) != count:
+            kind = "too_short" if len(values) < count else "too_long"
+            raise ConstraintError(f"expected {count} values, got {len(values)}", kind)
+        return tuple(v if c is None else c(v) for c, v in zip(converters, values, strict=True))
+
+    return convert_tuple
 
 
 def _choice(choices: tuple[Any, ...]) -> Converter:

@@ -33,7 +33,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .converters import BOOL_DESCRIPTION, strip_annotated
+from .converters import BOOL_DESCRIPTION, repeated_item, strip_annotated
 from .returns import DESCRIBE_ATTR, answered_body, is_json_annotation, return_annotation
 from .routing import HandlerPlan, Param
 from .schema import REF_PREFIX, JSONSchema, SchemaRegistry
@@ -233,9 +233,8 @@ class _Builder:
         inner = optional_inner(annotation)
         if inner is not None:
             annotation = inner
-        if many is False and typing.get_origin(strip_annotated(annotation)) is list:
-            items = typing.get_args(strip_annotated(annotation))
-            annotation = items[0] if items else str
+        if many is False and repeated_item(annotation) is not None:
+            annotation = repeated_item(annotation)  # one path segment holds one item
         schema = self.registry.schema(annotation, "validation")
         as_received = not schema  # no annotation micropie converts: the text as received
         if as_received:

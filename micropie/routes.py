@@ -253,6 +253,8 @@ def _split_params(
             in_path = False
             continue
         value = params.pop(param.name)
+        if isinstance(value, _SEVERAL):  # one segment holds one value: these and later
+            in_path = False  # ones go to the query string (?ids=1&ids=2)
         if in_path:
             segments.append(_segment(name, param.name, value))
         else:
@@ -298,10 +300,13 @@ def _path_segments(name: str, param: str, value: Any) -> list[str]:
     return [_segment(name, param, item) for item in value]
 
 
+_SEVERAL = (list, tuple, set, frozenset)
+
+
 def _query_pairs(key: str, value: Any) -> list[tuple[str, str]]:
     if value is None:
         return []
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, _SEVERAL):
         return [(key, url_text(item)) for item in value]
     return [(key, url_text(value))]
 

@@ -391,6 +391,62 @@ def test_url_path_for(name, params, url):
     assert Shop().url_path_for(name, **params) == url
 
 
+class Collections(App):
+    async def ids(self, ids: list[int]):
+        return sorted(ids)
+
+    async def tagged(self, tags: set[str], page: int = 1):
+        return {"tags": sorted(tags), "page": page}
+
+    async def pair(self, p: tuple[int, int], *rest):
+        return [*p, *rest]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "url", "answer"),
+    [
+        ("ids", {"ids": 3}, "/ids/3", [3]),
+        ("ids", {"ids": [1, 2]}, "/ids?ids=1&ids=2", [1, 2]),
+        ("ids", {"ids": [1]}, "/ids?ids=1", [1]),
+        ("tagged", {"tags": ["b", "a"], "page": 2}, "/tagged?tags=b&tags=a&page=2",
+         {"tags": ["a", "b"], "page": 2}),
+        ("pair", {"p": (1, 2)}, "/pair?p=1&p=2", [1, 2]),
+    ],
+)  # fmt: skip
+def test_url_path_for_puts_several_values_in_the_query_and_they_dispatch_back(
+    client_factory, name, params, url, answer
+):
+    """A list, set or tuple for a positional parameter cannot be one path segment: it
+    went into the path as its repr (``/ids/%5B1,%202%5D``, a 400)."""
+    app = Collections()
+    assert app.url_path_for(name, **params) == url
+    assert client_factory(app).get(url).json() == answer
+
+
+def test_a_fixed_length_tuple_takes_one_value_per_position(client_factory):
+    """``tuple[int, int]`` got the first value as text (``"1"``), where the document says
+    an array of two integers; now one value per position, converted, else a 400."""
+    client = client_factory(Collections())
+    assert client.get("/pair?p=1&p=2").json() == [1, 2]
+    assert client.post("/pair", json={"p": [3, 4]}).json() == [3, 4]
+    assert client.get("/pair/5,6").json() == [5, 6]  # OpenAPI's array in a path segment
+    assert client.get("/pair/5,6/x").json() == [5, 6, "x"]
+    for url in ["/pair?p=1", "/pair?p=1&p=2&p=3", "/pair?p=1&p=x", "/pair/1,2,3", "/pair/1"]:
+        assert client.get(url).status_code == 400, url
+    assert "expected 2 values, got 1" in client.get("/pair?p=1").text
+    with pytest.raises(NoMatchFound, match="'rest' needs every positional parameter"):
+        Collections().url_path_for("pair", p=(1, 2), rest=["x"])
+
+
+def test_a_collection_in_a_path_segment_is_documented_as_one_item():
+    paths = Collections().openapi()["paths"]
+    parameters = paths["/tagged/{tags}"]["get"]["parameters"]
+    assert parameters[0] == {"name": "tags", "in": "path", "required": True,
+                             "schema": {"type": "string"}}  # fmt: skip
+    (pair,) = paths["/pair/{p}"]["get"]["parameters"]
+    assert pair["schema"]["prefixItems"] == [{"type": "integer"}] * 2  # sent as /pair/1,2
+
+
 def test_url_path_for_gives_starlettes_urlpath_with_the_protocol():
     app = Shop()
     assert app.url_path_for("greet", name="a").protocol == "http"
