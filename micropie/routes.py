@@ -16,6 +16,7 @@ as dispatch does; dispatch in turn puts the chosen route and handler in
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,6 +37,7 @@ from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from .request import route_path
 from .routing import HandlerPlan, resolve_path
+from .typed import iso_text
 
 if TYPE_CHECKING:
     from .app import App
@@ -278,11 +280,14 @@ def _split_params(
 
 def url_text(value: Any) -> str:
     """``value`` as the text dispatch reads back into it: an enum member as its value,
-    ``True``/``False`` as ``true``/``false``, anything else as ``str(value)``."""
+    ``True``/``False`` as ``true``/``false``, a date or time in ISO 8601 as JSON answers
+    write it (``2024-05-01T12:00:00Z``), anything else as ``str(value)``."""
     if isinstance(value, enum.Enum):
         value = value.value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, datetime.date | datetime.time):
+        return iso_text(value)
     return str(value)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -436,6 +438,25 @@ def test_a_fixed_length_tuple_takes_one_value_per_position(client_factory):
     assert "expected 2 values, got 1" in client.get("/pair?p=1").text
     with pytest.raises(NoMatchFound, match="'rest' needs every positional parameter"):
         Collections().url_path_for("pair", p=(1, 2), rest=["x"])
+
+
+def test_url_path_for_writes_dates_and_times_as_json_answers_do_and_they_dispatch_back(
+    client_factory,
+):
+    """ISO 8601 with ``T`` and ``Z`` (``str()`` gave ``2024-05-01%2012:00:00+00:00``)."""
+
+    class Moments(App):
+        async def at(self, when: datetime.datetime, day: datetime.date, clock: datetime.time):
+            return {"when": when, "day": day, "clock": clock}
+
+    app = Moments()
+    utc = datetime.timezone.utc
+    when, day = datetime.datetime(2024, 5, 1, 12, tzinfo=utc), datetime.date(2024, 5, 2)
+    clock = datetime.time(10, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    url = app.url_path_for("at", when=when, day=day, clock=clock)
+    assert url == "/at/2024-05-01T12:00:00Z/2024-05-02/10:30:00+02:00"
+    answer = {"when": "2024-05-01T12:00:00Z", "day": "2024-05-02", "clock": "10:30:00+02:00"}
+    assert client_factory(app).get(url).json() == answer
 
 
 def test_a_collection_in_a_path_segment_is_documented_as_one_item():
