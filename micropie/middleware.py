@@ -8,8 +8,10 @@ wraps the whole app outside them.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from abc import ABC
+from collections.abc import Callable
 from typing import Any
 
 from .request import Request, WebSocketRequest
@@ -33,6 +35,7 @@ def _refuse_sync_hooks(cls: type, hooks: tuple[str, ...]) -> None:
         signature = inspect.signature(hook)
         kinds = {param.kind for param in signature.parameters.values()}
         if inspect.Parameter.VAR_POSITIONAL in kinds:
+            setattr(cls, name, _awaited(cls, name, hook))
             continue
         params = ", ".join(signature.parameters)
         raise TypeError(
@@ -40,6 +43,23 @@ def _refuse_sync_hooks(cls: type, hooks: tuple[str, ...]) -> None:
             f"`async def {name}({params})` (a decorator's `def` wrapper returning the "
             f"hook's coroutine: mark it with `@functools.wraps(hook)`)"
         )
+
+
+def _awaited(cls: type, name: str, wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """A decorator's ``def`` wrapper of a hook, awaited as the hook: one that returns no
+    awaitable (its ``return`` forgotten) says so rather than failing the ``await``."""
+
+    @functools.wraps(wrapper)
+    async def hook(*args: Any, **kwargs: Any) -> Any:
+        result = wrapper(*args, **kwargs)
+        if not inspect.isawaitable(result):
+            raise TypeError(
+                f"{cls.__name__}.{name} returned {result!r}, not the hook's coroutine: "
+                f"its decorator's wrapper must `return hook(*args, **kwargs)`"
+            )
+        return await result
+
+    return hook
 
 
 class HttpMiddleware(ABC):  # noqa: B024 - both hooks are optional

@@ -271,6 +271,32 @@ def test_async_and_decorated_hooks_are_taken(logged):
     assert (answer.text, answer.headers["x-seen"]) == ("hi", "True")
 
 
+def test_a_def_wrapper_that_forgets_to_return_the_hooks_coroutine_says_so(caplog):
+    """Every request answered 500 with "object NoneType can't be used in 'await'
+    expression"; the logged error now names the hook and the fix."""
+
+    def logged(hook):
+        def wrapper(*args, **kwargs):
+            hook(*args, **kwargs).close()  # the coroutine made and dropped: no return
+
+        return wrapper
+
+    class Hooks(HttpMiddleware):
+        @logged
+        async def before_request(self, request):
+            return None
+
+    class Site(App):
+        async def index(self):
+            return "hi"
+
+    app = Site()
+    app.middlewares.append(Hooks())
+    assert TestClient(app, raise_server_exceptions=False).get("/").status_code == 500
+    message = "Hooks.before_request returned None, not the hook's coroutine"
+    assert any(message in str(record.exc_info[1]) for record in caplog.records if record.exc_info)
+
+
 def test_an_unannotated_request_parameter_says_where_the_request_is():
     """A Starlette endpoint's ``(request)`` ported as ``index(self, request)`` is a value
     the client sends (MicroPie's rule): the 400 says how to get the request itself."""
