@@ -429,20 +429,20 @@ class _RedisEngine:
             await pubsub.subscribe(*channels)
 
     async def _listen(self) -> None:
-        delay, lost = _RETRY_FIRST, False
+        delay, lost, reached = _RETRY_FIRST, False, False
         while True:
             pubsub = self._subscriber.pubsub()
             try:
                 await pubsub.connect()
-                await self._resume(pubsub, lost)
-                delay, lost = _RETRY_FIRST, False
+                await self._resume(pubsub, lost, reached)
+                delay, lost, reached = _RETRY_FIRST, False, True
                 while True:
                     message = await pubsub.get_message(timeout=None)
                     if message is not None:
                         await self._handle(message)
             except self._errors as exc:
                 if not lost:
-                    _report_lost(self, exc)
+                    _report_lost(self, exc, reached)
                 lost = True
             finally:
                 await self._drop(pubsub)
@@ -450,13 +450,13 @@ class _RedisEngine:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX)
 
-    async def _resume(self, pubsub: Any, after_outage: bool) -> None:
+    async def _resume(self, pubsub: Any, after_outage: bool, reached: bool) -> None:
         self._pubsub = pubsub
         self._first_attempt.set()
         if self._channels:
             await self._subscribe(pubsub, *self._channels)
         if after_outage:
-            _report_back(self)
+            _report_back(self, reached)
 
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -497,20 +497,32 @@ def _address(client: Any) -> str:
     return str(path) if path else f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
 
 
-def _report_lost(engine: _RedisEngine, exc: BaseException) -> None:
-    """Log the outage when ``engine`` is the first of this process to lose its server."""
+def _report_lost(engine: _RedisEngine, exc: BaseException, reached: bool) -> None:
+    """Log the outage when ``engine`` is the first of this process to lose its server.
+
+    ``reached`` tells whether the engine was ever connected: one started while Redis is
+    down says it cannot reach it, not that it lost a connection it never had.
+    """
     cut_off = _CUT_OFF.setdefault(engine.address, weakref.WeakSet())
     if not cut_off:
-        logger.error(
-            "Broadcast: lost the connection to Redis at %s (%s); retrying. Subscribers "
-            "resume when it is back; messages published meanwhile do not reach them",
-            engine.address,
-            exc,
-        )
+        if reached:
+            logger.error(
+                "Broadcast: lost the connection to Redis at %s (%s); retrying. Subscribers "
+                "resume when it is back; messages published meanwhile do not reach them",
+                engine.address,
+                exc,
+            )
+        else:
+            logger.error(
+                "Broadcast: cannot reach Redis at %s (%s); retrying. Subscribers start "
+                "receiving once it answers; messages published meanwhile do not reach them",
+                engine.address,
+                exc,
+            )
     cut_off.add(engine)
 
 
-def _report_back(engine: _RedisEngine) -> None:
+def _report_back(engine: _RedisEngine, reached: bool) -> None:
     """Log the end of the outage when ``engine`` is the last of this process to reconnect."""
     cut_off = _CUT_OFF.get(engine.address)
     if cut_off is None or engine not in cut_off:
@@ -518,6 +530,5 @@ def _report_back(engine: _RedisEngine) -> None:
     cut_off.discard(engine)
     if not cut_off:
         del _CUT_OFF[engine.address]
-        logger.warning(
-            "Broadcast: reconnected to Redis at %s; subscriptions resume", engine.address
-        )
+        again = "reconnected" if reached else "connected"
+        logger.warning("Broadcast: %s to Redis at %s; subscriptions resume", again, engine.address)

@@ -326,9 +326,10 @@ class AppRouter(Router):
     """The app's Starlette router.
 
     :attr:`routes` is the whole table: explicit routes (mounts and ``add_route``, in the
-    order added), then one route per handler (``index``, the fallback, last among the
-    HTTP ones), then the websocket handlers. Dispatch tries the explicit routes and then
-    hands the connection to the app, which finds its handler with one dictionary lookup.
+    order added), then one route per HTTP handler, then one per websocket handler, then
+    the fallbacks (an ``index`` taking every path no other handler claims). Dispatch
+    tries the explicit routes and then hands the connection to the app, which finds its
+    handler with one dictionary lookup.
     """
 
     def __init__(self, app: App, lifespan: Lifespan[Any], wrap: Callable[[ASGIApp], ASGIApp]):
@@ -345,7 +346,7 @@ class AppRouter(Router):
 
     @property
     def routes(self) -> list[BaseRoute]:
-        """Explicit routes, then HTTP handler routes, then websocket handler routes."""
+        """Explicit routes, HTTP handler routes, websocket handler routes, then fallbacks."""
         return [*self._explicit, *self.handler_routes()]
 
     @routes.setter
@@ -362,8 +363,9 @@ class AppRouter(Router):
             plan = owner._find_handler(name)
             if plan is not None:
                 plans[name] = plan
-        yield from _fallback_last(plans)
-        yield from _fallback_last(owner._ws_handlers)
+        http, http_fallback = _split_fallback(plans)
+        ws, ws_fallback = _split_fallback(owner._ws_handlers)
+        yield from (*http, *ws, *http_fallback, *ws_fallback)
 
     def add_route(
         self,
@@ -492,15 +494,12 @@ async def _handle_chosen_route(scope: Scope, receive: Receive, send: Send) -> No
     await scope["route"].handle(scope, receive, send)
 
 
-def _fallback_last(plans: dict[str, HandlerPlan]) -> list[BaseRoute]:
-    """The plans' routes, ``index`` last when it takes every unclaimed path."""
+def _split_fallback(plans: dict[str, HandlerPlan]) -> tuple[list[BaseRoute], list[BaseRoute]]:
+    """The plans' routes, and apart the route of ``index`` when it takes every unclaimed path."""
     routes: list[BaseRoute] = []
+    fallback: list[BaseRoute] = []
     index = plans.get("index")
     for plan in plans.values():
-        if plan is index and plan.takes_path:
-            continue
         if plan.route is not None:
-            routes.append(plan.route)
-    if index is not None and index.takes_path and index.route is not None:
-        routes.append(index.route)
-    return routes
+            (fallback if plan is index and plan.takes_path else routes).append(plan.route)
+    return routes, fallback

@@ -108,6 +108,46 @@ def test_routes_prints_methods_path_handler_and_source(tmp_path, monkeypatch, ca
     assert paths.index("/metrics") < paths.index("/greet/{name}") < paths.index("/chat/{room}")
 
 
+def test_fallbacks_are_listed_after_every_route_they_do_not_shadow(tmp_path, monkeypatch, capsys):
+    """An ``index`` taking every path is tried last: listed after the websocket handlers
+    too, so that nothing below a catch-all row looks unreachable."""
+    (tmp_path / "fallback_app.py").write_text(
+        textwrap.dedent(
+            """
+            from micropie import App
+
+
+            class Site(App):
+                async def index(self, *parts):
+                    return "page"
+
+                async def about(self):
+                    return "about"
+
+                async def ws_index(self, ws, *parts):
+                    await ws.accept()
+
+                async def ws_chat(self, ws):
+                    await ws.accept()
+
+
+            app = Site()
+            """
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "fallback_app", raising=False)
+    assert main(["routes", "fallback_app:app"]) == 0
+    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [
+        ["ANY", "/about", "Site.about"],
+        ["WS", "/chat", "Site.ws_chat"],
+        ["ANY", "/[{parts:path}]", "Site.index"],
+        ["WS", "/[{parts:path}]", "Site.ws_index"],
+    ]
+
+
 def test_routes_from_the_installed_command(tmp_path):
     _write_app(tmp_path)
     result = subprocess.run(

@@ -105,14 +105,16 @@ def test_index_without_parameters_is_the_root_and_plain_index_is_slash():
     assert routes["profile"].path == "/profile/{user}/{tab}"
 
 
-def test_mounts_come_first_and_the_fallback_index_last_among_http_routes():
+def test_mounts_come_first_and_the_fallback_index_last():
     app = Shop()
     app.mount("/static", StaticFiles(directory="."), name="static")
     routes = app.routes
     assert isinstance(routes[0], Mount)
     http_routes = [route for route in routes if isinstance(route, HandlerRoute)]
     assert http_routes[-1].name == "index"
-    assert routes.index(http_routes[-1]) < routes.index(_by_name(app)["ws_chat"])
+    # tried last: after the websocket handlers too, which it does not shadow
+    assert routes[-1] is http_routes[-1]
+    assert routes.index(_by_name(app)["ws_chat"]) < routes.index(http_routes[-1])
 
 
 def test_handlers_assigned_on_the_instance_appear_and_win():
