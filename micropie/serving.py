@@ -20,6 +20,7 @@ chooses uvicorn's own instead.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -42,6 +43,7 @@ __all__ = [
     "keep_existing_loggers",
     "serve",
     "server_address",
+    "serve_workers",
     "worker_count",
 ]
 
@@ -77,12 +79,14 @@ def worker_count(workers: int | None, *, reload: bool = False) -> int | None:
     """``workers``, else ``$WEB_CONCURRENCY`` when set, else ``None`` (one process).
 
     Reloading serves one process: then ``$WEB_CONCURRENCY`` gives ``1`` (which keeps
-    uvicorn from reading it and warning that it ignores it).
+    uvicorn from reading it and warning that it ignores it). Set but empty (a compose
+    file's ``WEB_CONCURRENCY=${WEB_CONCURRENCY}``), it counts as unset, as ``PORT`` does:
+    ``1``, which keeps uvicorn from reading it (it fails on ``int('')``).
     """
-    text = os.environ.get(WORKERS_ENV, "")
-    if workers is not None or not text:
+    text = os.environ.get(WORKERS_ENV)
+    if workers is not None or text is None:
         return workers
-    if reload:
+    if reload or not text:
         return 1
     try:
         count = int(text)
@@ -125,7 +129,32 @@ def serve(app: Any, *, host: str, port: int, debug: bool = False, **options: Any
         options["log_config"] = keep_existing_loggers(options["log_config"])
     if options.get("http") is None:
         options["http"] = default_http()
-    uvicorn.run(app, host=host, port=port, **options)
+    if isinstance(app, str) and needs_import_string(options) and not options.get("reload"):
+        serve_workers(uvicorn.Config(app, host=host, port=port, **options))
+    else:
+        uvicorn.run(app, host=host, port=port, **options)
+
+
+def serve_workers(config: Any) -> None:
+    """Run uvicorn's worker supervisor on ``config``; exit 3 when a worker failed to start.
+
+    A worker whose startup handlers raise exits with uvicorn's startup-failure status (3)
+    and the supervisor stops, but ``uvicorn.run`` then returns as after Ctrl+C: the
+    process would exit 0, and a restart policy on failure (Docker's ``on-failure``,
+    systemd's ``Restart=on-failure``) would take the broken release for a clean stop.
+    """
+    from uvicorn.main import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            supervisor.run()
+    finally:
+        if config.uds and os.path.exists(config.uds):
+            os.remove(config.uds)
+    if any(worker.process.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def keep_existing_loggers(log_config: Any) -> Any:

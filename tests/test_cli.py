@@ -201,6 +201,20 @@ def test_a_bad_value_in_the_environment_is_reported(
     assert message in result.stderr
 
 
+@pytest.mark.parametrize("command", ["micropie run", "app.run()"])
+def test_an_empty_web_concurrency_is_one_process(
+    tmp_path: Path, start: StartServer, command: str
+) -> None:
+    """``WEB_CONCURRENCY=`` (a compose file passing on a variable it was not given) counts
+    as unset, as an empty ``PORT`` does: uvicorn's own reading of it failed on ``int('')``
+    with a traceback."""
+    write_app(tmp_path)
+    argv = [MICROPIE, "run", "app:app"] if command == "micropie run" else [sys.executable, "app.py"]
+    server = start(argv, env={"WEB_CONCURRENCY": ""})
+    assert get_text(server.url + "/") == "one"
+    assert "Traceback" not in server.log()
+
+
 def test_a_missing_module_is_reported(tmp_path: Path) -> None:
     port = str(free_port())
     result = subprocess.run(
