@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_PORT",
     "GRACEFUL_SHUTDOWN",
     "HEAD_LIMITED_HTTP",
+    "STARTUP_FAILURE",
     "WORKERS_ENV",
     "debug_from_environ",
     "default_http",
@@ -54,6 +55,9 @@ DEFAULT_PORT = 8000
 GRACEFUL_SHUTDOWN = 10
 #: The HTTP protocol ``micropie run`` and ``App.run()`` use by default (with httptools).
 HEAD_LIMITED_HTTP = "micropie.head_limit:HttpToolsProtocol"
+#: The exit status of a worker that failed to start, and then of the server (uvicorn's and
+#: gunicorn's).
+STARTUP_FAILURE = 3
 #: The number of worker processes a platform asks for (uvicorn's ``--workers`` default).
 WORKERS_ENV = "WEB_CONCURRENCY"
 #: Set to ``1`` to turn on the debug error page of every ``App`` created afterwards.
@@ -143,7 +147,6 @@ def serve_workers(config: Any) -> None:
     process would exit 0, and a restart policy on failure (Docker's ``on-failure``,
     systemd's ``Restart=on-failure``) would take the broken release for a clean stop.
     """
-    from uvicorn.main import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     supervisor = Multiprocess(config, sockets=[config.bind_socket()])

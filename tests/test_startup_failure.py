@@ -39,11 +39,12 @@ if __name__ == "__main__":
     app.run()
 """
 
+MICROPIE_RUN = [sys.executable, "-m", "micropie", "run", "app:app"]
 COMMANDS = {
-    "micropie run": [sys.executable, "-m", "micropie", "run", "app:app"],
-    "micropie run --workers 2": [sys.executable, "-m", "micropie", "run", "app:app", "--workers", "2"],
+    "micropie run": MICROPIE_RUN,
+    "micropie run --workers 2": [*MICROPIE_RUN, "--workers", "2"],
     "app.run()": [sys.executable, "app.py"],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(
