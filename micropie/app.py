@@ -493,7 +493,7 @@ class App:
         if request._files:
             from .uploads import finish_uploads
 
-            await finish_uploads(request)
+            await finish_uploads(request, cancelled=_cancelling())
         if request._frozen_body:
             await release_body(request)
 
@@ -706,6 +706,12 @@ def _refuse_handlers_replacing_state(cls: type[App]) -> None:
 def _reserved_names(framework: type[App]) -> frozenset[str]:
     """Names no URL reaches: every attribute ``framework`` (and ``App``) defines or sets."""
     return frozenset(n for n in dir(framework) if not n.startswith("__")) | _INSTANCE_ATTRIBUTES
+
+
+def _cancelling() -> bool:
+    """Whether the exception being handled (in a ``finally``) is a cancellation or exit."""
+    exc = sys.exc_info()[1]
+    return exc is not None and not isinstance(exc, Exception)
 
 
 def _leave_context(request: Request) -> None:

@@ -571,6 +571,18 @@ class _MultipartReader:
         if self.error is not None:
             logger.debug("upload drained with error: %s", self.error[1])
 
+    async def abort(self) -> None:
+        """Stop the parser where it is, reading nothing more (the request was cancelled)."""
+        self.discarding = True
+        for file in self.files:
+            queue = file.content
+            if isinstance(queue, _ChunkQueue):
+                queue.discard()
+        task = self.task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])  # raises nothing of the task's; a new cancel ends it
+
 
 def _multipart() -> Any:
     return require("python_multipart", feature="Multipart uploads", package="python-multipart")
@@ -604,11 +616,16 @@ async def start_multipart(request: Request, limits: Limits) -> None:
         raise UploadError(*reader.error)
 
 
-async def finish_uploads(request: Request) -> None:
-    """Drain unread file data and stop the parser (called after the handler)."""
+async def finish_uploads(request: Request, *, cancelled: bool = False) -> None:
+    """Drain unread file data and stop the parser (called after the handler).
+
+    A ``cancelled`` request (a server's shutdown timeout, a timeout around the app) stops
+    reading at once: draining would read the rest of the upload first, for as long as
+    the client takes to send it, holding up the cancellation.
+    """
     readers = {id(f._reader): f._reader for f in request.files.values() if _has_reader(f)}
     for reader in readers.values():
-        await reader.finish()
+        await (reader.abort() if cancelled else reader.finish())
 
 
 def _has_reader(value: object) -> bool:

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from micropie import App, MultipartFileError, UploadedFile
+from micropie import App, MultipartFileError, UploadedFile, limits
 from micropie.uploads import FILE_BUFFER_BYTES, safe_filename
 from tests import multipart_client as mc
 from tests.conftest import ClientFactory
-from tests.security.raw import body_receive, call
+from tests.security.raw import body_receive, call, http_scope
 from tests.support import UvicornServer, server_state, wait_until
 
 BOUNDARY = "testboundary"
@@ -747,3 +747,43 @@ def test_concurrent_saves_of_one_name_never_mix(save_server: UvicornServer, save
     assert answers == [(200, json.dumps({"name": "same.bin", "size": size}).replace(" ", ""))] * 2
     assert listing(save_dir)["same.bin"] in contents.values()
     assert list(listing(save_dir)) == ["same.bin"]
+
+
+def test_a_cancelled_upload_stops_reading_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """A request cancelled mid-upload (a timeout wrapped around the app, a server's
+    graceful-shutdown timeout) ends at once: it read on the rest of the upload first, for
+    as long as the client took to send it (here, for ever), holding up the cancellation
+    (the body's timeout does not end an upload that keeps arriving)."""
+
+    class Save(App):
+        @limits(max_body_size=2**40)  # a route for large uploads
+        async def upload(self, file: UploadedFile):
+            await file.save(tmp_path)
+            return "saved"
+
+    head = raw_part("file", b"", filename="big.bin").removesuffix(b"\r\n")
+    chunks = [head, *[b"q" * FILE_BUFFER_BYTES] * 3]
+    headers = [(b"content-type", MULTIPART.encode()), (b"transfer-encoding", b"chunked")]
+    scope = http_scope(b"/upload", method="POST", headers=headers)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if not chunks:  # an endless upload, sent at a steady pace
+            await asyncio.sleep(0.01)
+            chunks.append(b"q" * 65536)
+        return {"type": "http.request", "body": chunks.pop(0), "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def cancel_once_saving() -> bool:
+        task = asyncio.create_task(Save()(scope, receive, send))
+        while not list(tmp_path.glob(".upload-*.part")):  # the handler is saving
+            await asyncio.sleep(0.01)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=60)  # before: never done
+        return task in done and task.cancelled()
+
+    assert asyncio.run(cancel_once_saving())
+    assert list(tmp_path.iterdir()) == []
+    assert sent == []  # nothing answered: the server (or the timeout's owner) answers
