@@ -552,8 +552,12 @@ class _MultipartReader:
         await self.done.wait()
         return await self.receive()
 
-    async def finish(self) -> None:
-        """Drain what the handler left unread and wait for the parser task to end."""
+    async def finish(self, *, drain: bool = True) -> None:
+        """Drain what the handler left unread and wait for the parser task to end.
+
+        Without ``drain`` (the request was cancelled) the parser stops where it is,
+        reading nothing more from the client.
+        """
         self.discarding = True
         for file in self.files:
             queue = file.content
@@ -563,6 +567,10 @@ class _MultipartReader:
         task = self.task
         if task is None or task.done():
             return
+        if not drain:
+            task.cancel()
+            await asyncio.wait([task])  # raises nothing of the task's; a new cancel ends it
+            return
         try:
             await task
         except BaseException:
@@ -570,18 +578,6 @@ class _MultipartReader:
             raise
         if self.error is not None:
             logger.debug("upload drained with error: %s", self.error[1])
-
-    async def abort(self) -> None:
-        """Stop the parser where it is, reading nothing more (the request was cancelled)."""
-        self.discarding = True
-        for file in self.files:
-            queue = file.content
-            if isinstance(queue, _ChunkQueue):
-                queue.discard()
-        task = self.task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task])  # raises nothing of the task's; a new cancel ends it
 
 
 def _multipart() -> Any:
@@ -625,7 +621,7 @@ async def finish_uploads(request: Request, *, cancelled: bool = False) -> None:
     """
     readers = {id(f._reader): f._reader for f in request.files.values() if _has_reader(f)}
     for reader in readers.values():
-        await (reader.abort() if cancelled else reader.finish())
+        await reader.finish(drain=not cancelled)
 
 
 def _has_reader(value: object) -> bool:
