@@ -400,8 +400,7 @@ class App:
                 lifespan = contextlib.asynccontextmanager(lifespan)
             async with lifespan(app) as state:
                 yield state
-        for handler in self.shutdown_handlers:
-            await _call_maybe_async(handler)
+        await _run_shutdown_handlers(self.shutdown_handlers)
 
     # -- handler lookup -------------------------------------------------------------------
 
@@ -597,13 +596,25 @@ class App:
         except Exception as exc:
             if not self._errors.answers_as_500(exc):
                 raise
-            return self._handler_raised(plan)
+            return self._handler_raised(plan, request)
 
-    def _handler_raised(self, plan: HandlerPlan) -> tuple[int, str | bytes, Headers]:
-        """Log the exception being handled and give micropie's 500 answer for it."""
+    def _handler_raised(
+        self, plan: HandlerPlan, request: Request
+    ) -> tuple[int, str | bytes, Headers]:
+        """Log the exception being handled and give micropie's 500 answer for it.
+
+        The line names the request (``Handler 'item' raised on GET /item/7``): among
+        parallel requests, the access log line that follows may be another's.
+        """
         error = sys.exc_info()[1]
         assert error is not None  # called while handling the handler's exception
-        logger.error("Handler %r raised", plan.name, exc_info=below_dispatch(error))
+        logger.error(
+            "Handler %r raised on %s %s",
+            plan.name,
+            request.method,
+            request.scope.get("path"),
+            exc_info=below_dispatch(error),
+        )
         return self._errors.internal_error()
 
     async def _finish(self, request: Request, status: int, body: Any, headers: Headers) -> None:
@@ -706,6 +717,27 @@ def _refuse_handlers_replacing_state(cls: type[App]) -> None:
 def _reserved_names(framework: type[App]) -> frozenset[str]:
     """Names no URL reaches: every attribute ``framework`` (and ``App``) defines or sets."""
     return frozenset(n for n in dir(framework) if not n.startswith("__")) | _INSTANCE_ATTRIBUTES
+
+
+async def _run_shutdown_handlers(handlers: Sequence[Callable[[], Any]]) -> None:
+    """Run every shutdown handler, even after one raised, then raise the first error.
+
+    Each handler releases its own resource (a Redis pool, a database, the broadcast's
+    connection): one that fails must not leave the others open. Later failures are
+    logged here; the first is raised for the server to report (``lifespan.shutdown.failed``).
+    """
+    first: Exception | None = None
+    for handler in handlers:
+        try:
+            await _call_maybe_async(handler)
+        except Exception as exc:
+            if first is None:
+                first = exc
+            else:
+                name = getattr(handler, "__qualname__", None) or repr(handler)
+                logger.error("Shutdown handler %s raised", name, exc_info=exc)
+    if first is not None:
+        raise first
 
 
 def _cancelling() -> bool:

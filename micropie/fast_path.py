@@ -208,7 +208,7 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
             except Exception as exc:  # as App._call_handler
                 if not app._errors.answers_as_500(exc):
                     raise
-                result = app._handler_raised(plan)
+                result = app._handler_raised(plan, request)
             headers: list[tuple[bytes, bytes]] | None = None  # None: App._finish answers
             if not quiet and request._session_cookie_sent:
                 pass  # a session to refresh or end (and one maybe unread: test it last)

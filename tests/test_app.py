@@ -91,6 +91,34 @@ def test_failing_startup_raises_through_testclient():
         pass
 
 
+def test_a_failing_shutdown_handler_leaves_the_others_to_run(caplog):
+    """Each shutdown handler releases its own resource: one raising left the broadcast,
+    the Redis pool and the rest after it open. All run; the first error is the lifespan's
+    failure (the server reports it), later ones are logged."""
+    events: list[str] = []
+
+    async def close_database():
+        raise RuntimeError("the pool did not close")
+
+    def flush_cache():
+        raise OSError("the cache directory is gone")
+
+    app = App()
+    app.shutdown_handlers.extend(
+        [close_database, flush_cache, lambda: events.append("broadcast disconnected")]
+    )
+    with pytest.raises(RuntimeError, match="the pool did not close"):
+        with TestClient(app):
+            pass
+    assert events == ["broadcast disconnected"]
+    (record,) = [r for r in caplog.records if r.name == "micropie"]
+    assert record.getMessage() == (
+        "Shutdown handler "
+        "test_a_failing_shutdown_handler_leaves_the_others_to_run.<locals>.flush_cache raised"
+    )
+    assert record.exc_info is not None and "the cache directory is gone" in str(record.exc_info[1])
+
+
 def test_lifespan_context_manager():
     events: list[str] = []
 

@@ -302,7 +302,9 @@ def test_app_run_with_a_log_config_keeps_micropies_log(
     write_app(tmp_path, run_arguments=f"log_config={config!r}")
     server = start([sys.executable, "app.py"])
     assert httpx.get(server.url + "/boom", timeout=5).status_code == 500
-    assert wait_until(lambda: "ERROR micropie: Handler 'boom' raised" in server.log(), 30)
+    assert wait_until(
+        lambda: "ERROR micropie: Handler 'boom' raised on GET /boom" in server.log(), 30
+    )
     assert "ValueError: kaboom" in server.log()
 
 

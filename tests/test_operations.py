@@ -39,7 +39,8 @@ def _deployment_block(marker: str) -> str:
 # -- logging, as docs/guides/deployment.md sets it up ------------------------------------------
 
 _LOGGED_ERROR = re.compile(
-    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[(\d+)\] ERROR micropie: Handler 'boom' raised\n"
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[(\d+)\] "
+    r"ERROR micropie: Handler 'boom' raised on GET /boom\n"
     r"Traceback \(most recent call last\):\n"
     r'  File ".*app\.py", line 16, in boom\n'
     r'    raise RuntimeError\("boom"\)\n'
