@@ -29,6 +29,9 @@ from starlette.concurrency import run_in_threadpool
 from micropie import App, methods
 
 DEFAULT_DB = Path(tempfile.gettempdir()) / "micropie-notes.sqlite3"
+#: Every visitor is sent the notes: each is short, and only the latest are listed.
+MAX_NOTE_CHARS = 1000
+SHOWN_NOTES = 100
 
 
 class NotesDB:
@@ -65,10 +68,12 @@ class NotesDB:
             cursor = self.conn.execute("INSERT INTO notes (text) VALUES (?)", (text,))
             return int(cursor.lastrowid or 0)
 
-    def all(self) -> list[dict[str, Any]]:
+    def latest(self, limit: int) -> list[dict[str, Any]]:
+        """The ``limit`` newest notes, oldest first."""
+        query = "SELECT id, text, created FROM notes ORDER BY id DESC LIMIT ?"
         with self._lock:
-            rows = self.conn.execute("SELECT id, text, created FROM notes ORDER BY id").fetchall()
-        return [dict(row) for row in rows]
+            rows = self.conn.execute(query, (limit,)).fetchall()
+        return [dict(row) for row in reversed(rows)]
 
 
 class Notes(App):
@@ -83,12 +88,14 @@ class Notes(App):
 
     def index(self):
         """A sync handler: it runs in the thread pool, so blocking SQLite calls are fine."""
-        return self._db.all()
+        return self._db.latest(SHOWN_NOTES)
 
     @methods("POST")
     def add(self, text: str):
         if not text.strip():
             return 400, "400 Bad Request: empty note"
+        if len(text.strip()) > MAX_NOTE_CHARS:
+            return 400, f"400 Bad Request: a note has at most {MAX_NOTE_CHARS} characters"
         return 201, {"id": self._db.add(text.strip())}
 
 
