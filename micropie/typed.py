@@ -273,7 +273,7 @@ class BodyModel:
         elif self.default is not _EMPTY:
             return self.default
         else:
-            raise RequestValidationError([_error([], "Field required", "missing")], loc)
+            raise RequestValidationError([_error([], _no_body(request), "missing")], loc)
         if data is None and self.nullable:
             return None
         try:
@@ -284,6 +284,20 @@ class BodyModel:
     def _form_data(self, fields: dict[str, list[str]]) -> dict[str, Any]:
         many = self.list_fields
         return {key: values if key in many else values[0] for key, values in fields.items()}
+
+
+def _no_body(request: Request) -> str:
+    """The message of a model missing from the body: a body of a type micropie does not
+    read (JSON posted as ``text/plain``, or with no ``Content-Type``) is named."""
+    headers = request.headers
+    if headers.get("content-length") in (None, "0") and "transfer-encoding" not in headers:
+        return "Field required"
+    kind = headers.get("content-type")
+    sent = f"as {kind!r}" if kind else "without a Content-Type"
+    return (
+        f"Field required: the body was sent {sent}, which is not read; send JSON with "
+        f"Content-Type: application/json (or a form)"
+    )
 
 
 def body_model(name: str, annotation: Any, default: Any) -> BodyModel | None:

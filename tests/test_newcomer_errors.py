@@ -6,6 +6,7 @@ import functools
 import inspect
 import logging
 
+import pydantic
 import pytest
 from starlette.testclient import TestClient
 
@@ -295,6 +296,35 @@ def test_a_def_wrapper_that_forgets_to_return_the_hooks_coroutine_says_so(caplog
     assert TestClient(app, raise_server_exceptions=False).get("/").status_code == 500
     message = "Hooks.before_request returned None, not the hook's coroutine"
     assert any(message in str(record.exc_info[1]) for record in caplog.records if record.exc_info)
+
+
+class PostedTodo(pydantic.BaseModel):
+    title: str
+
+
+@pytest.mark.parametrize(
+    ("headers", "sent"),
+    [({}, "without a Content-Type"),
+     ({"content-type": "text/plain;charset=UTF-8"}, "as 'text/plain;charset=UTF-8'")],
+)  # fmt: skip
+def test_a_model_posted_with_no_json_content_type_says_how_to_send_it(headers, sent):
+    """``fetch(url, {body: JSON.stringify(todo)})`` sends text/plain, a bare client
+    none: the 422 said only "Field required", as if nothing had been sent."""
+
+    class Api(App):
+        async def add(self, todo: PostedTodo):
+            return todo.title
+
+    client = TestClient(Api(json_errors=True))
+    answer = client.post("/add", content=b'{"title": "Bake"}', headers=headers)
+    (error,) = answer.json()["detail"]
+    assert answer.status_code == 422 and error["loc"] == ["body"] and error["type"] == "missing"
+    assert error["msg"] == (
+        f"Field required: the body was sent {sent}, which is not read; send JSON with "
+        "Content-Type: application/json (or a form)"
+    )
+    assert client.post("/add").json()["detail"][0]["msg"] == "Field required"  # no body
+    assert client.post("/add", json={"title": "Bake"}).text == "Bake"
 
 
 def test_an_unannotated_request_parameter_says_where_the_request_is():
