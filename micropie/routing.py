@@ -13,7 +13,6 @@ import inspect
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Any, TypeVar
 
 import anyio
@@ -135,9 +134,15 @@ class Param:
 _ORDINARY_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HandlerPlan:
-    """How to call one handler: its parameters, methods and limits, precomputed."""
+    """How to call one handler: its parameters, methods and limits, precomputed.
+
+    Slotted, and what is derived from the parameters computed when it is made (no
+    ``cached_property``): a request reads a plan's attributes, and CPython 3.11's
+    specialized reads of them fail every time once the instance ``__dict__`` is written
+    (it then keeps it as a shared-key dict), each a generic lookup.
+    """
 
     name: str
     func: Callable[..., Any]
@@ -155,34 +160,29 @@ class HandlerPlan:
     models: tuple[BodyModel, ...] = ()
     #: The handler's route in the app's route table (:mod:`micropie.routes`), once built.
     route: BaseRoute | None = field(default=None, compare=False, repr=False)
+    #: The positional parameters path segments bind to: all but uploaded files.
+    segment_params: tuple[Param, ...] = field(init=False, compare=False, repr=False)
+    #: True when the handler takes no parameter at all.
+    takes_nothing: bool = field(init=False, compare=False, repr=False)
+    #: True when path segments fill every parameter as they are: only positional
+    #: parameters, each unannotated or ``str``.
+    binds_segments_only: bool = field(init=False, compare=False, repr=False)
 
-    @cached_property
-    def segment_params(self) -> tuple[Param, ...]:
-        """The positional parameters path segments bind to: all but uploaded files."""
-        return tuple(param for param in self.positional if param.source is None)
+    def __post_init__(self) -> None:
+        derived = object.__setattr__  # the plan is frozen
+        derived(self, "segment_params", tuple(p for p in self.positional if p.source is None))
+        keyed = self.keyword_only or self.var_positional or self.var_keyword or self.models
+        derived(self, "takes_nothing", not (self.positional or keyed))
+        derived(
+            self,
+            "binds_segments_only",
+            not keyed and all(param.takes_text_as_is for param in self.positional),
+        )
 
     @property
     def takes_path(self) -> bool:
         """True when path segments can bind to it (positional params or ``*args``)."""
         return bool(self.segment_params) or self.var_positional is not None
-
-    @cached_property
-    def takes_nothing(self) -> bool:
-        return not (
-            self.positional
-            or self.keyword_only
-            or self.var_positional
-            or self.var_keyword
-            or self.models
-        )
-
-    @cached_property
-    def binds_segments_only(self) -> bool:
-        """True when path segments fill every parameter as they are: only positional
-        parameters, each unannotated or ``str``."""
-        return not (
-            self.keyword_only or self.var_positional or self.var_keyword or self.models
-        ) and all(param.takes_text_as_is for param in self.positional)
 
     def rejects_extra(self, segments: Sequence[str]) -> bool:
         """True when more path segments arrive than the parameters can take (404)."""

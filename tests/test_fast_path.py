@@ -687,15 +687,16 @@ _SPECIALIZED = """
 import asyncio, dis, sys
 sys.path.insert(0, "tests")
 from test_fast_path import Site, _call, _scope
-from micropie.fast_path import app_call
+from micropie import fast_path, routing
 
 app = Site()
-target, attribute = sys.argv[1], sys.argv[2]
-reads = dis.get_instructions(app_call)
+target, function, attribute = sys.argv[1], sys.argv[2], sys.argv[3]
+code = getattr(fast_path if function == "app_call" else routing, function)
+reads = dis.get_instructions(code)
 read = [i.offset for i in reads if i.argval == attribute and i.opname == "LOAD_ATTR"][0]
 
 def read_kind():
-    return [i.opname for i in dis.get_instructions(app_call, adaptive=True) if i.offset == read][0]
+    return [i.opname for i in dis.get_instructions(code, adaptive=True) if i.offset == read][0]
 
 async def serve(count):
     kinds = set()
@@ -714,23 +715,25 @@ print(sorted(asyncio.run(serve(200))))
     reason="CPython 3.11's specialized attribute reads",
 )
 @pytest.mark.parametrize(
-    ("target", "attribute", "kind"),
+    ("target", "function", "attribute", "kind"),
     [
-        ("/hello", "_direct", "LOAD_ATTR_WITH_HINT"),  # the app's dict
-        ("/agent", "_session", "LOAD_ATTR_INSTANCE_VALUE"),  # after request.headers
+        ("/hello", "app_call", "_direct", "LOAD_ATTR_WITH_HINT"),  # the app's dict
+        ("/agent", "app_call", "_session", "LOAD_ATTR_INSTANCE_VALUE"),  # after request.headers
+        ("/scope_keys", "bind_arguments", "binds_segments_only", "LOAD_ATTR_SLOT"),  # a plan
     ],
 )
-def test_attributes_the_direct_path_reads_stay_specialized(target, attribute, kind):
-    # app_call reads app._direct and request._session on every request. Once an
-    # instance's __dict__ is read or written (cached_property writes it), CPython 3.11
-    # keeps it as a shared-key ("split") dict, and specialized reads of its attributes
-    # failed every time: undone after 53 failures, redone 32 requests later, and so on
-    # (a generic lookup per read). Checked in a fresh interpreter: other tests' apps
-    # share app_call's specializations.
+def test_attributes_the_direct_path_reads_stay_specialized(target, function, attribute, kind):
+    # app_call reads app._direct and request._session on every request, bind_arguments
+    # the handler's plan. Once an instance's __dict__ is read or written (cached_property
+    # writes it), CPython 3.11 keeps it as a shared-key ("split") dict, and specialized
+    # reads of its attributes failed every time: undone after 53 failures, redone 32
+    # requests later, and so on (a generic lookup per read); a cached_property itself is
+    # never specialized. Checked in a fresh interpreter: other tests' apps share these
+    # functions' specializations.
     import subprocess
 
     root = Path(__file__).resolve().parent.parent
-    command = [sys.executable, "-c", _SPECIALIZED, target, attribute]
+    command = [sys.executable, "-c", _SPECIALIZED, target, function, attribute]
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[-2] == str([kind])
