@@ -30,7 +30,7 @@ from .converters import (
     strip_annotated,
 )
 from .exceptions import RequestValidationError, bad_request
-from .request import Request
+from .request import Request, parse_query_string
 from .returns import shape_returns
 from .typed import BodyModel, body_model, optional_inner
 from .uploads import is_file_annotation
@@ -444,6 +444,9 @@ def _resolve(param: Param, request: Request) -> Any:
     else:
         value = _lookup(param.name, param.many, request)
     if value is not _EMPTY:
+        convert = param.convert  # _convert's first test, inline: the commonest answer
+        if convert is None or (convert is _TEXT_AS_IS and type(value) is str):
+            return value
         return _convert(param, value)
     if param.default is not _EMPTY:
         return param.default
@@ -463,8 +466,8 @@ _REQUEST_HINTS = dict.fromkeys(
 def _lookup(name: str, many: bool, request: Request) -> Any:
     """The value sent as ``name`` in the query, the body or the files; ``_EMPTY`` if none."""
     query = request._query_params
-    if query is None:
-        query = request.query_params
+    if query is None:  # as request.query_params makes it
+        query = request._query_params = parse_query_string(request.scope.get("query_string", b""))
     values = query.get(name)
     if values is not None:
         return values if many else values[0]

@@ -639,3 +639,13 @@ def test_a_union_keeps_a_json_value_of_a_member_type_and_refuses_the_rest(client
         answer = client.get(url)
         name = url.split("?")[1].split("=")[0]
         assert (answer.status_code, answer.text) == (400, INVALID.format(name))
+
+
+def test_query_params_a_hook_assigned_are_bound(client_factory):
+    class Rewrite(HttpMiddleware):
+        async def before_request(self, request):
+            request.query_params = {"value": ["from the hook"]}
+
+    app = EchoApp()
+    app.middlewares.append(Rewrite())
+    assert client_factory(app).get("/echo?value=sent").json()["value"] == "from the hook"
