@@ -257,15 +257,15 @@ def paced_receive(*chunks: bytes) -> Any:
     return receive
 
 
+def post_chunked_json(app: App, receive: Any) -> Any:
+    """The answer to ``POST /save`` with a chunked JSON body that ``receive`` gives."""
+    headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
+    return call(app, b"/save", method="POST", headers=headers, receive=receive)
+
+
 def test_body_that_keeps_the_app_waiting_is_read_whole() -> None:
     chunks = [b'{"item": ', b'"abc', b"def", b'", "n": 1}']
-    answer = call(
-        Saver(body_timeout=5),
-        b"/save",
-        method="POST",
-        headers=[(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
-        receive=paced_receive(*chunks),
-    )
+    answer = post_chunked_json(Saver(body_timeout=5), paced_receive(*chunks))
     assert json.loads(answer.body) == {"item": "abcdef", "form": {"item": ["abcdef"], "n": ["1"]}}
 
 
@@ -276,13 +276,26 @@ def test_body_in_messages_already_there_is_read_whole() -> None:
         chunk = chunks.pop(0)
         return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
 
-    answer = call(
-        Saver(body_timeout=5, max_body_size=30),
-        b"/save",
-        method="POST",
-        headers=[(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
-        receive=receive,
-    )
+    answer = post_chunked_json(Saver(body_timeout=5, max_body_size=30), receive)
+    assert json.loads(answer.body) == {"item": "abc", "form": {"item": ["abc"], "n": ["1"]}}
+
+
+@pytest.mark.parametrize("ready", [True, False], ids=["already-there", "waited-for"])
+def test_body_from_a_receive_giving_futures_is_read_whole(ready: bool) -> None:
+    # receive() may return any awaitable, not only a coroutine: here asyncio futures, set
+    # before they are awaited or a loop turn later.
+    chunks = [b'{"item": ', b'"abc", "n": 1}']
+
+    def receive() -> asyncio.Future[dict[str, Any]]:
+        future = asyncio.get_running_loop().create_future()
+        message = {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}
+        if ready:
+            future.set_result(message)
+        else:
+            asyncio.get_running_loop().call_later(0.01, future.set_result, message)
+        return future
+
+    answer = post_chunked_json(Saver(body_timeout=5), receive)
     assert json.loads(answer.body) == {"item": "abc", "form": {"item": ["abc"], "n": ["1"]}}
 
 
@@ -290,13 +303,7 @@ def test_body_over_the_limit_in_one_message_is_413() -> None:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b'{"item": "' + b"x" * 40 + b'"}'}
 
-    answer = call(
-        Saver(max_body_size=30),
-        b"/save",
-        method="POST",
-        headers=[(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
-        receive=receive,
-    )
+    answer = post_chunked_json(Saver(max_body_size=30), receive)
     assert answer.status == 413
 
 
