@@ -72,10 +72,23 @@ class DirectPath:
         self._instance_attributes = app.__dict__
         self._router = app._router
         self._not_found = app._errors.fixed_answer(not_found())
+        self._handlers = app._handlers  # every handler of the class, sync ones too
+        index = self._handlers.get("index")
+        self._index_takes_path = index is not None and index.takes_path
 
     def _takes_none(self, parts: list[str]) -> bool:
         """Whether no handler takes the path split into ``parts`` (the general path would
         answer 404)."""
+        name = parts[0]
+        attributes = self._instance_attributes
+        if (
+            name
+            and name not in self._handlers
+            and name not in attributes
+            and "index" not in attributes
+            and not self._index_takes_path
+        ):
+            return True  # the commonest 404: no handler of that name, no index to take it
         plan, segments = resolve_parts(parts, self.app._find_handler)
         return plan is None or plan.rejects_extra(segments)
 

@@ -491,6 +491,30 @@ def test_handlers_assigned_after_the_first_request_answer():
     assert _exchange(direct, "GET", "/", b"", [])[1]["body"] == b"new index"
 
 
+def test_paths_no_handler_took_are_taken_by_handlers_assigned_later():
+    # The direct path answers its prebuilt 404 without resolving the path when no class
+    # handler, no instance attribute and no index could take it: assigned ones are seen.
+    direct, general = _pairs(Site)
+    targets = ("/missing", "/missing/x", "/other/y")
+    for target in targets:
+        assert _exchange(direct, "GET", target, b"", [])[0]["status"] == 404
+    for app in (direct, general):
+
+        async def missing(*parts):
+            return "now here"
+
+        async def index(*parts):
+            return "index took " + "/".join(parts)
+
+        app.missing = missing
+        app.index = index
+    for target in targets:
+        mine = _exchange(direct, "GET", target, b"", [])
+        assert mine == _exchange(general, "GET", target, b"", [])
+        assert mine[0]["status"] == 200
+    assert _exchange(direct, "GET", "/other/y", b"", [])[1]["body"] == b"index took other/y"
+
+
 def test_routes_added_after_the_first_request_are_matched():
     app = Site()
     assert _exchange(app, "GET", "/hello", b"", [])[1]["body"] == b"Hello, world!"
