@@ -374,7 +374,17 @@ def test_direct_path_scope_keys_match_the_router():
         )
 
 
-def test_sessions_alike_on_both_paths():
+def test_sessions_alike_on_both_paths(monkeypatch):
+    import time
+    import types
+
+    import micropie.sessions
+
+    # One second for both cookies, however slow the machine: same data, same signature.
+    now = time.time()
+    clock = types.SimpleNamespace(time=lambda: now, monotonic=time.monotonic)
+    monkeypatch.setattr(micropie.sessions, "time", clock)
+
     def make():
         return Site(CookieSessionBackend("secret"))
 
