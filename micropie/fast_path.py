@@ -215,7 +215,7 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
                         args, kwargs = await bind_in_thread(plan, segments, request)
                     else:
                         args, kwargs = bind_arguments(plan, segments, request)
-                    result = await func(*args, **kwargs)
+                    result = await (func(*args, **kwargs) if kwargs else func(*args))
             except HTTPException:
                 raise
             except Exception as exc:  # as App._call_handler
