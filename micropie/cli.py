@@ -92,7 +92,7 @@ def positive_int(text: str) -> int:
 
 def add_run_command(commands: Subcommands) -> None:
     """``micropie run module:app [--host H] [--port P] [--reload | --workers N] [--debug]``
-    ``[--timeout-graceful-shutdown S]``."""
+    ``[--timeout-graceful-shutdown S] [--root-path PATH] [--http PROTOCOL]``."""
     run = commands.add_parser(
         "run",
         help="serve an app with uvicorn",
@@ -118,6 +118,13 @@ def add_run_command(commands: Subcommands) -> None:
         metavar="SECONDS",
         help="on SIGTERM/Ctrl+C, cancel requests and streams still open after this long "
         f"(default: {GRACEFUL_SHUTDOWN})",
+    )
+    run.add_argument(
+        "--root-path",
+        default="",
+        metavar="PATH",
+        help="the path prefix a proxy serves the app under and takes off (e.g. /myapp): "
+        "links and redirects carry it",
     )
     run.add_argument(
         "--http",
@@ -149,6 +156,7 @@ def run_command(args: argparse.Namespace) -> int:
             workers=workers,
             timeout_graceful_shutdown=args.timeout_graceful_shutdown,
             http=args.http,
+            root_path=args.root_path,
         )
     except MissingDependencyError as exc:
         print(f"micropie run: {exc}", file=sys.stderr)

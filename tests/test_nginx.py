@@ -3,8 +3,8 @@
 
 Through nginx: the visitor's address and the public URLs reach the app, websockets are
 upgraded, an event's first message arrives before the next is sent (not buffered), and
-an upload larger than nginx's own 1 MB default streams to the app, which still refuses
-a body past its limit. Skipped where nginx is not installed (``.ci/run`` installs it).
+an upload larger than nginx's own 1 MB default streams to the app, and a body past the
+largest limit is refused with 413. Skipped where nginx is not installed (``.ci/run`` installs it).
 """
 
 from __future__ import annotations
@@ -95,27 +95,40 @@ def nginx_conf(directory: Path, site: str) -> str:
     )
 
 
-@pytest.fixture(params=["/", "/myapp/"], ids=["at the root", "under /myapp"])
+SERVERS = {
+    "uvicorn": [
+        sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", "{port}",
+        "--workers", "2", "--proxy-headers", "--timeout-graceful-shutdown", "10",
+    ],
+    "micropie run": [
+        sys.executable, "-m", "micropie", "run", "app:app", "--port", "{port}", "--workers", "2",
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(
+    params=[("uvicorn", "/"), ("uvicorn", "/myapp/"), ("micropie run", "/myapp/")],
+    ids=["uvicorn at the root", "uvicorn under /myapp", "micropie run under /myapp"],
+)
 def proxied(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The app on uvicorn behind the guide's nginx: (its public base URL, its directory)."""
-    prefix: str = request.param
+    server_kind, prefix = request.param
     (tmp_path / "app.py").write_text(APP_SOURCE)
     app_port, nginx_port = free_port(), free_port()
     site = guide_configuration()
     site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};")
     site = site.replace("listen 80;", f"listen 127.0.0.1:{nginx_port};")
     site = site.replace("server_name example.com;", "server_name localhost;")
+    # the largest body a route accepts, as the guide says: Site.upload's 8 MiB
+    site = site.replace("client_max_body_size 1g;", "client_max_body_size 8m;")
     root_path: list[str] = []
     if prefix != "/":  # as the guide says for a prefix
         site = site.replace("location / {", f"location {prefix} {{")
         site = site.replace("proxy_pass http://myapp;", "proxy_pass http://myapp/;")
         root_path = ["--root-path", prefix.rstrip("/")]
     (tmp_path / "nginx.conf").write_text(nginx_conf(tmp_path, site))
-    command = [
-        sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1",
-        "--port", str(app_port), "--workers", "2", "--proxy-headers",
-        "--timeout-graceful-shutdown", "10", *root_path,
-    ]  # fmt: skip
+    command = [part.replace("{port}", str(app_port)) for part in SERVERS[server_kind]]
+    command += root_path
     server = start_server(command, app_port, cwd=tmp_path, timeout=60)
     nginx: UvicornServer | None = None
     try:
@@ -167,7 +180,9 @@ def test_an_event_passes_before_the_next_is_sent(proxied: tuple[str, Path]) -> N
     assert data == ["data: first", "data: second"]
 
 
-def test_uploads_over_a_megabyte_reach_the_app_and_its_limit(proxied: tuple[str, Path]) -> None:
+def test_uploads_over_a_megabyte_reach_the_app_and_larger_ones_are_refused(
+    proxied: tuple[str, Path],
+) -> None:
     base, _ = proxied
     content = os.urandom(3 * 2**20)
     files = {"file": ("big.bin", content, "application/octet-stream")}
@@ -176,8 +191,9 @@ def test_uploads_over_a_megabyte_reach_the_app_and_its_limit(proxied: tuple[str,
     assert answer.text == f"{len(content)} {hashlib.sha256(content).hexdigest()}"
     too_big = {"file": ("huge.bin", b"x" * (9 * 2**20), "application/octet-stream")}
     refused = httpx.post(base + "upload", files=too_big, timeout=60)
+    # nginx's own 413: one from the app, which closes without reading the rest, may
+    # reach the client as nginx's 502 (the guide says so)
     assert refused.status_code == 413
-    assert "nginx" not in refused.text  # the app's answer, not nginx's page
 
 
 def test_nginx_is_installed_where_ci_runs() -> None:
