@@ -71,6 +71,9 @@ class DirectPath:
         }
         self._instance_attributes = app.__dict__
         self._router = app._router
+        # Bound once: 3.11 specializes no method lookup on an instance whose __dict__ was
+        # read (the app's), so app._read_request_state(...) was a generic lookup per body.
+        self._read_state = app._read_request_state
         self._not_found = app._errors.fixed_answer(not_found())
         self._handlers = app._handlers  # every handler of the class, sync ones too
         index = self._handlers.get("index")
@@ -203,7 +206,7 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
                 quiet = False  # read the body and session announced, as the general path does
                 state = announced(scope)
                 if state[0] or state[1] is not None:
-                    await app._read_request_state(request, plan, state)
+                    await direct._read_state(request, plan, state)
             token = _set_request(request)
             try:
                 if not segments and not arity:
@@ -223,7 +226,7 @@ async def app_call(app: App, scope: Scope, receive: Receive, send: Send) -> None
                     raise
                 result = app._handler_raised(plan, request)
             headers: list[tuple[bytes, bytes]] | None = None  # None: App._finish answers
-            if not quiet and request._session_cookie_sent:
+            if not quiet and state[1] is not None:  # as request._session_cookie_sent
                 pass  # a session to refresh or end (and one maybe unread: test it last)
             elif request._session or app.middlewares:
                 pass  # a session to save, hooks to run
