@@ -4,7 +4,7 @@ By default: the in-process dispatch table, the typed JSON API table (micropie an
 FastAPI in process), the scaling table, uvicorn's protocol without sockets and the
 peers tables (micropie, Starlette, FastAPI, BlackSheep, Muffin and a raw ASGI app under
 wrk, at c64 with one worker and at c1000 with two) with the table of issue 17's
-targets, in about eleven minutes on two cores. ``--only server`` adds the older
+targets, in about seventeen minutes on two cores. ``--only server`` adds the older
 micropie-against-Starlette server table. ``--seconds``, ``--rounds``, ``--duration``,
 ``--server-rounds`` and the ``--peers-…`` options make longer runs; ``--record PATH``
 writes the output into the results section of PATH (``docs/benchmarks.md``);
