@@ -428,6 +428,11 @@ def _convert(param: Param, value: Any) -> Any:
     convert = param.convert
     if convert is None or (convert is _TEXT_AS_IS and type(value) is str):
         return value
+    return _converted(param, convert, value)
+
+
+def _converted(param: Param, convert: Callable[[Any], Any], value: Any) -> Any:
+    """``value`` through ``convert``, ``param``'s converter; a 400 naming it on failure."""
     try:
         return convert(value)
     except ConstraintError as exc:  # the right type, outside a limit: say which
@@ -447,7 +452,7 @@ def _resolve(param: Param, request: Request) -> Any:
         convert = param.convert  # _convert's first test, inline: the commonest answer
         if convert is None or (convert is _TEXT_AS_IS and type(value) is str):
             return value
-        return _convert(param, value)
+        return _converted(param, convert, value)
     if param.default is not _EMPTY:
         return param.default
     raise bad_request(
